@@ -1,0 +1,77 @@
+"""Shared fixtures: settings isolated from the user's environment, fake and real engines."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes import FakeEmbedder
+
+ARTICLE_DOC = "trump-putin-g20-meeting"
+HEADLINE = "How long did the meeting last?"
+HEADLINE_ANSWER = "two hours and 15 minutes"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Keep every test away from the user's env, .env file and default index."""
+    for key in list(os.environ):
+        if key.startswith("QABOT_") or key == "DISCORD_TOKEN":
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def settings(tmp_path: Path):
+    from config import Settings
+
+    return Settings(_env_file=None, index_dir=tmp_path / "index")
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def fake_engine(settings, fake_embedder):
+    """An engine over the built-in article with the fake embedder, index built and loaded."""
+    from index.engine import Engine
+
+    engine = Engine(settings, fake_embedder)
+    engine.build()
+    engine.load()
+    return engine
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    """The real bundled all-MiniLM-L6-v2 (loaded once per test session)."""
+    from index.embedder import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder("all-MiniLM-L6-v2")
+
+
+@pytest.fixture(scope="session")
+def real_index_dir(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iterator[Path]:
+    """An index of the built-in article built with the real model (once per session)."""
+    from index.sources import load_sources
+    from index.storage import build_index
+
+    path = tmp_path_factory.mktemp("real") / "index"
+    build_index(load_sources(), real_embedder, path)
+    yield path
+
+
+@pytest.fixture
+def real_engine(real_embedder, real_index_dir: Path):
+    from config import Settings
+    from index.engine import Engine
+
+    engine = Engine(Settings(_env_file=None, index_dir=real_index_dir), real_embedder)
+    engine.load()
+    return engine
