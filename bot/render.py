@@ -42,7 +42,7 @@ def render_answer(answer: Answer, highlight: Style | None = None, dim: Style | N
     else:
         lines.append(f"I don't know: the article doesn't say (best score {best.score:.2f} is "
                      f"below the threshold {answer.threshold:.2f}).")
-        lines.append(f"Closest passage, a hint and not an answer {_cite(best)}:")
+        lines.append(f"Closest passage (a hint, not an answer) {_cite(best)}:")
         lines.append(_wrap(context))
     more = answer.passages[1:]
     if more:

@@ -282,6 +282,7 @@ def build_index(
                                 faiss_kind):
         return BuildResult(index_dir, True, len(units), len(documents),
                            time.perf_counter() - started, reason="corpus and model unchanged")
+    _check_target(index_dir)
     texts = [u.text for u in units]
     vectors = embedder.encode(texts, batch_size=batch_size, progress=progress)
     if on_encoded is not None:
@@ -289,7 +290,9 @@ def build_index(
     store = FaissStore.build(vectors, faiss_kind)
 
     index_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.build-", dir=index_dir.parent))
+    _remove_stale_builds(index_dir)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.build-{os.getpid()}-",
+                                dir=index_dir.parent))
     try:
         store.save(tmp / VECTORS)
         _write_json(tmp / UNITS, [u.to_json() for u in units])
@@ -319,6 +322,31 @@ def build_index(
         raise
     return BuildResult(index_dir, False, len(units), len(documents),
                        time.perf_counter() - started)
+
+
+def _check_target(index_dir: Path) -> None:
+    """Refuse to replace a folder that is not a qabot index (it would be deleted)."""
+    if index_dir.exists() and not index_dir.is_dir():
+        raise IndexLoadError(f"{index_dir} is a file, not an index folder")
+    if index_dir.is_dir() and any(index_dir.iterdir()) and not (index_dir / MANIFEST).exists():
+        raise IndexLoadError(f"{index_dir} is not empty and holds no qabot index; "
+                             f"choose another index folder")
+
+
+def _remove_stale_builds(index_dir: Path) -> None:
+    """Delete build folders left by builds that were killed (their process is gone)."""
+    for stale in index_dir.parent.glob(f".{index_dir.name}.build-*"):
+        try:
+            pid = int(stale.name.rsplit(".build-", 1)[1].split("-", 1)[0])
+        except (IndexError, ValueError):
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            log.info("removing %s, left by an interrupted build", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+        except PermissionError:
+            continue
 
 
 def _swap_into_place(new: Path, index_dir: Path) -> None:

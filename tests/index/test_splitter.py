@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import pytest
+
+from index.sources import builtin_article
+from index.splitter import paragraphs, split_sentences
+
+
+def _sentences(text: str) -> list[str]:
+    return [text[s.start : s.end] for s in split_sentences(text)]
+
+
+@pytest.fixture(scope="module")
+def article() -> str:
+    return builtin_article().read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def article_sentences(article: str) -> list[str]:
+    return _sentences(article)
+
+
+def test_offsets_point_into_the_source(article: str) -> None:
+    for span in split_sentences(article):
+        piece = article[span.start : span.end]
+        assert piece == piece.strip() and piece
+
+
+def test_article_sentence_count_and_headline_sentence(article_sentences: list[str]) -> None:
+    assert len(article_sentences) == 35
+    assert article_sentences[2].endswith("which lasted some two hours and 15 minutes.")
+
+
+def test_quotation_stays_with_its_attribution(article_sentences: list[str]) -> None:
+    joined = [s for s in article_sentences if "intractable disagreement" in s]
+    assert len(joined) == 1 and joined[0].endswith("at this point,” Tillerson said.")
+    assert not any(s.startswith("Tillerson said.") for s in article_sentences)
+
+
+def test_multi_sentence_quotation_stays_whole(article_sentences: list[str]) -> None:
+    last = article_sentences[-1]
+    assert last.startswith("“I think it was Russia")
+    assert last.endswith("Nobody really knows for sure,” Trump said on a visit to Poland.")
+
+
+def test_ellipsis_does_not_split(article_sentences: list[str]) -> None:
+    talks = [s for s in article_sentences if "very good talks" in s]
+    assert len(talks) == 1 and "… We look forward" in talks[0]
+
+
+def test_paragraphs_are_boundaries(article: str) -> None:
+    spans = split_sentences(article)
+    for span in spans:
+        assert "\n" not in article[span.start : span.end]
+    assert len({s.paragraph for s in spans}) == len(paragraphs(article)) == 29
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Mr. Smith met Dr. Jones at St. Paul's church. They talked.",
+         ["Mr. Smith met Dr. Jones at St. Paul's church.", "They talked."]),
+        ("The U.S. economy grew 2.5 percent last year. Mrs. Lee agreed.",
+         ["The U.S. economy grew 2.5 percent last year.", "Mrs. Lee agreed."]),
+        ("It was written by J. R. R. Tolkien in England. Fans loved it.",
+         ["It was written by J. R. R. Tolkien in England.", "Fans loved it."]),
+        ("“Wait... what?” she asked. He left.", ["“Wait... what?” she asked.", "He left."]),
+        ("He paused... and then went on. The end.",
+         ["He paused... and then went on.", "The end."]),
+        ("“We won. We really did,” he said. Then he sat down.",
+         ["“We won. We really did,” he said.", "Then he sat down."]),
+    ],
+)
+def test_tricky_spots(text: str, expected: list[str]) -> None:
+    assert _sentences(text) == expected
+
+
+def test_wrapped_lines_join_and_blank_lines_separate() -> None:
+    text = "First paragraph is\nwrapped over lines.\n\nSecond one."
+    spans = split_sentences(text)
+    assert [s.paragraph for s in spans] == [0, 1]
+    assert text[spans[0].start : spans[0].end] == "First paragraph is\nwrapped over lines."
+
+
+def test_empty_text_has_no_sentences() -> None:
+    assert split_sentences("  \n\n \t ") == []

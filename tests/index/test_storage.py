@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from index.errors import IndexLoadError
+from index.sources import load_sources
+from index.storage import MANIFEST, UNITS, VECTORS, build_index, load_index
+from tests.fakes import FakeEmbedder
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load(path: Path, emb: FakeEmbedder):
+    return load_index(path, model=emb.name, fingerprint=emb.fingerprint,
+                      dimension=emb.dimension)
+
+
+def _doc(tmp_path: Path, name: str, text: str):
+    path = tmp_path / f"{name}.txt"
+    path.write_text(text, encoding="utf-8")
+    return load_sources([path])
+
+
+def test_build_writes_manifest_units_and_faiss(tmp_path: Path, fake_embedder) -> None:
+    index = tmp_path / "idx"
+    result = build_index(load_sources(), fake_embedder, index)
+    assert not result.skipped and result.units == 35 and result.documents == 1
+    manifest = json.loads((index / MANIFEST).read_text())
+    for key in ("format_version", "model", "corpus_hash", "splitter", "units", "built_at",
+                "versions", "files", "documents", "faiss"):
+        assert key in manifest
+    assert manifest["model"] == {"name": "fake-embedder", "fingerprint":
+                                 fake_embedder.fingerprint, "dimension": 64}
+    assert manifest["units"] == 35 and manifest["faiss"]["kind"] == "flat"
+    units = json.loads((index / UNITS).read_text())
+    assert units[2]["id"] == "trump-putin-g20-meeting:2"
+    data = _load(index, fake_embedder)
+    assert len(data.store) == 35 and data.units[2].text.endswith("15 minutes.")
+    assert not list(tmp_path.glob(".idx.*")), "no temporary folders are left behind"
+
+
+def test_unchanged_corpus_is_skipped_and_changed_one_rebuilt(tmp_path: Path,
+                                                             fake_embedder) -> None:
+    index = tmp_path / "idx"
+    build_index(_doc(tmp_path, "a", "One. Two."), fake_embedder, index)
+    calls = len(fake_embedder.calls)
+    again = build_index(_doc(tmp_path, "a", "One. Two."), fake_embedder, index)
+    assert again.skipped and "unchanged" in again.reason
+    assert len(fake_embedder.calls) == calls, "a skipped build encodes nothing"
+    changed = build_index(_doc(tmp_path, "a", "One. Two. Three."), fake_embedder, index)
+    assert not changed.skipped and changed.units == 3
+    forced = build_index(_doc(tmp_path, "a", "One. Two. Three."), fake_embedder, index,
+                         force=True)
+    assert not forced.skipped
+
+
+def test_other_model_builds_anew(tmp_path: Path) -> None:
+    index = tmp_path / "idx"
+    build_index(load_sources(), FakeEmbedder(), index)
+    assert not build_index(load_sources(), FakeEmbedder(name="other"), index).skipped
+
+
+def test_interrupted_build_leaves_previous_index(tmp_path: Path, fake_embedder) -> None:
+    index = tmp_path / "idx"
+    build_index(_doc(tmp_path, "old", "Old text here."), fake_embedder, index)
+
+    def boom() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        build_index(_doc(tmp_path, "new", "New text. More."), fake_embedder, index,
+                    on_encoded=boom)
+    data = _load(index, fake_embedder)
+    assert [u.doc for u in data.units] == ["old"]
+    assert not list(tmp_path.glob(".idx.build-*"))
+
+
+def test_killed_build_leaves_previous_index_answering(tmp_path: Path, settings) -> None:
+    """SIGKILL a real build process half-way; the old index still loads and answers."""
+    from index.engine import Engine
+
+    index = Path(settings.index_dir)
+    emb = FakeEmbedder()
+    build_index(load_sources(), emb, index)
+    big = tmp_path / "big.txt"
+    big.write_text(" ".join(f"Sentence number {i} is here." for i in range(300)),
+                   encoding="utf-8")
+    marker = tmp_path / "encoding"
+    script = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(ROOT)!r})
+        from pathlib import Path
+        from index.sources import load_sources
+        from index.storage import build_index
+        from tests.fakes import FakeEmbedder
+
+        class Slow(FakeEmbedder):
+            def encode(self, texts, **kw):
+                out = super().encode(texts, **kw)
+                Path({str(marker)!r}).write_text("x")
+                time.sleep(60)
+                return out
+
+        build_index(load_sources([Path({str(big)!r})]), Slow(), Path({str(index)!r}))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert proc.poll() is None, "the build process died early"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    engine = Engine(settings, emb)
+    engine.load()
+    answer = engine.ask("How long did the meeting last?")
+    assert answer.passages[0].unit.doc == "trump-putin-g20-meeting"
+    assert len(engine.data.units) == 35
+
+
+def test_swap_cut_between_renames_is_recovered(tmp_path: Path, fake_embedder) -> None:
+    index = tmp_path / "idx"
+    build_index(load_sources(), fake_embedder, index)
+    os.replace(index, tmp_path / ".idx.previous")  # as if killed between the two renames
+    assert len(_load(index, fake_embedder).units) == 35
+
+
+def test_refuses_to_replace_a_folder_that_is_not_an_index(tmp_path: Path,
+                                                          fake_embedder) -> None:
+    precious = tmp_path / "home"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("do not delete")
+    with pytest.raises(IndexLoadError, match="holds no qabot index"):
+        build_index(load_sources(), fake_embedder, precious)
+    assert (precious / "thesis.tex").read_text() == "do not delete"
+
+
+@pytest.fixture
+def built(tmp_path: Path, fake_embedder) -> Path:
+    index = tmp_path / "idx"
+    build_index(load_sources(), fake_embedder, index)
+    return index
+
+
+def test_truncated_faiss_file_is_detected(built: Path, fake_embedder) -> None:
+    data = (built / VECTORS).read_bytes()
+    (built / VECTORS).write_bytes(data[: len(data) // 2])
+    with pytest.raises(IndexLoadError, match="vectors.faiss has .* bytes.*qabot index build"):
+        _load(built, fake_embedder)
+
+
+def test_corrupt_faiss_file_same_size_is_detected(built: Path, fake_embedder) -> None:
+    size = (built / VECTORS).stat().st_size
+    (built / VECTORS).write_bytes(b"\x00" * size)
+    with pytest.raises(IndexLoadError, match="fails its checksum.*qabot index build"):
+        _load(built, fake_embedder)
+
+
+def test_manifest_that_is_not_json(built: Path, fake_embedder) -> None:
+    (built / MANIFEST).write_text("{not json", encoding="utf-8")
+    with pytest.raises(IndexLoadError, match="manifest.json is not valid JSON.*index build"):
+        _load(built, fake_embedder)
+
+
+def test_missing_index(tmp_path: Path, fake_embedder) -> None:
+    with pytest.raises(IndexLoadError, match="no index at"):
+        _load(tmp_path / "nothing", fake_embedder)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda m: m.update(format_version=99), "format version 99"),
+        (lambda m: m["model"].update(name="other-model"), "built with model 'other-model'"),
+        (lambda m: m["model"].update(dimension=768), "dimension 768"),
+        (lambda m: m["model"].update(fingerprint="abc"), "different weights"),
+    ],
+)
+def test_incompatible_manifest_is_refused(built: Path, fake_embedder, change, message) -> None:
+    manifest = json.loads((built / MANIFEST).read_text())
+    change(manifest)
+    (built / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(IndexLoadError, match=message) as err:
+        _load(built, fake_embedder)
+    assert "qabot index build" in str(err.value)
