@@ -21,6 +21,13 @@ log = logging.getLogger(__name__)
 FLAT_LIMIT = 200_000
 
 
+def _faiss() -> Any:
+    """Import faiss lazily (its stubs lag behind its API, hence ``Any``)."""
+    import faiss
+
+    return faiss
+
+
 class VectorStore(Protocol):
     """What the search needs from a vector index."""
 
@@ -56,12 +63,12 @@ class FaissStore:
     @classmethod
     def build(cls, vectors: np.ndarray, kind: str = "auto") -> FaissStore:
         """Index ``vectors`` (rows already L2-normalised, float32)."""
-        import faiss
+        faiss = _faiss()
 
         count, dim = vectors.shape
         kind = choose_kind(count, kind)
         params: dict[str, Any] = {}
-        index: faiss.Index
+        index: Any
         if kind == "flat":
             index = faiss.IndexFlatIP(dim)
         elif kind == "hnsw":
@@ -85,7 +92,7 @@ class FaissStore:
     @classmethod
     def load(cls, path: Path, kind: str, params: dict[str, Any], mmap: bool = False) -> FaissStore:
         """Read an index written by :meth:`save` (memory-mapped when ``mmap``)."""
-        import faiss
+        faiss = _faiss()
 
         flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
         index = faiss.read_index(str(path), flags)
@@ -106,7 +113,7 @@ class FaissStore:
         self, queries: np.ndarray, k: int, id_range: tuple[int, int] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Return (scores, ids) of the ``k`` nearest vectors, optionally within an id range."""
-        import faiss
+        faiss = _faiss()
 
         k = max(1, min(k, len(self) if id_range is None else id_range[1] - id_range[0]))
         if id_range is None:
@@ -136,6 +143,6 @@ class FaissStore:
         return out
 
     def save(self, path: Path) -> None:
-        import faiss
+        faiss = _faiss()
 
         faiss.write_index(self.index, str(path))

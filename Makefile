@@ -1,0 +1,43 @@
+# Two commands for a fresh machine:
+#   make demo   set up .venv and answer "How long did the meeting last?" from the built-in article
+#   make test   set up .venv (with the dev tools) and run ruff, mypy and the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+# torch 2.13.0 is a CPU build on this machine's package mirror; see the README for elsewhere.
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+QUESTION ?= How long did the meeting last?
+
+.PHONY: demo repl test lint bench venv dev clean
+
+$(VENV)/.runtime: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet $(TORCH_SPEC)
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+venv: $(VENV)/.runtime
+dev: $(VENV)/.dev
+
+demo: venv
+	$(BIN)/qabot ask "$(QUESTION)"
+
+repl: venv
+	$(BIN)/qabot repl
+
+lint: dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: dev
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
