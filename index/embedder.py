@@ -135,9 +135,9 @@ class SentenceTransformerEmbedder:
         except Exception as exc:  # any loader failure becomes one readable line
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"cannot load model {spec.name!r}: {first}") from None
-        getter = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
-        )
+        model = self._model
+        getter = getattr(model, "get_embedding_dimension", None)
+        getter = getter or model.get_sentence_embedding_dimension
         dim = getter()
         if not dim:
             raise ModelError(f"model {spec.name!r} does not report an embedding dimension")
