@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import cli
+from bot.repl import Repl
+from tests.conftest import ARTICLE_DOC
+from tests.fakes import FakeEmbedder
+
+
+def _run(engine, lines: list[str]) -> str:
+    out = io.StringIO()
+    Repl(engine, out=out).run(lines)
+    return out.getvalue()
+
+
+def test_questions_are_answered_with_citations(fake_engine) -> None:
+    text = _run(fake_engine, ["Sergei Lavrov said Trump accepted Putin assertions\n"])
+    assert f"[{ARTICLE_DOC}, sentence 5]" in text and "qabot>" not in text
+
+
+def test_commands(fake_engine) -> None:
+    text = _run(fake_engine, [":help", ":k 2", "Who is Lavrov?", ":k 99", ":doc nope",
+                              ":doc " + ARTICLE_DOC, ":doc all", ":sources", ":bogus"])
+    assert ":reindex" in text and "showing 2 passages" in text
+    assert text.count("  - [") == 1, "with :k 2 one further passage is listed"
+    assert "usage: :k N" in text and "unknown document 'nope'" in text
+    assert f"searching {ARTICLE_DOC}" in text and "searching all documents" in text
+    assert f"{ARTICLE_DOC}: 35 units" in text and "unknown command :bogus" in text
+
+
+def test_quit_stops_reading(fake_engine) -> None:
+    text = _run(fake_engine, [":quit", "Who is Lavrov?"])
+    assert "Answer" not in text and "I don't know" not in text
+
+
+def test_reindex_rebuilds_in_place(fake_engine, tmp_path: Path) -> None:
+    extra = tmp_path / "extra.txt"
+    extra.write_text("Penguins live in Antarctica.", encoding="utf-8")
+    fake_engine.settings.sources = [extra]
+    text = _run(fake_engine, [":reindex", ":sources"])
+    assert "reindexed: 1 units from 1 document(s)" in text and "extra: 1 units" in text
+
+
+def test_empty_question_line_is_ignored_and_bad_input_reported(fake_engine) -> None:
+    text = _run(fake_engine, ["", "   ", "\x00\x00"])
+    assert "question is empty" in text
+
+
+def test_repl_reads_stdin_without_prompt_noise(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import index.engine
+
+    monkeypatch.setattr(index.engine, "default_embedder", lambda settings: FakeEmbedder())
+    result = CliRunner().invoke(cli, ["repl"], input="Who is Lavrov?\n\nWho met in Hamburg?\n")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("Answer [") + result.stdout.count("I don't know") == 2
+    assert "qabot>" not in result.stdout and ":help" not in result.stdout

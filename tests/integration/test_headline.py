@@ -1,0 +1,75 @@
+"""The real bundled model on the real article, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import cli
+from tests.conftest import HEADLINE, HEADLINE_ANSWER
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def real_model(monkeypatch: pytest.MonkeyPatch, real_embedder) -> None:
+    """Reuse the session's loaded model so each CLI call does not reload it."""
+    import index.engine
+
+    monkeypatch.setattr(index.engine, "default_embedder", lambda settings: real_embedder)
+
+
+def test_headline_through_the_cli(real_model, real_index_dir: Path) -> None:
+    result = CliRunner().invoke(cli, ["ask", "--json", "--index-dir", str(real_index_dir),
+                                      HEADLINE])
+    assert result.exit_code == 0, result.output
+    obj = json.loads(result.stdout)
+    assert obj["answered"] is True
+    assert HEADLINE_ANSWER in obj["passages"][0]["text"]
+
+
+def test_first_ask_builds_default_index_with_real_model(real_model) -> None:
+    result = CliRunner().invoke(cli, ["ask", HEADLINE])
+    assert result.exit_code == 0, result.output
+    assert "building it from the built-in article" in result.stderr
+    first = result.stdout.split("Also relevant:")[0]
+    assert "Answer [trump-putin-g20-meeting, sentence 2]" in first
+    assert "**Secretary of State" in " ".join(first.split())
+    assert HEADLINE_ANSWER + ".**" in " ".join(first.split())
+
+
+def test_off_topic_question_is_declined_with_a_hint(real_engine) -> None:
+    answer = real_engine.ask("What is the capital of Australia?")
+    assert answer.answered is False and answer.passages
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    attempts: list[object] = []
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        attempts.append(args)
+        raise OSError("network access is forbidden in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    return attempts
+
+
+def test_bundled_model_loads_and_answers_without_network(no_network, tmp_path: Path) -> None:
+    from config import Settings
+    from index.embedder import SentenceTransformerEmbedder
+    from index.engine import Engine
+
+    embedder = SentenceTransformerEmbedder("all-MiniLM-L6-v2")  # loaded anew, sockets closed
+    engine = Engine(Settings(_env_file=None, index_dir=tmp_path / "idx"), embedder)
+    engine.load_or_build()
+    answer = engine.ask(HEADLINE)
+    assert HEADLINE_ANSWER in answer.passages[0].unit.text
+    assert no_network == [], "no socket was even attempted"
