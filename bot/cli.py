@@ -320,6 +320,64 @@ def discord(sync: bool) -> None:
     raise click.exceptions.Exit(run(settings, sync=sync))
 
 
+@cli.command("eval")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "wikiqa"]), default="jsonl",
+              show_default=True, help="jsonl: a question set for the index; wikiqa: a WikiQA "
+              "TSV, converted and indexed on the fly, each question ranked within its doc.")
+@click.option("--index-dir", type=click.Path(path_type=Path),
+              help="Index to evaluate (jsonl), or where to build the WikiQA index.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@click.option("--sweep-threshold", is_flag=True, help="Show the metrics over thresholds.")
+@click.option("--threshold", type=click.FloatRange(0, 1), help="Override the answer threshold.")
+def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
+                 sweep_threshold: bool, threshold: float | None) -> None:
+    """Measure answer selection and "I don't know" on a question set (see docs/quality.md).
+
+    FILE (jsonl) has one {"question", "doc"?, "gold": [...]} a line; a gold entry equal to a
+    unit id matches that unit, any other entry matches units whose text contains it; an
+    empty gold list means the corpus does not answer the question.
+    """
+    import tempfile
+
+    from index import evaluate
+
+    with tempfile.TemporaryDirectory(prefix="qabot-eval-") as tmp:
+        if fmt == "wikiqa":
+            corpus, questions_path = evaluate.wikiqa_to_jsonl(file, Path(tmp))
+            settings = get_settings(index_dir=index_dir or Path(tmp) / "index",
+                                    answer_threshold=threshold)
+            from index.engine import Engine, default_embedder
+
+            engine = Engine(settings, default_embedder(settings))
+            engine.rebuild([corpus], progress=sys.stderr.isatty())
+        else:
+            questions_path = file
+            settings = get_settings(index_dir=index_dir, answer_threshold=threshold)
+            evaluate.read_questions(file)  # report a bad file before the model loads
+            must_build = check_index(settings, _explicit_index_dir(index_dir))
+            engine = open_engine(settings, auto_build=must_build)
+        questions = evaluate.read_questions(questions_path)
+        for q in questions:
+            engine.resolve_doc(q.doc)
+        outcomes = evaluate.run(engine, questions)
+    chosen = evaluate.metrics(outcomes, settings.answer_threshold)
+    rows = evaluate.sweep(outcomes, [round(0.02 * i, 2) for i in range(51)]) \
+        if sweep_threshold else []
+    if as_json:
+        out: dict[str, Any] = {"file": str(file), "format": fmt, "metrics": chosen.to_json()}
+        if rows:
+            out["sweep"] = [m.to_json() for m in rows]
+        click.echo(json.dumps(out))
+        return
+    click.echo(f"{file}: {chosen.questions} questions ({chosen.answerable} answerable, "
+               f"{chosen.unanswerable} unanswerable)")
+    click.echo(evaluate.format_table([chosen]))
+    if rows:
+        click.echo("\nthreshold sweep:")
+        click.echo(evaluate.format_table(rows))
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="qabot")

@@ -188,9 +188,10 @@ class Engine:
                 before=before, after=after,
                 signals={"dense": float(dense[j]), "lexical": float(lex[j]),
                          "cue": float(cue[j])}))
-        answered = bool(passages) and has_words(question) and passages[0].score >= threshold
-        return Answer(question=question, answered=answered, passages=passages,
-                      threshold=threshold, truncated=truncated, notice=notice)
+        confidence = passages[0].score if passages and has_words(question) else -1.0
+        return Answer(question=question, answered=confidence >= threshold, passages=passages,
+                      threshold=threshold, confidence=confidence, truncated=truncated,
+                      notice=notice)
 
 
 def _doc_start(data: IndexData, uid: int) -> int:

@@ -124,6 +124,7 @@ class Answer:
     answered: bool
     passages: list[Passage]
     threshold: float
+    confidence: float = 0.0  # what the threshold is compared with
     truncated: bool = False
     notice: str = ""
 

@@ -1,0 +1,198 @@
+"""Evaluation: answer-sentence selection and answer triggering on a question set.
+
+A question set is JSONL: ``{"question": str, "doc": str (optional), "gold": [str, ...]}``.
+A gold entry that equals a unit id matches that unit; any other entry matches every unit
+whose text contains it (a substring of the gold sentence). An empty ``gold`` list means the
+corpus does not answer the question, and qabot should decline.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from index.errors import DataError
+
+if TYPE_CHECKING:
+    from index.engine import Engine
+    from index.search import Answer
+
+RANK_DEPTH = 50
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    question: str
+    doc: str | None
+    gold: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the system did for one question: relevance of its ranking and its confidence."""
+
+    relevant: tuple[bool, ...]  # relevance of each ranked unit, best first
+    total_relevant: int  # how many units in the corpus match the gold
+    confidence: float
+    answerable: bool
+
+
+@dataclass
+class Metrics:
+    questions: int
+    answerable: int
+    unanswerable: int
+    hit_at_1: float
+    hit_at_3: float
+    mrr: float
+    map: float
+    answered_share: float  # of answerable questions, share answered
+    declined_share: float  # of unanswerable questions, share declined
+    precision: float  # answer triggering
+    recall: float
+    f1: float
+    threshold: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def read_questions(path: Path) -> list[EvalQuestion]:
+    """Read a JSONL question set; a bad line is a DataError naming file and line."""
+    out: list[EvalQuestion] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from None
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("question"), str):
+            raise DataError(f'{path}:{n}: expected {{"question": str, "gold": [str, ...]}}')
+        gold = obj.get("gold", [])
+        if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
+            raise DataError(f'{path}:{n}: "gold" must be a list of strings')
+        doc = obj.get("doc")
+        if doc is not None and not isinstance(doc, str):
+            raise DataError(f'{path}:{n}: "doc" must be a string')
+        out.append(EvalQuestion(obj["question"], doc, tuple(gold)))
+    if not out:
+        raise DataError(f"{path}: no questions")
+    return out
+
+
+def wikiqa_to_jsonl(tsv: Path, out_dir: Path) -> tuple[Path, Path]:
+    """Turn a WikiQA TSV into a units corpus and a question set (each question to its doc).
+
+    Returns (corpus.jsonl, questions.jsonl) written in ``out_dir``.
+    """
+    try:
+        with tsv.open(encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{tsv}: cannot read ({exc})") from None
+    need = {"QuestionID", "Question", "DocumentID", "DocumentTitle", "SentenceID", "Sentence",
+            "Label"}
+    if not rows or not need <= set(rows[0]):
+        raise DataError(f"{tsv}: not a WikiQA TSV (columns {', '.join(sorted(need))})")
+    units: dict[str, dict[str, str]] = {}
+    questions: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        units.setdefault(row["SentenceID"], {"id": row["SentenceID"], "doc": row["DocumentID"],
+                                             "text": row["Sentence"],
+                                             "title": row["DocumentTitle"]})
+        q = questions.setdefault(row["QuestionID"], {"question": row["Question"],
+                                                      "doc": row["DocumentID"], "gold": []})
+        if row["Label"].strip() == "1":
+            q["gold"].append(row["SentenceID"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    corpus, qfile = out_dir / "corpus.jsonl", out_dir / "questions.jsonl"
+    # Units of a document must be contiguous and in order; WikiQA lists them so per doc.
+    by_doc: dict[str, list[dict[str, str]]] = {}
+    for unit in units.values():
+        by_doc.setdefault(unit["doc"], []).append(unit)
+    with corpus.open("w", encoding="utf-8") as fh:
+        for doc_units in by_doc.values():
+            for unit in doc_units:
+                fh.write(json.dumps(unit, ensure_ascii=False) + "\n")
+    with qfile.open("w", encoding="utf-8") as fh:
+        for q in questions.values():
+            fh.write(json.dumps(q, ensure_ascii=False) + "\n")
+    return corpus, qfile
+
+
+def _matches(gold: Sequence[str], unit_id: str, text: str, ids: set[str]) -> bool:
+    return any(g == unit_id if g in ids else g in text for g in gold)
+
+
+def run(engine: Engine, questions: Sequence[EvalQuestion]) -> list[Outcome]:
+    """Ask every question (to depth RANK_DEPTH) and judge the rankings against the gold."""
+    data = engine.data
+    ids = {u.id for u in data.units}
+    answers: list[Answer] = []
+    for start in range(0, len(questions), 256):
+        chunk = questions[start : start + 256]
+        answers += engine.ask_many([(q.question, q.doc) for q in chunk], top_k=RANK_DEPTH)
+    outcomes = []
+    for q, answer in zip(questions, answers, strict=True):
+        pool = data.units
+        if q.doc:
+            info = data.docs[q.doc]
+            pool = data.units[info.start : info.start + info.count]
+        total = sum(_matches(q.gold, u.id, u.text, ids) for u in pool) if q.gold else 0
+        relevant = tuple(_matches(q.gold, p.unit.id, p.unit.text, ids) for p in answer.passages)
+        outcomes.append(Outcome(relevant, total, answer.confidence, bool(q.gold)))
+    return outcomes
+
+
+def metrics(outcomes: Sequence[Outcome], threshold: float) -> Metrics:
+    """Compute the metrics, deciding ``answered`` as confidence >= threshold."""
+    answerable = [o for o in outcomes if o.answerable and o.total_relevant > 0]
+    unanswerable = [o for o in outcomes if not o.answerable]
+    hit1 = hit3 = rr = ap_sum = 0.0
+    for o in answerable:
+        ranks = [i for i, r in enumerate(o.relevant) if r]
+        if ranks:
+            hit1 += ranks[0] == 0
+            hit3 += ranks[0] < 3
+            rr += 1.0 / (ranks[0] + 1)
+            ap_sum += sum((n + 1) / (r + 1) for n, r in enumerate(ranks)) / o.total_relevant
+    answered = [o for o in outcomes if o.confidence >= threshold]
+    correct = sum(1 for o in answered if o.relevant[:1] == (True,))
+    precision = correct / len(answered) if answered else 0.0
+    recall = correct / len(answerable) if answerable else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    n = len(answerable) or 1
+    return Metrics(
+        questions=len(outcomes), answerable=len(answerable), unanswerable=len(unanswerable),
+        hit_at_1=hit1 / n, hit_at_3=hit3 / n, mrr=rr / n, map=ap_sum / n,
+        answered_share=sum(o.confidence >= threshold for o in answerable) / n,
+        declined_share=(sum(o.confidence < threshold for o in unanswerable) / len(unanswerable)
+                        if unanswerable else math.nan),
+        precision=precision, recall=recall, f1=f1, threshold=threshold)
+
+
+def sweep(outcomes: Sequence[Outcome], thresholds: Iterable[float]) -> list[Metrics]:
+    """Metrics at each threshold, for calibrating ``QABOT_ANSWER_THRESHOLD``."""
+    return [metrics(outcomes, t) for t in thresholds]
+
+
+def format_table(rows: Sequence[Metrics]) -> str:
+    """A plain-text table of metrics, one row per threshold."""
+    head = (f"{'threshold':>9} {'hit@1':>6} {'hit@3':>6} {'MRR':>6} {'MAP':>6} "
+            f"{'answered':>8} {'declined':>8} {'P':>6} {'R':>6} {'F1':>6}")
+    lines = [head]
+    for m in rows:
+        lines.append(f"{m.threshold:>9.3f} {m.hit_at_1:>6.3f} {m.hit_at_3:>6.3f} {m.mrr:>6.3f} "
+                     f"{m.map:>6.3f} {m.answered_share:>8.3f} {m.declined_share:>8.3f} "
+                     f"{m.precision:>6.3f} {m.recall:>6.3f} {m.f1:>6.3f}")
+    return "\n".join(lines)
