@@ -1,0 +1,141 @@
+"""Asking: ``/ask``, mentioning the bot with a question, and the optional ``!ask``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord_format import NO_PINGS, answer_embed, plain
+
+if TYPE_CHECKING:
+    from bot.discord_bot import QABot
+
+log = logging.getLogger(__name__)
+
+EXAMPLE = "How long did the meeting last?"
+MAX_CHOICES = 25  # Discord shows at most 25 autocomplete choices
+CHOICE_LIMIT = 100  # characters in a choice's name and value
+
+
+class Cooldown:
+    """One question per user every ``seconds`` (0 turns it off)."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self._last: dict[int, float] = {}
+
+    def retry_after(self, user_id: int) -> float:
+        """Return 0 and count the question when the user may ask now, else seconds to wait."""
+        if self.seconds <= 0:
+            return 0.0
+        now = self.clock()
+        last = self._last.get(user_id)
+        if last is not None and now - last < self.seconds:
+            return self.seconds - (now - last)
+        self._last[user_id] = now
+        if len(self._last) > 1000:  # forget users whose cooldown is over
+            self._last = {u: t for u, t in self._last.items() if now - t < self.seconds}
+        return 0.0
+
+
+def mention_question(content: str, bot_id: int) -> str | None:
+    """Return the question after a leading mention of the bot, or None if there is none."""
+    match = re.match(rf"\s*<@!?{bot_id}>", content)
+    return content[match.end() :].strip() if match else None
+
+
+class Asking(commands.Cog):
+    """Answer questions about the indexed article(s)."""
+
+    def __init__(self, bot: QABot) -> None:
+        self.bot = bot
+        self.cooldown = Cooldown(bot.settings.discord_cooldown_seconds)
+
+    # --- the shared steps ---------------------------------------------------------------
+    def refusal(self, user_id: int, question: str, usage: str) -> str | None:
+        """Return why the question is not answered now (empty, too long, cooldown), or None."""
+        question = question.strip()
+        bound = self.bot.settings.discord_max_question_chars
+        if not question:
+            return f"Ask me something about the article, e.g. {usage}"
+        if len(question) > bound:
+            return (f"That question is {len(question)} characters long; the limit is {bound}. "
+                    f"Please ask something shorter.")
+        wait = self.cooldown.retry_after(user_id)
+        if wait > 0:
+            return f"One question at a time, please: you can ask again in {math.ceil(wait)} s."
+        return None
+
+    async def answer(self, question: str, doc: str | None = None) -> discord.Embed:
+        """Ask the engine off the event loop and render the answer."""
+        engine = self.bot.engine
+        # Encoding and FAISS block: keep them off the loop so the gateway heartbeat runs.
+        answer = await asyncio.to_thread(engine.ask, question, doc=doc or None)
+        return answer_embed(answer, built_at=engine.data.built_at, model=engine.embedder.name)
+
+    async def answer_message(self, message: discord.Message, question: str, usage: str
+                             ) -> None:
+        """Reply to a message that asks ``question``."""
+        refusal = self.refusal(message.author.id, question, usage)
+        if refusal is not None:
+            await message.reply(plain(refusal), mention_author=False, allowed_mentions=NO_PINGS)
+            return
+        embed = await self.answer(question)
+        await message.reply(embed=embed, mention_author=False, allowed_mentions=NO_PINGS)
+
+    # --- the ways in ----------------------------------------------------------------------
+    @app_commands.command(name="ask")
+    @app_commands.describe(question="What you want to know, e.g. " + EXAMPLE,
+                           doc="Only search this document (default: all)")
+    async def ask_slash(self, interaction: discord.Interaction, question: str,
+                        doc: str | None = None) -> None:
+        """Ask a question about the article; the answer cites the sentence it comes from."""
+        self.bot.engine.resolve_doc(doc)  # an unknown name is refused (by the error handler)
+        refusal = self.refusal(interaction.user.id, question, f"`/ask question: {EXAMPLE}`")
+        if refusal is not None:
+            await interaction.response.send_message(plain(refusal), ephemeral=True,
+                                                    allowed_mentions=NO_PINGS)
+            return
+        await interaction.response.defer(thinking=True)  # Discord allows 3 s before this
+        embed = await self.answer(question, doc)
+        await interaction.followup.send(embed=embed, allowed_mentions=NO_PINGS)
+
+    @ask_slash.autocomplete("doc")
+    async def doc_autocomplete(self, interaction: discord.Interaction, current: str
+                               ) -> list[app_commands.Choice[str]]:
+        """Suggest document names containing what was typed so far."""
+        needle = current.strip().lower()
+        choices = []
+        for info in self.bot.engine.documents():
+            if len(info.name) > CHOICE_LIMIT:
+                continue  # a value Discord cannot carry; the name can still be typed
+            if needle in info.name.lower() or needle in info.title.lower():
+                label = f"{info.name} — {info.title}" if info.title else info.name
+                choices.append(app_commands.Choice(name=label[:CHOICE_LIMIT], value=info.name))
+            if len(choices) == MAX_CHOICES:
+                break
+        return choices
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.bot or self.bot.user is None:
+            return
+        question = mention_question(message.content, self.bot.user.id)
+        if question is None:
+            return
+        await self.answer_message(message, question, f"@{self.bot.user.name} {EXAMPLE}")
+
+    @commands.command(name="ask")
+    async def ask_prefix(self, ctx: commands.Context[Any], *, question: str = "") -> None:
+        """Ask a question about the article."""
+        await self.answer_message(ctx.message, question, f"`{ctx.clean_prefix}ask {EXAMPLE}`")

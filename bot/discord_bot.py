@@ -1,0 +1,143 @@
+"""The Discord bot: a ``commands.Bot`` that owns a loaded engine, and ``run`` to start it.
+
+``run`` checks the token, loads the model and the index, then connects: the first question
+is answered at full speed and a broken index is reported before the bot goes online.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord.ext import commands
+
+from bot.cogs.admin import Admin
+from bot.cogs.asking import Asking
+from bot.cogs.errors import ErrorHandler, report
+from bot.cogs.info import Info
+from bot.discord_format import NO_PINGS
+
+if TYPE_CHECKING:
+    from config import Settings
+    from index.engine import Engine
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+NO_TOKEN = ("no Discord token: set QABOT_DISCORD_TOKEN (or DISCORD_TOKEN) in the environment "
+            "or in a .env file; see docs/discord.md")
+
+
+def make_intents(settings: Settings) -> discord.Intents:
+    """The gateway intents: none privileged unless the prefix command is enabled."""
+    intents = discord.Intents.default()
+    intents.message_content = settings.discord_message_content
+    return intents
+
+
+class QABot(commands.Bot):
+    """The qabot Discord bot; cogs reach the engine and settings through it."""
+
+    def __init__(self, engine: Engine, settings: Settings, *, sync: bool = False) -> None:
+        # Without the message-content intent Discord sends no text for messages that do not
+        # mention the bot, so a prefix would never match: listen for mentions only.
+        prefix: str | list[str] = (settings.discord_prefix if settings.discord_message_content
+                                   else [])
+        super().__init__(command_prefix=prefix, intents=make_intents(settings),
+                         allowed_mentions=NO_PINGS, help_command=None)
+        self.engine = engine
+        self.settings = settings
+        self.sync_globally = sync
+
+    async def setup_hook(self) -> None:
+        for cog in (ErrorHandler(self), Asking(self), Admin(self), Info(self)):
+            await self.add_cog(cog)
+        await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        """Sync slash commands to the dev guild, or globally when asked; else leave them."""
+        guild_id = self.settings.discord_guild_id
+        if guild_id is not None:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d slash commands to guild %s", len(synced), guild_id)
+        elif self.sync_globally:
+            synced = await self.tree.sync()
+            log.warning("synced %d slash commands globally (Discord may take up to an hour "
+                        "to show them)", len(synced))
+        else:
+            log.info("slash commands not synced: run `qabot discord --sync` once, or set "
+                     "QABOT_DISCORD_GUILD_ID for a development server")
+
+    async def on_ready(self) -> None:
+        log.info("connected as %s (id %s) to %d servers", self.user,
+                 self.user.id if self.user else "?", len(self.guilds))
+
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        """Report errors in event listeners (mention asking) like command errors."""
+        error = sys.exc_info()[1]
+        message = args[0] if args and isinstance(args[0], discord.Message) else None
+        if error is None or message is None:
+            await super().on_error(event_method, *args, **kwargs)
+            return
+
+        async def send(text: str) -> None:
+            await message.reply(text, mention_author=False, allowed_mentions=NO_PINGS)
+
+        await report(error, send, event_method)
+
+
+def _open_engine(settings: Settings) -> Engine:
+    """Load the engine as the CLI does: the default index is built when missing."""
+    from bot.cli import _explicit_index_dir, check_index, open_engine
+
+    must_build = check_index(settings, _explicit_index_dir(None))
+    return open_engine(settings, auto_build=must_build)
+
+
+def _error(message: str) -> None:
+    print(f"qabot: error: {message}", file=sys.stderr)
+
+
+def run(settings: Settings, *, sync: bool = False,
+        engine_factory: Callable[[Settings], Engine] | None = None) -> int:
+    """Check the token, load the engine, then run the bot until it stops; return an exit code.
+
+    Args:
+        sync: sync slash commands globally (only when no development guild is configured).
+        engine_factory: builds the engine from the settings (tests pass a fake one).
+    """
+    secret = settings.discord_token
+    token = secret.get_secret_value().strip() if secret is not None else ""
+    if not token:
+        _error(NO_TOKEN)
+        return EXIT_USAGE
+    engine = (engine_factory or _open_engine)(settings)
+    bot = QABot(engine, settings, sync=sync)
+    print(f"qabot: connecting to Discord with an index of {len(engine.data.units)} units "
+          f"(Ctrl-C to stop)", file=sys.stderr)
+    try:
+        # log_handler=None: logging is configured once, by the CLI.
+        bot.run(token, log_handler=None)
+    except discord.LoginFailure:
+        _error("Discord refused the token (login failed): check QABOT_DISCORD_TOKEN or "
+               "DISCORD_TOKEN; reset the token in the developer portal if it leaked")
+        return EXIT_FAILED
+    except discord.PrivilegedIntentsRequired:
+        _error("Discord refused the message-content intent: enable it for the bot in the "
+               "developer portal, or unset QABOT_DISCORD_MESSAGE_CONTENT")
+        return EXIT_FAILED
+    except discord.HTTPException as exc:
+        _error(f"Discord refused the connection (HTTP {exc.status})")
+        return EXIT_FAILED
+    except (OSError, discord.GatewayNotFound) as exc:
+        _error(f"cannot reach Discord: {exc}")
+        return EXIT_FAILED
+    return EXIT_OK

@@ -1,0 +1,193 @@
+"""Discord messages and embeds for answers, sources and rebuilds, within Discord's limits.
+
+Everything that reaches Discord from the article or from a user goes through :func:`escape`
+(Markdown and mentions) and is cut to fit by :func:`shorten`, which cuts on a sentence
+boundary when it can, else on a word boundary, never mid-word (a single "word" longer than
+the limit, such as a URL, is the only thing ever cut hard).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import discord
+
+if TYPE_CHECKING:
+    from index.search import Answer, Passage
+    from index.storage import BuildResult, DocInfo
+
+# Discord's limits, in characters.
+MESSAGE_LIMIT = 2000
+TITLE_LIMIT = 256
+DESCRIPTION_LIMIT = 4096
+FIELD_NAME_LIMIT = 256
+FIELD_VALUE_LIMIT = 1024
+FOOTER_LIMIT = 2048
+EMBED_LIMIT = 6000
+MAX_FIELDS = 25
+MIN_FIELD_VALUE = 80  # below this a further passage is left out rather than cut to a stub
+
+ELLIPSIS = "…"
+ANSWERED_COLOUR = discord.Colour.green()
+DECLINED_COLOUR = discord.Colour.light_grey()
+INFO_COLOUR = discord.Colour.blurple()
+
+# The bot quotes user text and article text: it must never ping anyone.
+NO_PINGS = discord.AllowedMentions.none()
+
+# A sentence ends at . ! ? or … (and any closing quotes or brackets), followed by space.
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)")
+_SPACE = re.compile(r"\s+")
+
+
+def escape(text: str) -> str:
+    """Escape Markdown and neutralise @everyone, @here, user and role mentions."""
+    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
+
+
+def shorten(text: str, limit: int) -> str:
+    """Cut ``text`` to at most ``limit`` characters, marking the cut with an ellipsis.
+
+    The cut falls after the last whole sentence that fits when that keeps at least half the
+    room, else after the last whole word that fits.
+    """
+    if len(text) <= limit:
+        return text
+    if limit <= len(ELLIPSIS):
+        return ""
+    room = limit - len(ELLIPSIS) - 1  # "<kept text> …"
+    head = text[: room + 1]  # one more character: is the cut at a boundary?
+    ends = [m.end() for m in _SENTENCE_END.finditer(head) if m.end() <= room]
+    if ends and ends[-1] >= room // 2:
+        return text[: ends[-1]] + " " + ELLIPSIS
+    spaces = [m.start() for m in _SPACE.finditer(head)]
+    if spaces and spaces[-1] > 0:
+        return text[: spaces[-1]].rstrip() + " " + ELLIPSIS
+    # One word longer than the whole room: nothing else can be done.
+    return text[: limit - len(ELLIPSIS)] + ELLIPSIS
+
+
+def shorten_start(text: str, limit: int) -> str:
+    """Like :func:`shorten`, but keep the end of ``text`` (for context before a sentence)."""
+    if len(text) <= limit:
+        return text
+    if limit <= len(ELLIPSIS):
+        return ""
+    room = limit - len(ELLIPSIS) - 1  # "… <kept text>"
+    start = len(text) - room
+    end = next(_SENTENCE_END.finditer(text, start - 1), None)
+    if end is not None and len(text) - end.end() >= room // 2:
+        return ELLIPSIS + " " + text[end.end() :].lstrip()
+    if text[start - 1].isspace():
+        return ELLIPSIS + " " + text[start:].lstrip()
+    space = _SPACE.search(text, start)
+    if space is not None:
+        return ELLIPSIS + " " + text[space.end() :]
+    return ELLIPSIS + text[-(limit - len(ELLIPSIS)) :]
+
+
+def plain(text: str) -> str:
+    """A plain message from qabot: mentions neutralised, within the message limit."""
+    return shorten(discord.utils.escape_mentions(text), MESSAGE_LIMIT)
+
+
+def cite(passage: Passage) -> str:
+    """The citation of a passage, as the CLI prints it: document and sentence number."""
+    return f"{escape(passage.unit.doc)}, sentence {passage.unit.position}"
+
+
+def _in_context(passage: Passage, budget: int) -> str:
+    """The passage's sentence in bold between its neighbours, in at most ``budget`` chars."""
+    best = shorten(escape(passage.unit.text), max(budget - 4, 0))
+    text = f"**{best}**" if best else ""
+    before, after = escape(passage.before), escape(passage.after)
+    room = budget - len(text)
+    if before and room > 1:
+        share = room - 1 if not after else (room - 2) // 2
+        cut = shorten_start(before, share)
+        if cut:
+            text = f"{cut} {text}"
+            room = budget - len(text)
+    if after and room > 1:
+        cut = shorten(after, room - 1)
+        if cut:
+            text = f"{text} {cut}"
+    return text
+
+
+def answer_embed(answer: Answer, *, built_at: str = "", model: str = "") -> discord.Embed:
+    """Render an answer: the best sentence in context, its citation and confidence, more.
+
+    When qabot declines, the embed says the article doesn't say and shows the closest
+    passage, marked as a hint.
+    """
+    best = answer.best
+    embed = discord.Embed(
+        title=shorten(escape(answer.question), TITLE_LIMIT),
+        colour=ANSWERED_COLOUR if answer.answered else DECLINED_COLOUR,
+    )
+    footer = " · ".join(x for x in (f"index built {built_at}" if built_at else "", model) if x)
+    if footer:
+        embed.set_footer(text=shorten(footer, FOOTER_LIMIT))
+
+    head: list[str] = []
+    if answer.notice:
+        head.append(f"*({escape(answer.notice)})*")
+    if best is None:
+        head.append("The article doesn't say: the index has nothing to search.")
+        embed.description = shorten("\n".join(head), DESCRIPTION_LIMIT)
+        return embed
+    if not answer.answered:
+        head.append("**The article doesn't say.** Closest passage, a hint and not an answer:")
+    citation = f"— {cite(best)} · confidence {best.score:.2f}"
+    fixed = len("\n".join(head)) + len(citation) + 6  # two blank-line separators, "> "
+    body = _in_context(best, DESCRIPTION_LIMIT - fixed)
+    if not answer.answered:
+        body = "> " + body  # a quote block marks the hint as the article's words, not ours
+    embed.description = "\n\n".join([*(["\n".join(head)] if head else []), body, citation])
+
+    label = "Also relevant" if answer.answered else "Other passages"
+    for n, passage in enumerate(answer.passages[1:], start=1):
+        if n > MAX_FIELDS:
+            break
+        name = shorten(f"{label}: {cite(passage)} · {passage.score:.2f}", FIELD_NAME_LIMIT)
+        room = min(FIELD_VALUE_LIMIT, EMBED_LIMIT - len(embed) - len(name))
+        if room < MIN_FIELD_VALUE:  # no room left for a useful field
+            break
+        embed.add_field(name=name, value=shorten(escape(passage.unit.text), room), inline=False)
+    return embed
+
+
+def sources_embed(docs: Sequence[DocInfo], *, units: int, model: str, built_at: str
+                  ) -> discord.Embed:
+    """List the indexed documents with their unit counts, the model and the build time."""
+    plural = "s" if len(docs) != 1 else ""
+    embed = discord.Embed(title=f"{len(docs)} document{plural}, {units} sentences",
+                          colour=INFO_COLOUR)
+    lines: list[str] = []
+    used = 0
+    for n, doc in enumerate(docs):
+        title = f" — {escape(doc.title)}" if doc.title and doc.title != doc.name else ""
+        line = shorten(f"• **{escape(doc.name)}**{title}: {doc.count} sentences", 300)
+        more = f"… and {len(docs) - n} more"
+        if used + len(line) + 1 + len(more) > DESCRIPTION_LIMIT:
+            lines.append(more)
+            break
+        lines.append(line)
+        used += len(line) + 1
+    embed.description = "\n".join(lines) or "The index is empty."
+    embed.set_footer(text=shorten(f"model {model} · index built {built_at}", FOOTER_LIMIT))
+    return embed
+
+
+def rebuild_summary(result: BuildResult) -> str:
+    """One or two sentences on what a rebuild did."""
+    docs = f"{result.documents} document{'s' if result.documents != 1 else ''}"
+    if result.skipped:
+        why = f" ({result.reason})" if result.reason else ""
+        return plain(f"The index is up to date{why}: {result.units} units from {docs}, nothing "
+                     f"rebuilt. Use `force` to rebuild anyway.")
+    return plain(f"Rebuilt the index: {result.units} units from {docs} in "
+                 f"{result.seconds:.1f} s. Questions now use the new index.")

@@ -1,0 +1,146 @@
+"""Discord test helpers: a bot on the fake engine, dpytest wiring and a small fake interaction."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import discord
+import discord.ext.test as dpytest
+import pytest
+import pytest_asyncio
+
+from bot.discord_bot import QABot
+
+# The fake embedder answers this with the "two hours and 15 minutes" sentence.
+FAKE_QUESTION = "How many hours did the meeting last in Hamburg?"
+
+
+@dataclass
+class Sent:
+    """One thing the bot sent through a fake interaction."""
+
+    content: str | None
+    kwargs: dict[str, Any]
+
+    @property
+    def embed(self) -> discord.Embed | None:
+        return self.kwargs.get("embed")
+
+    @property
+    def ephemeral(self) -> bool:
+        return bool(self.kwargs.get("ephemeral"))
+
+
+@dataclass
+class FakeResponse:
+    """Records ``defer`` and ``send_message``, and knows when it was used."""
+
+    deferred: dict[str, Any] | None = None
+    sent: list[Sent] = field(default_factory=list)
+
+    def is_done(self) -> bool:
+        return self.deferred is not None or bool(self.sent)
+
+    async def defer(self, **kwargs: Any) -> None:
+        assert not self.is_done(), "responded twice to one interaction"
+        self.deferred = kwargs
+
+    async def send_message(self, content: str | None = None, **kwargs: Any) -> None:
+        assert not self.is_done(), "responded twice to one interaction"
+        self.sent.append(Sent(content, kwargs))
+
+
+@dataclass
+class FakeFollowup:
+    sent: list[Sent] = field(default_factory=list)
+
+    async def send(self, content: str | None = None, **kwargs: Any) -> None:
+        self.sent.append(Sent(content, kwargs))
+
+
+@dataclass
+class FakeUser:
+    id: int = 1001
+    name: str = "asker"
+    guild_permissions: discord.Permissions = field(default_factory=discord.Permissions.none)
+
+
+@dataclass
+class FakeInteraction:
+    """Just what the cogs and the error handler use of a ``discord.Interaction``."""
+
+    user: FakeUser = field(default_factory=FakeUser)
+    command: Any = None
+    response: FakeResponse = field(default_factory=FakeResponse)
+    followup: FakeFollowup = field(default_factory=FakeFollowup)
+
+    @property
+    def replies(self) -> list[Sent]:
+        """Everything sent, in order: the response, then the follow-ups."""
+        return [*self.response.sent, *self.followup.sent]
+
+
+def embed_text(embed: discord.Embed) -> str:
+    """All the text of an embed (title, description, fields, footer)."""
+    parts = [embed.title or "", embed.description or ""]
+    parts += [f"{f.name}\n{f.value}" for f in embed.fields]
+    parts.append(embed.footer.text or "")
+    return "\n".join(parts)
+
+
+MakeBot = Callable[..., Awaitable[QABot]]
+
+
+@pytest.fixture
+def make_bot(fake_engine: Any, settings: Any) -> MakeBot:
+    """Build a QABot on an engine (the fake one by default) with settings overrides; cogs loaded.
+
+    The bot never logs in, so there is no connection to close.
+    """
+
+    async def make(engine: Any = None, **overrides: Any) -> QABot:
+        bot = QABot(engine or fake_engine, settings.model_copy(update=overrides))
+        await bot.setup_hook()
+        return bot
+
+    return make
+
+
+@pytest_asyncio.fixture
+async def dpy(make_bot: MakeBot) -> AsyncIterator[Callable[..., Awaitable[QABot]]]:
+    """Start a QABot under dpytest (one guild, one channel, two members)."""
+
+    async def start(engine: Any = None, **overrides: Any) -> QABot:
+        bot = await make_bot(engine, **overrides)
+        await bot._async_setup_hook()
+        # dpytest replaces the connection state, dropping the bot-wide allowed_mentions: what
+        # reaches its fake HTTP layer is what each send passes itself (stricter than Discord).
+        # dpytest finds mentioned members in the member cache, which real Discord does not
+        # need (a message carries its mentions) and QABot does not fill (no members intent).
+        bot._connection._intents.members = True
+        bot._connection.member_cache_flags = discord.MemberCacheFlags.all()
+        dpytest.configure(bot, members=2)
+        return bot
+
+    yield start
+    await dpytest.empty_queue()
+
+
+@pytest.fixture
+def payloads(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The JSON payloads of messages sent through channels (what Discord would receive)."""
+    import discord.abc
+    import discord.http
+
+    seen: list[dict[str, Any]] = []
+    real = discord.http.handle_message_parameters
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        params = real(*args, **kwargs)
+        seen.append(params.payload or {})
+        return params
+
+    monkeypatch.setattr(discord.abc, "handle_message_parameters", spy)
+    return seen
