@@ -60,7 +60,7 @@ class Settings(BaseSettings):
         description="files/folders to index; empty = the built-in article",
     )
     top_k: int = Field(3, ge=1, le=50)
-    answer_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    answer_threshold: float = Field(0.72, ge=0.0, le=1.0)
     context_window: int = Field(1, ge=0, le=10)
     batch_size: int = Field(64, ge=1, le=4096)
     faiss_index: Literal["auto", "flat", "hnsw", "ivf"] = "auto"

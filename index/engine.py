@@ -166,15 +166,14 @@ class Engine:
             notice = "the question has no words to search for"
         n = min(hi - lo, max(w.candidates, 4 * k))
         _, dense_ids = data.store.search(qvec, n, (lo, hi) if info else None)
-        lexical = loaded.lexical.scores(question)
-        lex_range = lexical[lo:hi]
+        query = loaded.lexical.query_ids(question)
+        lex_range = loaded.lexical.bm25(query)[lo:hi]
         top_lex = np.argsort(-lex_range)[:n] + lo
         cand = np.unique(np.concatenate([dense_ids[0][dense_ids[0] >= 0], top_lex]))
         dense = data.store.vectors(cand) @ qvec[0]
-        lex_max = float(lex_range.max()) if len(lex_range) else 0.0
-        lex = lexical[cand] / lex_max if lex_max > 0 else np.zeros(len(cand), np.float32)
+        cov = loaded.lexical.coverage(query, cand)
         cue = np.array([answer_cue(question, data.units[i].text) for i in cand], np.float32)
-        score = w.dense * dense + w.lexical * lex + w.cue * cue
+        score = w.dense * dense + w.coverage * cov + w.cue * cue
         order = np.argsort(-score, kind="stable")[:k]
         passages = []
         for j in order:
@@ -186,7 +185,7 @@ class Engine:
                 unit=data.units[uid], score=float(score[j]),
                 context=" ".join(p for p in (before, text, after) if p),
                 before=before, after=after,
-                signals={"dense": float(dense[j]), "lexical": float(lex[j]),
+                signals={"dense": float(dense[j]), "coverage": float(cov[j]),
                          "cue": float(cue[j])}))
         confidence = passages[0].score if passages and has_words(question) else -1.0
         return Answer(question=question, answered=confidence >= threshold, passages=passages,

@@ -54,44 +54,65 @@ def has_words(question: str) -> bool:
 
 
 # --- answer-type cues ------------------------------------------------------------------
-# Generic English question classes and the kind of expression that answers them. A
-# candidate that contains the expected kind of answer gets a small bonus.
-_NUM_WORDS = (r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
-              r"fifteen|twenty|thirty|forty|fifty|sixty|hundred|thousand|million|billion|"
-              r"dozen|several|a few|half an?)")
-_UNIT_TIME = r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centur(?:y|ies))"
-CUES: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
-    (re.compile(r"\bhow long\b|\bfor how many (?:minutes|hours|days|weeks|months|years)\b", re.I),
-     re.compile(rf"\b{_NUM_WORDS}\s+(?:\w+\s+)?{_UNIT_TIME}\b", re.I)),
-    (re.compile(r"\bhow (?:many|much)\b|\bwhat (?:percentage|number|amount)\b", re.I),
-     re.compile(rf"\b{_NUM_WORDS}\b|%", re.I)),
-    (re.compile(r"\bwhen\b|\bwhat (?:year|date|day|month|time)\b|\bwhich year\b", re.I),
-     re.compile(r"\b(?:1[0-9]{3}|20[0-9]{2})\b|\b(?:January|February|March|April|May|June|"
-                r"July|August|September|October|November|December|Monday|Tuesday|Wednesday|"
-                r"Thursday|Friday|Saturday|Sunday|yesterday|today|tomorrow)\b|"
-                r"\b(?:century|decade)\b", re.I)),
-    (re.compile(r"\bhow old\b", re.I), re.compile(rf"\b{_NUM_WORDS}\b.{0,12}\b(?:years?|old)\b",
-                                                  re.I)),
+# Generic English question classes and the kind of expression that answers them: a
+# candidate that holds the expected kind of answer gets a small bonus. The first class whose
+# question pattern matches (on the lower-cased question) decides.
+_NUM_WORD = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|"
+             r"twenty|thirty|forty|fifty|sixty|hundred|thousand|million|billion|dozens?|"
+             r"several|a few|some|half an?|an?)")
+_NUM = rf"(?:\d+(?:[.,]\d+)*|{_NUM_WORD})"
+_TIME_UNIT = r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centuries|century)"
+_LEN_UNIT = (r"(?:mm|cm|km|m|millimet(?:er|re)s?|centimet(?:er|re)s?|met(?:er|re)s?|"
+             r"kilomet(?:er|re)s?|inch(?:es)?|in\.|f(?:ee|oo)t|ft|yards?|miles?|mi)")
+_MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|"
+          r"December)")
+_WEEKDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+CUES: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
+    ("duration", re.compile(r"\bhow long\b"),
+     re.compile(rf"\b{_NUM}[\s-]+(?:{_TIME_UNIT}|{_LEN_UNIT})\b", re.I)),
+    ("quantity",
+     re.compile(r"\bhow (?:many|much|old|big|tall|far|high|deep|thick|large|wide|heavy|fast)\b"),
+     re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+                r"twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozens?)\b|[$€£]",
+                re.I)),
+    ("date",
+     re.compile(r"^\s*when\b|\b(?:what|which) (?:year|date|day|month|century|decade)\b|"
+                r"\bwhat time\b|\bin what year\b"),
+     re.compile(rf"\b(?:1\d{{3}}|20\d{{2}})s?\b|\b{_MONTH}\b|\b{_WEEKDAY}\b|"
+                r"\b(?:yesterday|today|tomorrow|last (?:year|week|month)|"
+                r"next (?:year|week|month))\b|\b\d+(?:st|nd|rd|th) century\b")),
+    ("person", re.compile(r"^\s*(?:who|whom|whose)\b"),
+     re.compile(r"(?<!^)\b[A-Z][a-z]+(?:\s+[A-Z]\.)?\s+[A-Z][a-z]+")),
+    ("place",
+     re.compile(r"^\s*where\b|\b(?:in |at )?(?:what|which) "
+                r"(?:city|country|town|state|place|continent|region)\b"),
+     re.compile(r"\b(?:in|at|near|from|to)\s+(?:the\s+)?[A-Z][a-z]+")),
 ]
+
+
+def question_class(question: str) -> tuple[str, re.Pattern[str]] | None:
+    """Return the answer-type class of a question and the pattern of its answers."""
+    lowered = question.lower()
+    for name, asks, answers in CUES:
+        if asks.search(lowered):
+            return name, answers
+    return None
 
 
 def answer_cue(question: str, text: str) -> float:
     """Return 1.0 when ``text`` holds the kind of answer ``question`` asks for, else 0."""
-    for asks, answers in CUES:
-        if asks.search(question):
-            return 1.0 if answers.search(text) else 0.0
-    return 0.0
+    found = question_class(question)
+    return 1.0 if found and found[1].search(text) else 0.0
 
 
 @dataclass(frozen=True)
 class Weights:
     """How the signals are combined; the defaults are tuned on WikiQA (docs/quality.md)."""
 
-    dense: float = 1.0
-    lexical: float = 0.15
-    cue: float = 0.08
-    window: float = 0.0
-    candidates: int = 50
+    dense: float = 1.0  # cosine of the question and "Title: sentence"
+    coverage: float = 0.4  # IDF-weighted share of the question's terms in the sentence
+    cue: float = 0.1  # the sentence holds the kind of answer asked for
+    candidates: int = 50  # dense top-N and BM25 top-N are rescored
 
 
 @dataclass
@@ -141,28 +162,61 @@ class Answer:
 
 
 class Lexical:
-    """BM25 over all units (bm25s), scored for a query within an id range."""
+    """Lexical signals over all units: BM25 (bm25s) for candidates, IDF-weighted coverage.
+
+    Tokens are lower-cased, English stop words dropped and Snowball-stemmed; statistics are
+    over the whole index, whatever document filter a question has.
+    """
 
     def __init__(self, texts: Sequence[str]) -> None:
         import bm25s
+        import numpy as np
+        import Stemmer
 
         self._bm25s = bm25s
-        tokens = bm25s.tokenize(list(texts), stopwords="en", show_progress=False)
+        self._stemmer = Stemmer.Stemmer("english")
+        tokens = bm25s.tokenize(list(texts), stopwords="en", stemmer=self._stemmer,
+                                show_progress=False)
         self.vocab: dict[str, int] = tokens.vocab
         self.retriever = bm25s.BM25()
         self.retriever.index(tokens, show_progress=False)
         self.size = len(texts)
+        self.unit_tokens = [np.unique(np.asarray(ids, dtype=np.int64)) for ids in tokens.ids]
+        df = np.zeros(len(self.vocab) + 1, dtype=np.float64)
+        for ids in self.unit_tokens:
+            df[ids] += 1
+        n = max(1, self.size)
+        self.idf = np.log1p((n - df + 0.5) / (df + 0.5))
 
-    def scores(self, question: str) -> np.ndarray:
-        """BM25 score of every unit for ``question`` (zeros when no word is known)."""
+    def query_ids(self, question: str) -> np.ndarray:
+        """The distinct known token ids of a question."""
         import numpy as np
 
-        words = self._bm25s.tokenize([question], stopwords="en", return_ids=False,
-                                     show_progress=False)[0]
-        ids = [self.vocab[w] for w in words if w in self.vocab]
-        if not ids:
+        words = self._bm25s.tokenize([question], stopwords="en", stemmer=self._stemmer,
+                                     return_ids=False, show_progress=False)[0]
+        return np.unique(np.asarray([self.vocab[w] for w in words if w in self.vocab],
+                                    dtype=np.int64))
+
+    def bm25(self, query: np.ndarray) -> np.ndarray:
+        """BM25 score of every unit (zeros when no query word is known)."""
+        import numpy as np
+
+        if not len(query):
             return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self.retriever.get_scores_from_ids(ids), dtype=np.float32)
+        return np.asarray(self.retriever.get_scores_from_ids(query.tolist()), dtype=np.float32)
+
+    def coverage(self, query: np.ndarray, units: np.ndarray) -> np.ndarray:
+        """Share of the query's IDF mass that each unit contains (0 to 1)."""
+        import numpy as np
+
+        total = float(self.idf[query].sum()) if len(query) else 0.0
+        out = np.zeros(len(units), dtype=np.float32)
+        if total <= 0:
+            return out
+        for row, uid in enumerate(units):
+            common = np.intersect1d(query, self.unit_tokens[int(uid)], assume_unique=True)
+            out[row] = self.idf[common].sum() / total
+        return out
 
 
 def context_of(units: Sequence[Unit], uid: int, lo: int, hi: int, window: int

@@ -53,6 +53,16 @@ class Document:
     units: list[Unit] = field(default_factory=list)
 
 
+def humanise(name: str) -> str:
+    """A readable title from a file stem or document name ("g20-summit" -> "g20 summit")."""
+    return " ".join(name.replace("_", " ").replace("-", " ").split())
+
+
+def embed_text(unit: Unit, title: str) -> str:
+    """The text embedded for a unit: its document title as context, then the unit."""
+    return f"{title}: {unit.text}" if title else unit.text
+
+
 def builtin_article() -> Path:
     """Return the path of the article shipped inside the package."""
     return Path(str(resources.files("index") / "data" / BUILTIN_ARTICLE))
@@ -92,7 +102,7 @@ def read_text_document(path: Path, name: str | None = None) -> Document:
         )
         for i, s in enumerate(spans)
     ]
-    return Document(name=doc, source=str(path), units=units)
+    return Document(name=doc, source=str(path), title=humanise(doc), units=units)
 
 
 def _field(obj: dict[str, Any], key: str, where: str, required: bool = True) -> str:
@@ -131,9 +141,8 @@ def read_jsonl_documents(path: Path) -> list[Document]:
         if uid in seen:
             raise SourceError(f'{where}: duplicate id "{uid}" (first on line {seen[uid]})')
         seen[uid] = lineno
-        document = docs.setdefault(doc, Document(name=doc, source=str(path), title=title))
-        if title and not document.title:
-            document.title = title
+        document = docs.setdefault(doc, Document(name=doc, source=str(path),
+                                                 title=title or humanise(doc)))
         document.units.append(
             Unit(id=uid, doc=doc, text=body, position=len(document.units), title=title)
         )

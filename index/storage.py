@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from index.errors import IndexLoadError
-from index.sources import Document, Unit
+from index.sources import Document, Unit, embed_text
 from index.splitter import SPLITTER_SETTINGS
 
 if TYPE_CHECKING:
@@ -48,6 +48,8 @@ UNITS = "units.json"
 # than reading it (and defeat memory-mapping).
 HASH_CHECK_LIMIT = 256 << 20
 
+# How unit texts are turned into what is embedded; a change invalidates older indexes.
+EMBEDDING_SETTINGS = {"template": "{title}: {text}", "normalised": True}
 REBUILD_HINT = "rebuild it with `qabot index build`"
 
 
@@ -150,6 +152,10 @@ def check_compatible(manifest: dict[str, Any], index_dir: Path, model: str,
             f"index at {index_dir} has format version {manifest.get('format_version')}, "
             f"this qabot reads {FORMAT_VERSION}; {REBUILD_HINT}"
         )
+    if manifest.get("embedding") != EMBEDDING_SETTINGS:
+        raise IndexLoadError(
+            f"index at {index_dir} embeds its units differently from this qabot; {REBUILD_HINT}"
+        )
     built = manifest.get("model", {})
     if built.get("name") != model:
         raise IndexLoadError(
@@ -242,6 +248,7 @@ def is_current(index_dir: Path, model: str, fingerprint: str, corpus: str,
     same = (
         manifest.get("corpus_hash") == corpus
         and manifest.get("splitter") == SPLITTER_SETTINGS
+        and manifest.get("embedding") == EMBEDDING_SETTINGS
         and manifest.get("model", {}).get("fingerprint") == fingerprint
         and manifest.get("faiss", {}).get("requested", "auto") == faiss_kind
     )
@@ -283,7 +290,7 @@ def build_index(
         return BuildResult(index_dir, True, len(units), len(documents),
                            time.perf_counter() - started, reason="corpus and model unchanged")
     _check_target(index_dir)
-    texts = [u.text for u in units]
+    texts = [embed_text(u, d.title) for d in documents for u in d.units]
     vectors = embedder.encode(texts, batch_size=batch_size, progress=progress)
     if on_encoded is not None:
         on_encoded()
@@ -307,6 +314,7 @@ def build_index(
                       "dimension": embedder.dimension},
             "corpus_hash": corpus,
             "splitter": SPLITTER_SETTINGS,
+            "embedding": EMBEDDING_SETTINGS,
             "units": len(units),
             "documents": docs,
             "faiss": {"kind": store.kind, "params": store.params, "requested": faiss_kind},
