@@ -10,6 +10,7 @@ The pipeline for one question:
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -173,6 +174,8 @@ class Lexical:
         import numpy as np
         import Stemmer
 
+        # bm25s sets its own logger to DEBUG at import; let the root configuration decide.
+        logging.getLogger("bm25s").setLevel(logging.NOTSET)
         self._bm25s = bm25s
         self._stemmer = Stemmer.Stemmer("english")
         tokens = bm25s.tokenize(list(texts), stopwords="en", stemmer=self._stemmer,
