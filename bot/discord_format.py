@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import discord
@@ -47,11 +48,12 @@ def escape(text: str) -> str:
     return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
 
 
-def shorten(text: str, limit: int) -> str:
+def shorten(text: str, limit: int, *, hard: bool = True) -> str:
     """Cut ``text`` to at most ``limit`` characters, marking the cut with an ellipsis.
 
     The cut falls after the last whole sentence that fits when that keeps at least half the
-    room, else after the last whole word that fits.
+    room, else after the last whole word that fits. When not even the first word fits, the
+    word is cut (``hard``) or nothing is returned.
     """
     if len(text) <= limit:
         return text
@@ -66,11 +68,14 @@ def shorten(text: str, limit: int) -> str:
     if spaces and spaces[-1] > 0:
         return text[: spaces[-1]].rstrip() + " " + ELLIPSIS
     # One word longer than the whole room: nothing else can be done.
-    return text[: limit - len(ELLIPSIS)] + ELLIPSIS
+    return text[: limit - len(ELLIPSIS)] + ELLIPSIS if hard else ""
 
 
 def shorten_start(text: str, limit: int) -> str:
-    """Like :func:`shorten`, but keep the end of ``text`` (for context before a sentence)."""
+    """Like :func:`shorten`, but keep the end of ``text`` (for context before a sentence).
+
+    Returns "" when not even the last word fits.
+    """
     if len(text) <= limit:
         return text
     if limit <= len(ELLIPSIS):
@@ -83,9 +88,7 @@ def shorten_start(text: str, limit: int) -> str:
     if text[start - 1].isspace():
         return ELLIPSIS + " " + text[start:].lstrip()
     space = _SPACE.search(text, start)
-    if space is not None:
-        return ELLIPSIS + " " + text[space.end() :]
-    return ELLIPSIS + text[-(limit - len(ELLIPSIS)) :]
+    return ELLIPSIS + " " + text[space.end() :] if space is not None else ""
 
 
 def plain(text: str) -> str:
@@ -96,6 +99,14 @@ def plain(text: str) -> str:
 def cite(passage: Passage) -> str:
     """The citation of a passage, as the CLI prints it: document and sentence number."""
     return f"{escape(passage.unit.doc)}, sentence {passage.unit.position}"
+
+
+def own_title(doc: DocInfo) -> str:
+    """The document's title when it says more than its name (not just the name re-spaced)."""
+    def words(text: str) -> str:
+        return " ".join(re.split(r"[\s_-]+", text.lower())).strip()
+
+    return doc.title if doc.title and words(doc.title) != words(doc.name) else ""
 
 
 def _in_context(passage: Passage, budget: int) -> str:
@@ -111,10 +122,22 @@ def _in_context(passage: Passage, budget: int) -> str:
             text = f"{cut} {text}"
             room = budget - len(text)
     if after and room > 1:
-        cut = shorten(after, room - 1)
+        cut = shorten(after, room - 1, hard=False)
         if cut:
             text = f"{text} {cut}"
     return text
+
+
+def _set_footer(embed: discord.Embed, model: str, built_at: str) -> None:
+    """Footer: the model and the index's build time (as a timestamp each reader sees locally)."""
+    try:
+        embed.timestamp = datetime.fromisoformat(built_at)
+        built = "index built"
+    except ValueError:
+        built = f"index built {built_at}" if built_at else ""
+    text = " · ".join(x for x in (f"model {model}" if model else "", built) if x)
+    if text:
+        embed.set_footer(text=shorten(text, FOOTER_LIMIT))
 
 
 def answer_embed(answer: Answer, *, built_at: str = "", model: str = "") -> discord.Embed:
@@ -128,9 +151,7 @@ def answer_embed(answer: Answer, *, built_at: str = "", model: str = "") -> disc
         title=shorten(escape(answer.question), TITLE_LIMIT),
         colour=ANSWERED_COLOUR if answer.answered else DECLINED_COLOUR,
     )
-    footer = " · ".join(x for x in (f"index built {built_at}" if built_at else "", model) if x)
-    if footer:
-        embed.set_footer(text=shorten(footer, FOOTER_LIMIT))
+    _set_footer(embed, model, built_at)
 
     head: list[str] = []
     if answer.notice:
@@ -169,7 +190,7 @@ def sources_embed(docs: Sequence[DocInfo], *, units: int, model: str, built_at: 
     lines: list[str] = []
     used = 0
     for n, doc in enumerate(docs):
-        title = f" — {escape(doc.title)}" if doc.title and doc.title != doc.name else ""
+        title = f" — {escape(own_title(doc))}" if own_title(doc) else ""
         line = shorten(f"• **{escape(doc.name)}**{title}: {doc.count} sentences", 300)
         more = f"… and {len(docs) - n} more"
         if used + len(line) + 1 + len(more) > DESCRIPTION_LIMIT:
@@ -178,7 +199,7 @@ def sources_embed(docs: Sequence[DocInfo], *, units: int, model: str, built_at: 
         lines.append(line)
         used += len(line) + 1
     embed.description = "\n".join(lines) or "The index is empty."
-    embed.set_footer(text=shorten(f"model {model} · index built {built_at}", FOOTER_LIMIT))
+    _set_footer(embed, model, built_at)
     return embed
 
 

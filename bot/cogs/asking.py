@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_format import NO_PINGS, answer_embed, plain
+from bot.discord_format import NO_PINGS, answer_embed, own_title, plain
 
 if TYPE_CHECKING:
     from bot.discord_bot import QABot
@@ -120,7 +120,8 @@ class Asking(commands.Cog):
             if len(info.name) > CHOICE_LIMIT:
                 continue  # a value Discord cannot carry; the name can still be typed
             if needle in info.name.lower() or needle in info.title.lower():
-                label = f"{info.name} — {info.title}" if info.title else info.name
+                title = own_title(info)
+                label = f"{info.name} — {title}" if title else info.name
                 choices.append(app_commands.Choice(name=label[:CHOICE_LIMIT], value=info.name))
             if len(choices) == MAX_CHOICES:
                 break

@@ -29,6 +29,10 @@ class Sent:
         return self.kwargs.get("embed")
 
     @property
+    def description(self) -> str:
+        return description(self.embed)
+
+    @property
     def ephemeral(self) -> bool:
         return bool(self.kwargs.get("ephemeral"))
 
@@ -80,6 +84,12 @@ class FakeInteraction:
     def replies(self) -> list[Sent]:
         """Everything sent, in order: the response, then the follow-ups."""
         return [*self.response.sent, *self.followup.sent]
+
+
+def description(embed: discord.Embed | None) -> str:
+    """The description of an embed that must be there."""
+    assert embed is not None, "no embed was sent"
+    return embed.description or ""
 
 
 def embed_text(embed: discord.Embed) -> str:

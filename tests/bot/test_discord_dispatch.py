@@ -12,7 +12,7 @@ from discord.ext import commands
 
 from bot.cogs.admin import NOT_ADMIN
 from bot.cogs.errors import SORRY
-from tests.bot.conftest import FAKE_QUESTION, embed_text
+from tests.bot.conftest import FAKE_QUESTION, description, embed_text
 from tests.conftest import ARTICLE_DOC, HEADLINE, HEADLINE_ANSWER
 
 NO_PINGS_PAYLOAD = {"parse": [], "replied_user": False}
@@ -29,8 +29,8 @@ async def test_mention_asks_and_gets_a_cited_answer(dpy: Any, payloads: list[dic
 
     reply = dpytest.get_message()
     embed = reply.embeds[0]
-    assert HEADLINE_ANSWER in embed.description
-    assert f"{ARTICLE_DOC}, sentence 2 · confidence" in embed.description
+    assert HEADLINE_ANSWER in description(embed)
+    assert f"{ARTICLE_DOC}, sentence 2 · confidence" in description(embed)
     assert embed.title == FAKE_QUESTION
     assert payloads[-1]["message_reference"]["message_id"] == asked.id  # a reply to the asker
     assert dpytest.verify().message().nothing()
@@ -48,7 +48,7 @@ async def test_prefix_ask_only_with_the_message_content_intent(dpy: Any, enabled
     await dpy(discord_message_content=enabled, discord_prefix="?")
     await dpytest.message(f"?ask {FAKE_QUESTION}")
     if enabled:
-        assert HEADLINE_ANSWER in dpytest.get_message().embeds[0].description
+        assert HEADLINE_ANSWER in description(dpytest.get_message().embeds[0])
     else:
         assert dpytest.verify().message().nothing()
 
@@ -63,7 +63,7 @@ async def test_cooldown_is_per_user(dpy: Any) -> None:
     assert not refusal.embeds
     assert refusal.content == "One question at a time, please: you can ask again in 30 s."
     await dpytest.message(mention(bot, FAKE_QUESTION), member=second)
-    assert HEADLINE_ANSWER in dpytest.get_message().embeds[0].description
+    assert HEADLINE_ANSWER in description(dpytest.get_message().embeds[0])
 
 
 async def test_no_one_is_pinged_by_a_question_full_of_mentions(dpy: Any,
@@ -82,7 +82,7 @@ async def test_no_one_is_pinged_by_a_question_full_of_mentions(dpy: Any,
     for raw in ("@everyone", "@here", f"<@{member.id}>", f"<@&{role.id}>"):
         assert raw not in text
     assert "@\u200beveryone" in text and f"<@\u200b&{role.id}>" in text
-    assert HEADLINE_ANSWER in reply.embeds[0].description
+    assert HEADLINE_ANSWER in description(reply.embeds[0])
 
 
 async def test_refusals_of_empty_and_too_long_questions_cost_no_cooldown(
@@ -99,7 +99,7 @@ async def test_refusals_of_empty_and_too_long_questions_cost_no_cooldown(
     assert all(p["allowed_mentions"] == NO_PINGS_PAYLOAD for p in payloads)
 
     await dpytest.message(mention(bot, FAKE_QUESTION))
-    assert HEADLINE_ANSWER in dpytest.get_message().embeds[0].description
+    assert HEADLINE_ANSWER in description(dpytest.get_message().embeds[0])
 
 
 async def test_an_error_in_mention_asking_is_one_sentence_and_the_bot_goes_on(
@@ -120,7 +120,7 @@ async def test_an_error_in_mention_asking_is_one_sentence_and_the_bot_goes_on(
 
     monkeypatch.setattr(fake_engine, "ask", real_ask)
     await dpytest.message(mention(bot, FAKE_QUESTION))
-    assert HEADLINE_ANSWER in dpytest.get_message().embeds[0].description
+    assert HEADLINE_ANSWER in description(dpytest.get_message().embeds[0])
 
 
 async def test_an_error_in_a_prefix_command_goes_to_the_central_handler(
@@ -159,7 +159,7 @@ async def test_prefix_reindex_is_for_admins(dpy: Any) -> None:
 async def test_prefix_sources(dpy: Any) -> None:
     await dpy(discord_message_content=True)
     await dpytest.message("!sources")
-    assert ARTICLE_DOC in dpytest.get_message().embeds[0].description
+    assert ARTICLE_DOC in description(dpytest.get_message().embeds[0])
 
 
 @pytest.mark.integration
@@ -167,5 +167,5 @@ async def test_headline_by_mention_with_the_real_model(dpy: Any, real_engine: An
     bot = await dpy(real_engine)
     await dpytest.message(mention(bot, HEADLINE))
     embed = dpytest.get_message().embeds[0]
-    assert HEADLINE_ANSWER in embed.description
-    assert "**" + "Secretary of State Rex Tillerson" in embed.description
+    assert HEADLINE_ANSWER in description(embed)
+    assert "**" + "Secretary of State Rex Tillerson" in description(embed)
