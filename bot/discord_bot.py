@@ -63,18 +63,23 @@ class QABot(commands.Bot):
     async def sync_commands(self) -> None:
         """Sync slash commands to the dev guild, or globally when asked; else leave them."""
         guild_id = self.settings.discord_guild_id
-        if guild_id is not None:
-            guild = discord.Object(id=guild_id)
-            self.tree.copy_global_to(guild=guild)
-            synced = await self.tree.sync(guild=guild)
-            log.info("synced %d slash commands to guild %s", len(synced), guild_id)
-        elif self.sync_globally:
-            synced = await self.tree.sync()
-            log.warning("synced %d slash commands globally (Discord may take up to an hour "
-                        "to show them)", len(synced))
-        else:
+        if guild_id is None and not self.sync_globally:
             log.info("slash commands not synced: run `qabot discord --sync` once, or set "
                      "QABOT_DISCORD_GUILD_ID for a development server")
+            return
+        guild = discord.Object(id=guild_id) if guild_id is not None else None
+        where = f"to guild {guild_id}" if guild is not None else "globally"
+        if guild is not None:
+            self.tree.copy_global_to(guild=guild)
+        try:
+            synced = await self.tree.sync(guild=guild)
+        except discord.HTTPException as exc:
+            # Mentions still work: report and go on rather than refuse to start.
+            log.error("could not sync slash commands %s (HTTP %s): is the bot in that server, "
+                      "invited with the applications.commands scope?", where, exc.status)
+            return
+        log.info("synced %d slash commands %s%s", len(synced), where,
+                 "" if guild else " (Discord may take up to an hour to show them)")
 
     async def on_ready(self) -> None:
         log.info("connected as %s (id %s) to %d servers", self.user,

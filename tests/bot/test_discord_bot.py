@@ -144,3 +144,15 @@ async def test_commands_sync_to_the_dev_guild_or_globally_only_when_asked(
     if guild is not None:  # the global commands are copied to the guild first
         assert {c.name for c in bot.tree.get_commands(guild=guild)} == {"ask", "reindex",
                                                                         "sources"}
+
+
+async def test_a_failed_sync_is_logged_and_the_bot_goes_on(
+        settings: Any, fake_engine: Any, caplog: pytest.LogCaptureFixture) -> None:
+    bot = QABot(fake_engine, settings.model_copy(update={"discord_guild_id": 99}))
+    response = type("Response", (), {"status": 403, "reason": "Forbidden"})()
+    bot.tree.sync = AsyncMock(  # type: ignore[method-assign]
+        side_effect=discord.Forbidden(response, {"code": 50001, "message": "Missing Access"}))
+    with caplog.at_level(logging.ERROR):
+        await bot.setup_hook()
+    assert "could not sync slash commands to guild 99 (HTTP 403)" in caplog.text
+    assert bot.get_cog("Asking") is not None
