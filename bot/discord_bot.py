@@ -35,8 +35,11 @@ NO_TOKEN = ("no Discord token: set QABOT_DISCORD_TOKEN (or DISCORD_TOKEN) in the
 
 
 def make_intents(settings: Settings) -> discord.Intents:
-    """The gateway intents: none privileged unless the prefix command is enabled."""
-    intents = discord.Intents.default()
+    """The gateway intents: servers and messages; none privileged unless the prefix is on."""
+    intents = discord.Intents.none()
+    intents.guilds = True  # the server and role cache (permissions for !reindex)
+    intents.guild_messages = True  # mentions and prefix commands in channels
+    intents.dm_messages = True  # and in direct messages
     intents.message_content = settings.discord_message_content
     return intents
 
@@ -133,7 +136,7 @@ def run(settings: Settings, *, sync: bool = False,
         bot.run(token, log_handler=None)
     except discord.LoginFailure:
         _error("Discord refused the token (login failed): check QABOT_DISCORD_TOKEN or "
-               "DISCORD_TOKEN; reset the token in the developer portal if it leaked")
+               "DISCORD_TOKEN, or get a new one in the developer portal (Bot → Reset Token)")
         return EXIT_FAILED
     except discord.PrivilegedIntentsRequired:
         _error("Discord refused the message-content intent: enable it for the bot in the "

@@ -130,7 +130,8 @@ async def dpy(make_bot: MakeBot) -> AsyncIterator[Callable[..., Awaitable[QABot]
         # dpytest finds mentioned members in the member cache, which real Discord does not
         # need (a message carries its mentions) and QABot does not fill (no members intent).
         bot._connection._intents.members = True
-        bot._connection.member_cache_flags = discord.MemberCacheFlags.all()
+        bot._connection.member_cache_flags = discord.MemberCacheFlags.from_intents(
+            bot._connection._intents)
         dpytest.configure(bot, members=2)
         return bot
 

@@ -103,6 +103,8 @@ def test_the_bot_never_pings_and_needs_no_privileged_intent(settings: Any,
     assert not (mentions.everyone or mentions.users or mentions.roles or mentions.replied_user)
     privileged = ("members", "presences", "message_content")
     assert not any(getattr(bot.intents, name) for name in privileged)
+    enabled = {name for name, on in bot.intents if on}
+    assert enabled == {"guilds", "guild_messages", "dm_messages"}
     assert bot.command_prefix == []
     with_content = QABot(fake_engine, settings.model_copy(
         update={"discord_message_content": True, "discord_prefix": "?"}))
