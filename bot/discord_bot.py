@@ -128,6 +128,8 @@ def run(settings: Settings, *, sync: bool = False,
         _error(NO_TOKEN)
         return EXIT_USAGE
     engine = (engine_factory or _open_engine)(settings)
+    # qabot has no voice: spare the operator discord.py's warnings about voice libraries.
+    discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
     bot = QABot(engine, settings, sync=sync)
     print(f"qabot: connecting to Discord with an index of {len(engine.data.units)} units "
           f"(Ctrl-C to stop)", file=sys.stderr)
