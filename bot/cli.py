@@ -101,7 +101,7 @@ def check_index(settings: Settings, explicit_dir: bool, doc: str | None = None) 
     return False
 
 
-def _explicit_index_dir(index_dir: Path | None) -> bool:
+def explicit_index_dir(index_dir: Path | None) -> bool:
     import os
 
     return index_dir is not None or "QABOT_INDEX_DIR" in os.environ
@@ -153,7 +153,7 @@ def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
                  'meeting last?"', EXIT_USAGE)
         normalise_question(text)  # raises a usage error before the model loads
     settings = get_settings(index_dir=index_dir)
-    must_build = check_index(settings, _explicit_index_dir(index_dir),
+    must_build = check_index(settings, explicit_index_dir(index_dir),
                              doc if batch is None else None)
     engine = open_engine(settings, auto_build=must_build)
     if batch is None:
@@ -305,7 +305,7 @@ def repl(top_k: int | None, doc: str | None, index_dir: Path | None) -> None:
     from bot.repl import Repl
 
     settings = get_settings(index_dir=index_dir, top_k=top_k)
-    must_build = check_index(settings, _explicit_index_dir(index_dir), doc)
+    must_build = check_index(settings, explicit_index_dir(index_dir), doc)
     engine = open_engine(settings, auto_build=must_build)
     Repl(engine, doc=doc).run()
 
@@ -355,7 +355,7 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
             questions_path = file
             settings = get_settings(index_dir=index_dir, answer_threshold=threshold)
             evaluate.read_questions(file)  # report a bad file before the model loads
-            must_build = check_index(settings, _explicit_index_dir(index_dir))
+            must_build = check_index(settings, explicit_index_dir(index_dir))
             engine = open_engine(settings, auto_build=must_build)
         questions = evaluate.read_questions(questions_path)
         for q in questions:
