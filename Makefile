@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 QUESTION ?= How long did the meeting last?
 
-.PHONY: demo repl test lint bench venv dev clean
+.PHONY: demo repl test lint venv dev clean
 
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,9 +35,6 @@ lint: dev
 
 test: lint
 	$(BIN)/python -m pytest -q
-
-bench: dev
-	$(BIN)/python -m benchmarks.run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
