@@ -122,11 +122,11 @@ class Engine:
         return list(self.data.docs.values())
 
     # --- asking ----------------------------------------------------------------------------
-    def resolve_doc(self, doc: str | None) -> DocInfo | None:
+    def resolve_doc(self, doc: str | None, data: IndexData | None = None) -> DocInfo | None:
         """Return the named document, or raise a UsageError listing the known ones."""
         if doc is None or doc == "" or doc == "all":
             return None
-        docs = self.data.docs
+        docs = (data or self.data).docs
         if doc in docs:
             return docs[doc]
         names = sorted(docs)
@@ -147,7 +147,8 @@ class Engine:
         prepared = []
         for raw, doc in questions:
             text, truncated = normalise_question(raw)
-            prepared.append((text, truncated, self.resolve_doc(doc)))
+            # Resolve against the index this call uses, even if a rebuild swaps it meanwhile.
+            prepared.append((text, truncated, self.resolve_doc(doc, loaded.data)))
         vectors = self.embedder.encode([p[0] for p in prepared],
                                        batch_size=self.settings.batch_size)
         k = top_k or self.settings.top_k
