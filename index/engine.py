@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from index.errors import IndexLoadError, UsageError
+from index.lexical import Lexical
 from index.search import (
     Answer,
-    Lexical,
     Passage,
     Weights,
     answer_cue,
@@ -21,7 +21,14 @@ from index.search import (
     normalise_question,
 )
 from index.sources import load_sources
-from index.storage import BuildResult, DocInfo, IndexData, build_index, load_index
+from index.storage import (
+    BuildResult,
+    DocInfo,
+    IndexData,
+    build_index,
+    load_index,
+    load_lexical,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -68,7 +75,7 @@ class Engine:
         data = load_index(self.index_dir, model=self.embedder.name,
                           fingerprint=self.embedder.fingerprint,
                           dimension=self.embedder.dimension, mmap=self.settings.mmap)
-        self._loaded = _Loaded(data, Lexical([u.text for u in data.units]))
+        self._loaded = _Loaded(data, load_lexical(data, mmap=self.settings.mmap))
 
     def load_or_build(self, notify: Callable[[str], None] | None = None) -> None:
         """Load the index; build it from the configured sources first when it is missing."""

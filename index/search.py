@@ -10,7 +10,6 @@ The pipeline for one question:
 
 from __future__ import annotations
 
-import logging
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -20,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from index.errors import UsageError
 
 if TYPE_CHECKING:
-    import numpy as np
 
     from index.sources import Unit
 
@@ -160,66 +158,6 @@ class Answer:
             "answered": self.answered,
             "passages": [p.to_json() for p in self.passages],
         }
-
-
-class Lexical:
-    """Lexical signals over all units: BM25 (bm25s) for candidates, IDF-weighted coverage.
-
-    Tokens are lower-cased, English stop words dropped and Snowball-stemmed; statistics are
-    over the whole index, whatever document filter a question has.
-    """
-
-    def __init__(self, texts: Sequence[str]) -> None:
-        import bm25s
-        import numpy as np
-        import Stemmer
-
-        # bm25s sets its own logger to DEBUG at import; let the root configuration decide.
-        logging.getLogger("bm25s").setLevel(logging.NOTSET)
-        self._bm25s = bm25s
-        self._stemmer = Stemmer.Stemmer("english")
-        tokens = bm25s.tokenize(list(texts), stopwords="en", stemmer=self._stemmer,
-                                show_progress=False)
-        self.vocab: dict[str, int] = tokens.vocab
-        self.retriever = bm25s.BM25()
-        self.retriever.index(tokens, show_progress=False)
-        self.size = len(texts)
-        self.unit_tokens = [np.unique(np.asarray(ids, dtype=np.int64)) for ids in tokens.ids]
-        df = np.zeros(len(self.vocab) + 1, dtype=np.float64)
-        for ids in self.unit_tokens:
-            df[ids] += 1
-        n = max(1, self.size)
-        self.idf = np.log1p((n - df + 0.5) / (df + 0.5))
-
-    def query_ids(self, question: str) -> np.ndarray:
-        """The distinct known token ids of a question."""
-        import numpy as np
-
-        words = self._bm25s.tokenize([question], stopwords="en", stemmer=self._stemmer,
-                                     return_ids=False, show_progress=False)[0]
-        return np.unique(np.asarray([self.vocab[w] for w in words if w in self.vocab],
-                                    dtype=np.int64))
-
-    def bm25(self, query: np.ndarray) -> np.ndarray:
-        """BM25 score of every unit (zeros when no query word is known)."""
-        import numpy as np
-
-        if not len(query):
-            return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self.retriever.get_scores_from_ids(query.tolist()), dtype=np.float32)
-
-    def coverage(self, query: np.ndarray, units: np.ndarray) -> np.ndarray:
-        """Share of the query's IDF mass that each unit contains (0 to 1)."""
-        import numpy as np
-
-        total = float(self.idf[query].sum()) if len(query) else 0.0
-        out = np.zeros(len(units), dtype=np.float32)
-        if total <= 0:
-            return out
-        for row, uid in enumerate(units):
-            common = np.intersect1d(query, self.unit_tokens[int(uid)], assume_unique=True)
-            out[row] = self.idf[common].sum() / total
-        return out
 
 
 def context_of(units: Sequence[Unit], uid: int, lo: int, hi: int, window: int

@@ -7,6 +7,11 @@ Layout of an index folder::
                     size and sha256 of each data file
     vectors.faiss   the FAISS index (written by faiss.write_index; no pickle anywhere)
     units.json      the units, in id order
+    lexical.*       the lexical model (index/lexical.py: numpy arrays and JSON); an index
+                    without them still loads, its lexical model rebuilt from the units
+
+A rebuild reuses the vectors of units whose embedded text ("Title: text") is unchanged,
+when the model and its weights are the same: only new or changed units are encoded.
 
 A build writes a new folder beside the target and renames it into place, so an
 interrupted build leaves the previous index untouched.
@@ -31,10 +36,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from index.errors import IndexLoadError
+from index.lexical import LEXICAL_FILES, Lexical
 from index.sources import Document, Unit, embed_text
 from index.splitter import SPLITTER_SETTINGS
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from index.embedder import Embedder
     from index.store import FaissStore
 
@@ -90,6 +98,8 @@ class BuildResult:
     seconds: float
     reason: str = ""
     messages: list[str] = field(default_factory=list)
+    reused: int = 0  # units whose vectors came from the previous index
+    encoded: int = 0  # units encoded by the model
 
 
 def corpus_hash(documents: Sequence[Document]) -> str:
@@ -195,7 +205,7 @@ def load_index(index_dir: Path, *, model: str, fingerprint: str | None = None,
     manifest = read_manifest(index_dir)
     check_compatible(manifest, index_dir, model, fingerprint, dimension)
     files = manifest.get("files", {})
-    for name in (VECTORS, UNITS):
+    for name in (VECTORS, UNITS, *(n for n in LEXICAL_FILES if n in files)):
         path = index_dir / name
         expected = files.get(name, {})
         try:
@@ -237,6 +247,25 @@ def load_index(index_dir: Path, *, model: str, fingerprint: str | None = None,
     return IndexData(path=index_dir, manifest=manifest, units=units, docs=docs, store=store)
 
 
+def load_lexical(data: IndexData, *, mmap: bool = False) -> Lexical:
+    """The index's lexical model: read from its files (checked by :func:`load_index`), or
+    rebuilt from the units for an index written before they existed."""
+    files = data.manifest.get("files", {})
+    if all(name in files for name in LEXICAL_FILES):
+        try:
+            lexical = Lexical.load(data.path, mmap=mmap)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise IndexLoadError(f"index at {data.path} is corrupt: its lexical model cannot "
+                                 f"be read ({exc}); {REBUILD_HINT}") from None
+        if lexical.size != len(data.units):
+            raise IndexLoadError(f"index at {data.path} is corrupt: its lexical model has "
+                                 f"{lexical.size} units, the index {len(data.units)}; "
+                                 f"{REBUILD_HINT}")
+        return lexical
+    log.info("index %s has no saved lexical model: building it", data.path)
+    return Lexical([u.text for u in data.units])
+
+
 def is_current(index_dir: Path, model: str, fingerprint: str, corpus: str,
                faiss_kind: str) -> bool:
     """True when ``index_dir`` already holds this corpus embedded with this model."""
@@ -275,7 +304,9 @@ def build_index(
     """Embed ``documents`` and write the index to ``index_dir`` atomically.
 
     A corpus unchanged since the last build (same model, weights and splitter) is skipped
-    unless ``force``. ``on_encoded`` is called between encoding and writing (tests use it to
+    unless ``force``; otherwise only units whose embedded text is new are encoded, the
+    others keep their vectors from the previous index (``force`` re-encodes everything).
+    ``on_encoded`` is called between encoding and writing (tests use it to
     interrupt a build half-way).
     """
     from index.store import FaissStore
@@ -291,10 +322,14 @@ def build_index(
                            time.perf_counter() - started, reason="corpus and model unchanged")
     _check_target(index_dir)
     texts = [embed_text(u, d.title) for d in documents for u in d.units]
-    vectors = embedder.encode(texts, batch_size=batch_size, progress=progress)
+    previous = None if force else _previous_vectors(index_dir, embedder)
+    vectors, reused = _encode_reusing(texts, embedder, previous, batch_size=batch_size,
+                                      progress=progress)
+    del previous  # the old index's units and vectors: free them before indexing
     if on_encoded is not None:
         on_encoded()
     store = FaissStore.build(vectors, faiss_kind)
+    lexical = Lexical([u.text for u in units])
 
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_builds(index_dir)
@@ -303,6 +338,7 @@ def build_index(
     try:
         store.save(tmp / VECTORS)
         _write_json(tmp / UNITS, [u.to_json() for u in units])
+        lexical_files = lexical.save(tmp)
         docs, pos = [], 0
         for d in documents:
             docs.append({"name": d.name, "title": d.title, "source": d.source,
@@ -321,7 +357,8 @@ def build_index(
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "build_seconds": round(time.perf_counter() - started, 3),
             "versions": _versions(),
-            "files": {VECTORS: _file_info(tmp / VECTORS), UNITS: _file_info(tmp / UNITS)},
+            "reused_vectors": reused,
+            "files": {n: _file_info(tmp / n) for n in (VECTORS, UNITS, *lexical_files)},
         }
         _write_json(tmp / MANIFEST, manifest)  # written last: its presence marks completion
         _swap_into_place(tmp, index_dir)
@@ -329,7 +366,54 @@ def build_index(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return BuildResult(index_dir, False, len(units), len(documents),
-                       time.perf_counter() - started)
+                       time.perf_counter() - started, reused=reused,
+                       encoded=len(units) - reused)
+
+
+def text_key(text: str) -> bytes:
+    """The content hash of an embedded text: equal texts share their vector."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
+def _previous_vectors(index_dir: Path, embedder: Embedder
+                      ) -> tuple[dict[bytes, int], FaissStore] | None:
+    """Vectors of the index at ``index_dir`` by content hash, if the same model built it."""
+    if not embedder.fingerprint or not (index_dir / MANIFEST).is_file():
+        return None
+    try:
+        data = load_index(index_dir, model=embedder.name, fingerprint=embedder.fingerprint,
+                          dimension=embedder.dimension, mmap=True)
+    except IndexLoadError as exc:
+        log.info("not reusing vectors from %s: %s", index_dir, exc)
+        return None
+    if data.manifest.get("model", {}).get("fingerprint") != embedder.fingerprint:
+        return None  # an index without a fingerprint may be from other weights
+    titles = {d.name: d.title for d in data.docs.values()}
+    rows = {text_key(embed_text(u, titles.get(u.doc, ""))): i for i, u in enumerate(data.units)}
+    return rows, data.store
+
+
+def _encode_reusing(texts: Sequence[str], embedder: Embedder,
+                    previous: tuple[dict[bytes, int], FaissStore] | None, *,
+                    batch_size: int, progress: bool) -> tuple[np.ndarray, int]:
+    """Encode ``texts``, taking unchanged ones from ``previous``; return the vectors and
+    how many were reused."""
+    import numpy as np
+
+    if previous is None:
+        return embedder.encode(texts, batch_size=batch_size, progress=progress), 0
+    rows, old = previous
+    found = np.fromiter((rows.get(text_key(t), -1) for t in texts), dtype=np.int64,
+                        count=len(texts))
+    have = np.flatnonzero(found >= 0)
+    missing = np.flatnonzero(found < 0)
+    vectors = np.empty((len(texts), embedder.dimension), dtype=np.float32)
+    vectors[have] = old.vectors(found[have])
+    if len(missing):
+        vectors[missing] = embedder.encode([texts[int(i)] for i in missing], batch_size=batch_size,
+                                           progress=progress)
+    log.info("reused %d vectors, encoded %d", len(have), len(missing))
+    return vectors, len(have)
 
 
 def _check_target(index_dir: Path) -> None:

@@ -194,3 +194,76 @@ def test_incompatible_manifest_is_refused(built: Path, fake_embedder, change, me
     with pytest.raises(IndexLoadError, match=message) as err:
         _load(built, fake_embedder)
     assert "qabot index build" in str(err.value)
+
+
+def test_rebuild_encodes_only_new_units(tmp_path: Path) -> None:
+    import numpy as np
+
+    emb = FakeEmbedder()
+    index = tmp_path / "idx"
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.txt").write_text("One apple. Two pears. Three plums.")
+    build_index(load_sources([tmp_path / "src"]), emb, index)
+    (tmp_path / "src" / "b.txt").write_text("Four figs. Five kiwis.")
+    emb.calls.clear()
+    result = build_index(load_sources([tmp_path / "src"]), emb, index)
+    assert (result.reused, result.encoded) == (3, 2) and emb.calls == [2]
+    reused = _load(index, emb)
+    full = tmp_path / "full"
+    build_index(load_sources([tmp_path / "src"]), FakeEmbedder(), full)
+    ids = np.arange(5)
+    assert np.allclose(reused.store.vectors(ids), _load(full, emb).store.vectors(ids))
+    emb.calls.clear()
+    forced = build_index(load_sources([tmp_path / "src"]), emb, index, force=True)
+    assert forced.reused == 0 and emb.calls == [5], "--force re-encodes everything"
+
+
+def test_a_changed_title_is_encoded_again(tmp_path: Path) -> None:
+    emb = FakeEmbedder()
+    index = tmp_path / "idx"
+    line = '{"id": "u1", "doc": "d", "text": "Some text.", "title": "%s"}\n'
+    src = tmp_path / "units.jsonl"
+    src.write_text(line % "First title")
+    build_index(load_sources([src]), emb, index)
+    src.write_text(line % "Other title")
+    assert build_index(load_sources([src]), emb, index).reused == 0
+
+
+def test_other_weights_reuse_nothing(tmp_path: Path) -> None:
+    index = tmp_path / "idx"
+    build_index(load_sources(), FakeEmbedder(), index)
+    other = FakeEmbedder()
+    other.fingerprint = "0" * 64
+    assert build_index(load_sources(), other, index).reused == 0
+
+
+def test_lexical_model_is_saved_checked_and_loaded(built: Path, fake_embedder) -> None:
+    from index.lexical import LEXICAL_FILES, Lexical
+    from index.storage import load_lexical
+
+    manifest = json.loads((built / MANIFEST).read_text())
+    assert all(name in manifest["files"] for name in LEXICAL_FILES)
+    data = _load(built, fake_embedder)
+    saved = load_lexical(data)
+    fresh = Lexical([u.text for u in data.units])
+    q = fresh.query_ids("How long did the meeting last?")
+    assert (saved.bm25(q) == fresh.bm25(q)).all()
+    path = built / "lexical.idf.npy"
+    raw = bytearray(path.read_bytes())
+    raw[-1] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(IndexLoadError, match="lexical.idf.npy fails its checksum"):
+        _load(built, fake_embedder)
+
+
+def test_index_without_lexical_files_still_loads(built: Path, fake_embedder) -> None:
+    from index.lexical import LEXICAL_FILES
+    from index.storage import load_lexical
+
+    manifest = json.loads((built / MANIFEST).read_text())
+    for name in LEXICAL_FILES:
+        del manifest["files"][name]
+        (built / name).unlink()
+    (built / MANIFEST).write_text(json.dumps(manifest))
+    lexical = load_lexical(_load(built, fake_embedder))
+    assert lexical.size == 35
