@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from index.errors import ModelError
 
@@ -105,6 +105,15 @@ def _local_fingerprint(path: Path) -> str:
     return ""
 
 
+def _load_hub_model(loader: Any, name: str) -> Any:
+    """Load a hub model from the local cache; only when it is not there, download it."""
+    try:
+        return loader(name, device="cpu", local_files_only=True)
+    except Exception:  # not cached (or incomplete): the hub is the only place left
+        log.warning("model %s is not in the local cache: downloading it from the hub", name)
+        return loader(name, device="cpu")
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU, verified and offline when local."""
 
@@ -129,9 +138,10 @@ class SentenceTransformerEmbedder:
 
             hf_logging.disable_progress_bar()  # "Loading weights" bars are noise on stderr
 
-            self._model = SentenceTransformer(
-                str(spec.path) if spec.path is not None else spec.name, device="cpu"
-            )
+            if spec.path is not None:
+                self._model = SentenceTransformer(str(spec.path), device="cpu")
+            else:
+                self._model = _load_hub_model(SentenceTransformer, spec.name)
         except Exception as exc:  # any loader failure becomes one readable line
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"cannot load model {spec.name!r}: {first}") from None

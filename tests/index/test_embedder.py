@@ -56,3 +56,19 @@ def test_unknown_model_name_fails_cleanly_offline(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     with pytest.raises(ModelError, match="cannot load model 'no-such-org/no-such-model'"):
         emb.SentenceTransformerEmbedder("no-such-org/no-such-model")
+
+
+def test_hub_models_load_from_the_cache_first() -> None:
+    calls: list[dict] = []
+
+    def loader(name: str, **kwargs: object) -> str:
+        calls.append(dict(kwargs))
+        if kwargs.get("local_files_only"):
+            raise OSError("not cached")
+        return "model"
+
+    assert emb._load_hub_model(loader, "org/model") == "model"
+    assert calls == [{"device": "cpu", "local_files_only": True}, {"device": "cpu"}]
+    calls.clear()
+    assert emb._load_hub_model(lambda name, **kw: calls.append(kw) or "cached", "o/m") == "cached"
+    assert calls == [{"device": "cpu", "local_files_only": True}]
