@@ -1,6 +1,7 @@
 # Two commands for a fresh machine:
 #   make demo   set up .venv and answer "How long did the meeting last?" from the built-in article
 #   make test   set up .venv (with the dev tools) and run ruff, mypy and the whole test suite
+#   make bench  run the benchmarks at full size (docs/performance.md)
 PYTHON ?= python3
 VENV ?= .venv
 # torch 2.13.0 is a CPU build on this machine's package mirror; see the README for elsewhere.
@@ -8,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 QUESTION ?= How long did the meeting last?
 
-.PHONY: demo repl test lint venv dev clean
+.PHONY: demo repl test lint bench venv dev clean
 
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +36,11 @@ lint: dev
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The full benchmark (about half an hour on 2 cores; docs/performance.md). CI runs only the
+# smoke size, through tests/benchmarks.
+bench: dev
+	$(BIN)/python -m benchmarks.run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""Benchmarks: qabot's figures measured beside their floors (``python -m benchmarks.run``)."""

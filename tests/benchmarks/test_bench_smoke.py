@@ -1,0 +1,49 @@
+"""The benchmark's smoke mode runs end to end and writes complete JSON (no timing checks)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import run
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "results.json"
+    assert run.main(["--smoke", "--json", str(out)]) == 0
+    return json.loads(out.read_text())
+
+
+def test_figures_have_values_floors_and_targets(results: dict) -> None:
+    assert results["smoke"] is True and results["machine"]["cpus"] >= 1
+    figures = {f["name"].split(" (")[0]: f for f in results["figures"]}
+    for name in ("warm ask, per question", "batch, in process", "index build throughput",
+                 "cold one-shot `qabot ask`, wall time", "`qabot --help` wall time",
+                 "peak RSS of `qabot ask`", "rebuild after adding one document to 200 units"):
+        assert name in figures, name
+        assert figures[name]["value"] > 0
+    for name in ("warm ask, per question", "index build throughput"):
+        f = figures[name]
+        assert f["floor_value"] > 0 and f["ratio"] == pytest.approx(
+            f["value"] / f["floor_value"], rel=1e-2)
+        assert f["target"].startswith("ratio") and f["met"] in (True, False)
+
+
+def test_embedding_reuse_encodes_only_the_new_document(results: dict) -> None:
+    reuse = results["embedding_reuse"]
+    assert reuse["units"] == 200 and reuse["reused"] == 200 and reuse["encoded"] == 20
+    engine = results["engine_scale"][0]
+    assert engine["reused"] == 1000 and engine["encoded"] == 20
+
+
+def test_stores_report_kind_latency_recall_and_filters(results: dict) -> None:
+    stores = {s["size"]: s for s in results["stores"]}
+    assert stores[2000]["kind"] == "flat" and stores[60000]["kind"] == "ivf"
+    for s in stores.values():
+        assert 0 <= s["recall_at_10"] <= 1 and s["p50_ms"] > 0 and s["disk_mb"] > 0
+        assert s["doc_filters"] and {"store_near", "store_far", "selector_near",
+                                     "selector_far"} <= set(s["doc_filters"][0])
+    assert stores[2000]["recall_at_10"] == 1.0, "flat search is exact"
+    assert [m["mmap"] for m in results["mmap"]] == [False, True]
