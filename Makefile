@@ -37,7 +37,7 @@ lint: dev
 test: lint
 	$(BIN)/python -m pytest -q
 
-# The full benchmark (about half an hour on 2 cores; docs/performance.md). CI runs only the
+# The full benchmark (about 10 minutes on 2 cores; docs/performance.md). CI runs only the
 # smoke size, through tests/benchmarks.
 bench: dev
 	$(BIN)/python -m benchmarks.run

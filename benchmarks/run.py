@@ -2,7 +2,7 @@
 
 Prints a table of every figure beside its floor (measured in the same run) and writes
 the same as JSON. ``--smoke`` runs everything tiny, with a fake model, in seconds (CI);
-without it the full sizes run (about half an hour on 2 cores). docs/performance.md says
+without it the full sizes run (about 10 minutes on 2 cores). docs/performance.md says
 what each figure means.
 """
 
