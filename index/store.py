@@ -165,8 +165,8 @@ class FaissStore:
             ivf = faiss.extract_index_ivf(index)
             if "nprobe" in params:
                 ivf.nprobe = int(params["nprobe"])
-            if ivf.direct_map.type == faiss.DirectMap.NoMap and not mmap:
-                ivf.make_direct_map()
+            if ivf.direct_map.type == faiss.DirectMap.NoMap:
+                ivf.make_direct_map()  # an index written without one (it only reads ids)
         return cls(index, kind, params)
 
     def __len__(self) -> int:

@@ -67,3 +67,16 @@ def test_saved_store_searches_the_same(tmp_path: Path, kind: str, mmap: bool) ->
     assert np.array_equal(store.search(q[:1], 5, (100, 300))[1],
                           loaded.search(q[:1], 5, (100, 300))[1])
     assert np.allclose(loaded.vectors(np.array([0, 1999])), x[[0, 1999]])
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_ivf_without_direct_map_gets_one_on_load(tmp_path: Path, mmap: bool) -> None:
+    import faiss
+
+    x = _vectors(2000, seed=3)
+    store = FaissStore.build(x, "ivf")
+    faiss.extract_index_ivf(store.index).set_direct_map_type(faiss.DirectMap.NoMap)
+    store.save(tmp_path / "v.faiss")
+    loaded = FaissStore.load(tmp_path / "v.faiss", "ivf", store.params, mmap=mmap)
+    assert np.allclose(loaded.vectors(np.array([5, 1500])), x[[5, 1500]])
+    assert loaded.search(x[5:6], 3, (0, 10))[1][0][0] == 5
