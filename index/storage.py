@@ -383,7 +383,7 @@ def _previous_vectors(index_dir: Path, embedder: Embedder
     try:
         data = load_index(index_dir, model=embedder.name, fingerprint=embedder.fingerprint,
                           dimension=embedder.dimension, mmap=True)
-    except IndexLoadError as exc:
+    except (IndexLoadError, OSError) as exc:  # e.g. swapped by another build meanwhile
         log.info("not reusing vectors from %s: %s", index_dir, exc)
         return None
     if data.manifest.get("model", {}).get("fingerprint") != embedder.fingerprint:
