@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +88,8 @@ def warm(embedder: Any, folder: Path, runs: int) -> list[Row]:
         encode([q])
     ask_times, encode_times = [], []
     for q in asked:
-        ask_times.append(timed(lambda q=q: engine.ask(q))[0])
-        encode_times.append(timed(lambda q=q: encode([q]))[0])
+        ask_times.append(timed(partial(engine.ask, q))[0])
+        encode_times.append(timed(partial(encode, [q]))[0])
     return [Row("warm ask, per question (one process)", median(ask_times) * 1000, "ms",
                 "encode() of one question", median(encode_times) * 1000, "ratio <= 1.3",
                 f"median of {runs}, interleaved")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ def _latency_recall(store: Any, queries: Any, truth: Any,
     """Search one query at a time (as the engine does); p50/p99 in ms and recall@10."""
     times, hits = [], 0
     for i in range(len(queries)):
-        seconds, (_, ids) = timed(lambda i=i: store.search(queries[i : i + 1], K, id_range))
+        seconds, (_, ids) = timed(partial(store.search, queries[i : i + 1], K, id_range))
         times.append(seconds * 1000)
         hits += len(set(ids[0].tolist()) & set(truth[i].tolist()))
     return {"p50_ms": round(median(times), 3), "p99_ms": round(percentile(times, 99), 3),
@@ -78,7 +79,7 @@ def _doc_filters(store: Any, vectors: Any, count: int) -> list[dict[str, Any]]:
                 for name, chosen in cases.items():
                     times, hits = [], 0
                     for q, truth, id_range in chosen:
-                        seconds, (_, ids) = timed(lambda q=q, r=id_range: store.search(q, K, r))
+                        seconds, (_, ids) = timed(partial(store.search, q, K, id_range))
                         times.append(seconds * 1000)
                         hits += len(set(ids[0].tolist()) & set(truth[0].tolist()))
                     row[f"{how}_{name}"] = {"p50_ms": round(median(times), 3),
@@ -124,7 +125,7 @@ def load(path: Path, kind: str, params: dict[str, Any], size: int, mmap: bool,
     base = rss_mb()
     load_s, store = timed(lambda: FaissStore.load(path, kind, params, mmap=mmap))
     loaded_mb = rss_mb() - base
-    times = [timed(lambda i=i: store.search(qs[i : i + 1], K))[0] * 1000
+    times = [timed(partial(store.search, qs[i : i + 1], K))[0] * 1000
              for i in range(len(qs))]
     return {"mmap": mmap, "load_s": round(load_s, 3), "rss_after_load_mb": round(loaded_mb, 1),
             "rss_after_queries_mb": round(rss_mb() - base, 1),
