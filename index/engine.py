@@ -22,9 +22,11 @@ from index.search import (
 )
 from index.sources import load_sources
 from index.storage import (
+    MANIFEST,
     BuildResult,
     DocInfo,
     IndexData,
+    backup_path,
     build_index,
     load_index,
     load_lexical,
@@ -79,15 +81,12 @@ class Engine:
 
     def load_or_build(self, notify: Callable[[str], None] | None = None) -> None:
         """Load the index; build it from the configured sources first when it is missing."""
-        if not (self.index_dir / "manifest.json").exists() and not self._has_backup():
+        if not (self.index_dir / MANIFEST).exists() and not backup_path(self.index_dir).is_dir():
             if notify:
                 notify(f"no index at {self.index_dir}: building it from "
                        f"{self._describe_sources()} (once)...")
             self.build()
         self.load()
-
-    def _has_backup(self) -> bool:
-        return self.index_dir.with_name(f".{self.index_dir.name}.previous").is_dir()
 
     def _describe_sources(self) -> str:
         if not self.settings.sources:

@@ -186,13 +186,14 @@ def check_compatible(manifest: dict[str, Any], index_dir: Path, model: str,
 
 def _recover(index_dir: Path) -> None:
     """Finish a swap that was interrupted between its two renames."""
-    backup = _backup_path(index_dir)
+    backup = backup_path(index_dir)
     if not index_dir.exists() and backup.is_dir():
         log.warning("restoring index %s from an interrupted swap", index_dir)
         os.replace(backup, index_dir)
 
 
-def _backup_path(index_dir: Path) -> Path:
+def backup_path(index_dir: Path) -> Path:
+    """Where a swap parks the previous index between its two renames."""
     return index_dir.with_name(f".{index_dir.name}.previous")
 
 
@@ -443,7 +444,7 @@ def _remove_stale_builds(index_dir: Path) -> None:
 
 def _swap_into_place(new: Path, index_dir: Path) -> None:
     """Replace ``index_dir`` by ``new``: two renames, recoverable if cut in between."""
-    backup = _backup_path(index_dir)
+    backup = backup_path(index_dir)
     if backup.exists():
         shutil.rmtree(backup)
     if index_dir.exists():
