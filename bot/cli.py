@@ -82,6 +82,7 @@ def open_engine(settings: Settings, *, auto_build: bool) -> Engine:
 
 def check_index(settings: Settings, explicit_dir: bool, doc: str | None = None) -> bool:
     """Check the index on disk before the model loads; return True if it must be built."""
+    from index.errors import unknown_document
     from index.storage import MANIFEST, read_manifest
 
     index_dir = Path(settings.index_dir)
@@ -94,10 +95,9 @@ def check_index(settings: Settings, explicit_dir: bool, doc: str | None = None) 
         return True
     manifest = read_manifest(index_dir)
     if doc and doc != "all":
-        names = [d.get("name") for d in manifest.get("documents", [])]
+        names = [str(d.get("name")) for d in manifest.get("documents", [])]
         if doc not in names:
-            fail(f"unknown document {doc!r}; known documents: "
-                 f"{', '.join(str(n) for n in sorted(names)[:20])}", EXIT_USAGE)
+            raise unknown_document(doc, names)
     return False
 
 
@@ -255,11 +255,11 @@ def index_build(sources: tuple[Path, ...], index_dir: Path | None, force: bool) 
 
     settings = get_settings(index_dir=index_dir)
     chosen = list(sources) or list(settings.sources)
-    load_sources(chosen)  # report bad sources before the model loads
+    documents = load_sources(chosen)  # bad sources are reported before the model loads
     from index.engine import Engine, default_embedder
 
     engine = Engine(settings, default_embedder(settings))
-    result = engine.build(chosen, force=force, progress=sys.stderr.isatty())
+    result = engine.build(documents=documents, force=force, progress=sys.stderr.isatty())
     plural = "s" if result.documents != 1 else ""
     if result.skipped:
         click.echo(f"index at {result.path} is up to date ({result.units} units from "
@@ -351,13 +351,12 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
 
             engine = Engine(settings, default_embedder(settings))
             engine.rebuild([corpus], progress=sys.stderr.isatty())
+            questions = evaluate.read_questions(questions_path)
         else:
-            questions_path = file
             settings = get_settings(index_dir=index_dir, answer_threshold=threshold)
-            evaluate.read_questions(file)  # report a bad file before the model loads
+            questions = evaluate.read_questions(file)  # a bad file fails before the model loads
             must_build = check_index(settings, explicit_index_dir(index_dir))
             engine = open_engine(settings, auto_build=must_build)
-        questions = evaluate.read_questions(questions_path)
         for q in questions:
             engine.resolve_doc(q.doc)
         outcomes = evaluate.run(engine, questions)

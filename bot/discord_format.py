@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from index.sources import humanise
+
 if TYPE_CHECKING:
     from index.search import Answer, Passage
     from index.storage import BuildResult, DocInfo
@@ -103,10 +105,8 @@ def cite(passage: Passage) -> str:
 
 def own_title(doc: DocInfo) -> str:
     """The document's title when it says more than its name (not just the name re-spaced)."""
-    def words(text: str) -> str:
-        return " ".join(re.split(r"[\s_-]+", text.lower())).strip()
-
-    return doc.title if doc.title and words(doc.title) != words(doc.name) else ""
+    same = humanise(doc.title).lower() == humanise(doc.name).lower()
+    return doc.title if doc.title and not same else ""
 
 
 def _in_context(passage: Passage, budget: int) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from index.errors import IndexLoadError, UsageError
+from index.errors import IndexLoadError, UsageError, unknown_document
 from index.lexical import Lexical
 from index.search import (
     Answer,
@@ -20,7 +20,7 @@ from index.search import (
     has_words,
     normalise_question,
 )
-from index.sources import load_sources
+from index.sources import Document, load_sources
 from index.storage import (
     MANIFEST,
     BuildResult,
@@ -94,9 +94,14 @@ class Engine:
         return ", ".join(str(s) for s in self.settings.sources)
 
     def build(self, sources: Sequence[Path] | None = None, *, force: bool = False,
-              progress: bool = False) -> BuildResult:
-        """Build (or skip) the index on disk from ``sources`` (default: the settings')."""
-        documents = load_sources(list(sources) if sources else self.settings.sources)
+              progress: bool = False, documents: Sequence[Document] | None = None
+              ) -> BuildResult:
+        """Build (or skip) the index on disk from ``sources`` (default: the settings').
+
+        ``documents`` already read from the sources may be passed instead.
+        """
+        if documents is None:
+            documents = load_sources(list(sources) if sources else self.settings.sources)
         return build_index(documents, self.embedder, self.index_dir, force=force,
                            faiss_kind=self.settings.faiss_index,
                            batch_size=self.settings.batch_size, progress=progress)
@@ -135,9 +140,7 @@ class Engine:
         docs = (data or self.data).docs
         if doc in docs:
             return docs[doc]
-        names = sorted(docs)
-        shown = ", ".join(names[:20]) + (f", … ({len(names)} in all)" if len(names) > 20 else "")
-        raise UsageError(f"unknown document {doc!r}; known documents: {shown}")
+        raise unknown_document(doc, list(docs))
 
     def ask(self, question: str, *, top_k: int | None = None, doc: str | None = None
             ) -> Answer:

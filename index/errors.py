@@ -29,6 +29,13 @@ class UsageError(QabotError):
     exit_code = 2
 
 
+def unknown_document(doc: str, names: list[str]) -> UsageError:
+    """The error for an unknown document name, listing (some of) the known ones."""
+    names = sorted(names)
+    shown = ", ".join(names[:20]) + (f", … ({len(names)} in all)" if len(names) > 20 else "")
+    return UsageError(f"unknown document {doc!r}; known documents: {shown}")
+
+
 class ModelError(QabotError):
     """The embedding model cannot be loaded or fails verification."""
 
