@@ -15,7 +15,7 @@ from index.search import (
     Answer,
     Passage,
     Weights,
-    answer_cue,
+    answer_cues,
     context_of,
     has_words,
     normalise_question,
@@ -184,14 +184,14 @@ class Engine:
         cand = np.unique(np.concatenate([dense_ids[0][dense_ids[0] >= 0], top_lex]))
         dense = data.store.vectors(cand) @ qvec[0]
         cov = loaded.lexical.coverage(query, cand)
-        cue = np.array([answer_cue(question, data.units[i].text) for i in cand], np.float32)
+        cue = np.array(answer_cues(question, [data.units[i].text for i in cand]), np.float32)
         score = w.dense * dense + w.coverage * cov + w.cue * cue
         order = np.argsort(-score, kind="stable")[:k]
         passages = []
         for j in order:
             uid = int(cand[j])
-            before, text, after = context_of(data.units, uid, lo if info else
-                                             _doc_start(data, uid), _doc_end(data, uid),
+            doc = data.docs[data.units[uid].doc]
+            before, text, after = context_of(data.units, uid, doc.start, doc.start + doc.count,
                                              self.settings.context_window)
             passages.append(Passage(
                 unit=data.units[uid], score=float(score[j]),
@@ -203,16 +203,6 @@ class Engine:
         return Answer(question=question, answered=confidence >= threshold, passages=passages,
                       threshold=threshold, confidence=confidence, truncated=truncated,
                       notice=notice)
-
-
-def _doc_start(data: IndexData, uid: int) -> int:
-    doc = data.docs[data.units[uid].doc]
-    return doc.start
-
-
-def _doc_end(data: IndexData, uid: int) -> int:
-    doc = data.docs[data.units[uid].doc]
-    return doc.start + doc.count
 
 
 class RebuildInProgress(UsageError):

@@ -98,10 +98,12 @@ def question_class(question: str) -> tuple[str, re.Pattern[str]] | None:
     return None
 
 
-def answer_cue(question: str, text: str) -> float:
-    """Return 1.0 when ``text`` holds the kind of answer ``question`` asks for, else 0."""
+def answer_cues(question: str, texts: Sequence[str]) -> list[float]:
+    """For each text, 1.0 when it holds the kind of answer ``question`` asks for, else 0."""
     found = question_class(question)
-    return 1.0 if found and found[1].search(text) else 0.0
+    if found is None:
+        return [0.0] * len(texts)
+    return [1.0 if found[1].search(text) else 0.0 for text in texts]
 
 
 @dataclass(frozen=True)
