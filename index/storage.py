@@ -314,6 +314,8 @@ def build_index(
 
     started = time.perf_counter()
     index_dir = Path(index_dir)
+    if index_dir.is_symlink():  # build where the link points; the link itself stays
+        index_dir = Path(os.path.realpath(index_dir))
     _recover(index_dir)
     corpus = corpus_hash(documents)
     units = [u for d in documents for u in d.units]
@@ -417,13 +419,53 @@ def _encode_reusing(texts: Sequence[str], embedder: Embedder,
     return vectors, len(have)
 
 
+# Every name qabot writes into an index folder. A folder holding anything else is not
+# (only) an index, and is never replaced or deleted.
+OWN_FILES = frozenset((MANIFEST, VECTORS, UNITS, *LEXICAL_FILES))
+
+
+def foreign_entry(index_dir: Path) -> str | None:
+    """Why ``index_dir`` may not be replaced by a build, or None when it may.
+
+    Only a folder that qabot itself made may go: regular files with the names qabot
+    writes, and a manifest qabot wrote (a JSON object with qabot's format version and
+    its list of files). A manifest that no longer parses is allowed when every other
+    file is qabot's: that is a damaged index, which a build is there to repair.
+    """
+    try:
+        entries = sorted(os.scandir(index_dir), key=lambda e: e.name)
+    except OSError as exc:
+        return f"cannot list it ({exc.strerror or exc})"
+    if not entries:
+        return None
+    for entry in entries:
+        if entry.name not in OWN_FILES:
+            return f"it holds {entry.name!r}, which qabot did not write"
+        if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
+            return f"{entry.name!r} in it is not a regular file"
+    names = {e.name for e in entries}
+    if MANIFEST not in names:
+        return "it holds no manifest.json"
+    try:
+        manifest = json.loads((index_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None if names & {VECTORS, UNITS} else "its manifest.json is not qabot's"
+    if not (isinstance(manifest, dict) and isinstance(manifest.get("format_version"), int)
+            and isinstance(manifest.get("files"), dict)
+            and set(manifest["files"]) <= OWN_FILES):
+        return "its manifest.json is not qabot's"
+    return None
+
+
 def _check_target(index_dir: Path) -> None:
     """Refuse to replace a folder that is not a qabot index (it would be deleted)."""
     if index_dir.exists() and not index_dir.is_dir():
         raise IndexLoadError(f"{index_dir} is a file, not an index folder")
-    if index_dir.is_dir() and any(index_dir.iterdir()) and not (index_dir / MANIFEST).exists():
-        raise IndexLoadError(f"{index_dir} is not empty and holds no qabot index; "
-                             f"choose another index folder")
+    if index_dir.is_dir():
+        why = foreign_entry(index_dir)
+        if why is not None:
+            raise IndexLoadError(f"{index_dir} is not a qabot index folder ({why}); "
+                                 f"nothing was changed: choose another index folder")
 
 
 def _remove_stale_builds(index_dir: Path) -> None:
@@ -445,7 +487,12 @@ def _remove_stale_builds(index_dir: Path) -> None:
 def _swap_into_place(new: Path, index_dir: Path) -> None:
     """Replace ``index_dir`` by ``new``: two renames, recoverable if cut in between."""
     backup = backup_path(index_dir)
-    if backup.exists():
+    if backup.is_symlink():
+        backup.unlink()
+    elif backup.exists():
+        if not backup.is_dir() or foreign_entry(backup) is not None:
+            raise IndexLoadError(f"{backup} is in the way of the build and is not a qabot "
+                                 f"index; move it away and build again")
         shutil.rmtree(backup)
     if index_dir.exists():
         os.replace(index_dir, backup)

@@ -291,3 +291,19 @@ def test_settings_error_imports_no_torch(tmp_path: Path) -> None:
                          env={"QABOT_CONTEXT_WINDOW": "-3", "PATH": "/usr/bin:/bin"})
     assert "CODE 2" in out.stdout and "HEAVY []" in out.stdout, out.stdout + out.stderr
     assert "QABOT_CONTEXT_WINDOW" in out.stderr
+
+
+def test_index_build_never_wipes_a_folder_with_a_stray_manifest(runner: CliRunner,
+                                                                tmp_path: Path) -> None:
+    """The reported repro: `{}` in manifest.json beside the user's files."""
+    project = tmp_path / "p"
+    (project / "src").mkdir(parents=True)
+    (project / "manifest.json").write_text("{}")
+    (project / "NOTES.txt").write_text("keep")
+    (project / "src" / "app.js").write_text("x")
+    result = runner.invoke(cli, ["index", "build", "--index-dir", str(project)])
+    assert result.exit_code == 1
+    assert "not a qabot index folder" in result.stderr and "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in project.iterdir()) == ["NOTES.txt", "manifest.json", "src"]
+    assert (project / "src" / "app.js").read_text() == "x"

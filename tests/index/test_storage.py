@@ -141,7 +141,7 @@ def test_refuses_to_replace_a_folder_that_is_not_an_index(tmp_path: Path,
     precious = tmp_path / "home"
     precious.mkdir()
     (precious / "thesis.tex").write_text("do not delete")
-    with pytest.raises(IndexLoadError, match="holds no qabot index"):
+    with pytest.raises(IndexLoadError, match="not a qabot index folder"):
         build_index(load_sources(), fake_embedder, precious)
     assert (precious / "thesis.tex").read_text() == "do not delete"
 
@@ -267,3 +267,74 @@ def test_index_without_lexical_files_still_loads(built: Path, fake_embedder) -> 
     (built / MANIFEST).write_text(json.dumps(manifest))
     lexical = load_lexical(_load(built, fake_embedder))
     assert lexical.size == 35
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    ["{}", '{"format_version": 1}', '{"format_version": 1, "files": {"notes.txt": {}}}',
+     "[1, 2]"],
+)
+def test_a_folder_with_a_foreign_manifest_is_never_replaced(tmp_path: Path, fake_embedder,
+                                                            manifest: str) -> None:
+    """The reported data loss: any file named manifest.json made the folder replaceable."""
+    project = tmp_path / "p"
+    (project / "src").mkdir(parents=True)
+    (project / MANIFEST).write_text(manifest)
+    (project / "NOTES.txt").write_text("keep")
+    (project / "src" / "app.js").write_text("x")
+    with pytest.raises(IndexLoadError, match="not a qabot index folder.*NOTES.txt"):
+        build_index(load_sources(), fake_embedder, project)
+    assert (project / "NOTES.txt").read_text() == "keep"
+    assert (project / "src" / "app.js").read_text() == "x"
+    assert (project / MANIFEST).read_text() == manifest
+
+
+@pytest.mark.parametrize("manifest", ["{}", '{"format_version": 1}', '{"files": {}}', "[1]"])
+def test_a_lone_manifest_that_qabot_did_not_write_is_kept(tmp_path: Path, fake_embedder,
+                                                          manifest: str) -> None:
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / MANIFEST).write_text(manifest)
+    with pytest.raises(IndexLoadError, match="manifest.json is not qabot's"):
+        build_index(load_sources(), fake_embedder, folder)
+    assert (folder / MANIFEST).read_text() == manifest
+
+
+def test_an_index_with_a_file_added_by_the_user_is_kept(built: Path, fake_embedder) -> None:
+    (built / "my-notes.md").write_text("mine")
+    with pytest.raises(IndexLoadError, match="my-notes.md"):
+        build_index(load_sources(), fake_embedder, built, force=True)
+    assert (built / "my-notes.md").read_text() == "mine"
+    (built / "sub").mkdir()
+    (built / "my-notes.md").unlink()
+    with pytest.raises(IndexLoadError, match="'sub'"):
+        build_index(load_sources(), fake_embedder, built, force=True)
+    assert (built / "sub").is_dir()
+
+
+def test_an_index_with_an_unreadable_manifest_is_rebuilt(built: Path, fake_embedder) -> None:
+    (built / MANIFEST).write_text("{not json")
+    result = build_index(load_sources(), fake_embedder, built)
+    assert not result.skipped and len(_load(built, fake_embedder).units) == 35
+
+
+def test_something_else_parked_at_the_backup_path_is_kept(built: Path, tmp_path: Path,
+                                                          fake_embedder) -> None:
+    other = tmp_path / ".idx.previous"
+    other.mkdir()
+    (other / "mine.txt").write_text("mine")
+    with pytest.raises(IndexLoadError, match="in the way"):
+        build_index(load_sources(), fake_embedder, built, force=True)
+    assert (other / "mine.txt").read_text() == "mine"
+    assert len(_load(built, fake_embedder).units) == 35
+
+
+def test_a_symlinked_index_folder_builds_again_and_again(tmp_path: Path,
+                                                         fake_embedder) -> None:
+    real = tmp_path / "real"
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    real.mkdir()
+    for _ in range(3):
+        build_index(load_sources(), fake_embedder, link, force=True)
+    assert link.is_symlink() and len(_load(link, fake_embedder).units) == 35
