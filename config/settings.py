@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)
 
+    @field_validator("index_dir", mode="before")
+    @classmethod
+    def _not_empty(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must not be empty (unset it for the default folder)")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
@@ -113,6 +120,11 @@ def load_settings(**overrides: Any) -> Settings:
     """Build the settings, turning a validation error into one readable line."""
     try:
         return Settings(**overrides)
+    except UnicodeDecodeError as exc:
+        env_file = Path(str(overrides.get("_env_file") or ".env"))
+        raise SettingsError(f"cannot read {env_file.absolute()}: not UTF-8 text (byte "
+                            f"0x{exc.object[exc.start]:02x} at offset {exc.start}); save it "
+                            f"as UTF-8") from None
     except ValidationError as exc:
         err = exc.errors()[0]
         field = str(err["loc"][0]) if err["loc"] else "?"
