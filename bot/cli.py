@@ -80,31 +80,24 @@ def open_engine(settings: Settings, *, auto_build: bool) -> Engine:
     return engine
 
 
-def check_index(settings: Settings, explicit_dir: bool, doc: str | None = None) -> bool:
-    """Check the index on disk before the model loads; return True if it must be built."""
+def check_index(settings: Settings, doc: str | None = None) -> bool:
+    """Check the index on disk before the model loads; return True if it must be built.
+
+    One rule however the folder was configured (environment, .env, --index-dir): a
+    missing or empty folder is built from the configured sources.
+    """
     from index.errors import unknown_document
-    from index.storage import MANIFEST, read_manifest
+    from index.storage import has_index, read_manifest
 
     index_dir = Path(settings.index_dir)
-    manifest_path = index_dir / MANIFEST
-    if not manifest_path.exists():
-        if explicit_dir:
-            what = "is empty" if index_dir.is_dir() else "does not exist"
-            fail(f"no index at {index_dir} (the folder {what}); build one with "
-                 f"`qabot index build --index-dir {index_dir}`", EXIT_DATA)
+    if not has_index(index_dir):
         return True
     manifest = read_manifest(index_dir)
     if doc and doc != "all":
-        names = [str(d.get("name")) for d in manifest.get("documents", [])]
+        names = [d["name"] for d in manifest["documents"]]
         if doc not in names:
             raise unknown_document(doc, names)
     return False
-
-
-def explicit_index_dir(index_dir: Path | None) -> bool:
-    import os
-
-    return index_dir is not None or "QABOT_INDEX_DIR" in os.environ
 
 
 def _styles() -> tuple[Any, Any]:
@@ -153,8 +146,7 @@ def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
                  'meeting last?"', EXIT_USAGE)
         normalise_question(text)  # raises a usage error before the model loads
     settings = get_settings(index_dir=index_dir)
-    must_build = check_index(settings, explicit_index_dir(index_dir),
-                             doc if batch is None else None)
+    must_build = check_index(settings, doc if batch is None else None)
     engine = open_engine(settings, auto_build=must_build)
     if batch is None:
         answer = engine.ask(" ".join(question), top_k=top_k, doc=doc)
@@ -259,7 +251,8 @@ def index_build(sources: tuple[Path, ...], index_dir: Path | None, force: bool) 
     from index.engine import Engine, default_embedder
 
     engine = Engine(settings, default_embedder(settings))
-    result = engine.build(documents=documents, force=force, progress=sys.stderr.isatty())
+    result = engine.build(chosen, documents=documents, force=force,
+                          progress=sys.stderr.isatty())
     plural = "s" if result.documents != 1 else ""
     if result.skipped:
         click.echo(f"index at {result.path} is up to date ({result.units} units from "
@@ -286,10 +279,13 @@ def index_info(index_dir: Path | None, as_json: bool) -> None:
 
 
 def describe_manifest(manifest: dict[str, Any], path: Path) -> str:
-    """A few lines about an index: model, build time, documents and unit counts."""
+    """A few lines about an index: model, build time, sources, documents and unit counts."""
+    from index.storage import describe_sources, recorded_sources
+
     docs = manifest.get("documents", [])
     lines = [f"index {path}: {manifest.get('units')} units in {len(docs)} documents",
-             f"model {manifest.get('model', {}).get('name')}, built {manifest.get('built_at')}"]
+             f"model {manifest.get('model', {}).get('name')}, built {manifest.get('built_at')}",
+             f"built from {describe_sources(recorded_sources(manifest))}"]
     lines += [f"  {d['name']}: {d['count']} units" for d in docs[:50]]
     if len(docs) > 50:
         lines.append(f"  … and {len(docs) - 50} more")
@@ -305,7 +301,7 @@ def repl(top_k: int | None, doc: str | None, index_dir: Path | None) -> None:
     from bot.repl import Repl
 
     settings = get_settings(index_dir=index_dir, top_k=top_k)
-    must_build = check_index(settings, explicit_index_dir(index_dir), doc)
+    must_build = check_index(settings, doc)
     engine = open_engine(settings, auto_build=must_build)
     Repl(engine, doc=doc).run()
 
@@ -355,7 +351,7 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
         else:
             settings = get_settings(index_dir=index_dir, answer_threshold=threshold)
             questions = evaluate.read_questions(file)  # a bad file fails before the model loads
-            must_build = check_index(settings, explicit_index_dir(index_dir))
+            must_build = check_index(settings)
             engine = open_engine(settings, auto_build=must_build)
         for q in questions:
             engine.resolve_doc(q.doc)

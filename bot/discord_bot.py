@@ -104,9 +104,9 @@ class QABot(commands.Bot):
 
 def _open_engine(settings: Settings) -> Engine:
     """Load the engine as the CLI does: the default index is built when missing."""
-    from bot.cli import check_index, explicit_index_dir, open_engine
+    from bot.cli import check_index, open_engine
 
-    must_build = check_index(settings, explicit_index_dir(None))
+    must_build = check_index(settings)
     return open_engine(settings, auto_build=must_build)
 
 

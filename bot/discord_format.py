@@ -204,11 +204,17 @@ def sources_embed(docs: Sequence[DocInfo], *, units: int, model: str, built_at: 
 
 
 def rebuild_summary(result: BuildResult) -> str:
-    """One or two sentences on what a rebuild did."""
+    """One or two sentences on what a rebuild did (and from which sources)."""
     docs = f"{result.documents} document{'s' if result.documents != 1 else ''}"
+    sources = ""
+    if result.sources:
+        from index.storage import describe_sources
+
+        named = describe_sources(result.sources)
+        sources = f" Sources: {named if len(named) <= 300 else named[:299] + '…'}."
     if result.skipped:
         why = f" ({result.reason})" if result.reason else ""
         return plain(f"The index is up to date{why}: {result.units} units from {docs}, nothing "
-                     f"rebuilt. Use `force` to rebuild anyway.")
+                     f"rebuilt. Use `force` to rebuild anyway.{sources}")
     return plain(f"Rebuilt the index: {result.units} units from {docs} in "
-                 f"{result.seconds:.1f} s. Questions now use the new index.")
+                 f"{result.seconds:.1f} s. Questions now use the new index.{sources}")

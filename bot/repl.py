@@ -21,7 +21,7 @@ Type a question and press Enter. Commands:
   :k N             show N passages per answer (1-50)
   :doc NAME|all    search only document NAME, or all documents
   :sources         list the indexed documents
-  :reindex         rebuild the index from the configured sources
+  :reindex         rebuild the index from the sources it was built from
   :quit            leave (Ctrl-D works too; Ctrl-C cancels the line)"""
 
 
@@ -86,17 +86,24 @@ class Repl:
                 self.say(f"  {d.name}: {d.count} units")
             self.say(f"model {self.engine.embedder.name}, built {self.engine.data.built_at}")
         elif name == "reindex":
-            try:
-                result = self.engine.rebuild(progress=self.interactive)
-            except QabotError as exc:
-                self.say(f"error: {exc}")
-                return True
-            state = "unchanged, skipped" if result.skipped else f"{result.seconds:.1f} s"
-            self.say(f"reindexed: {result.units} units from {result.documents} "
-                     f"document(s) ({state})")
+            self._reindex()
         else:
             self.say(f"unknown command :{name} (try :help)")
         return True
+
+    def _reindex(self) -> None:
+        from index.storage import describe_sources, source_label
+
+        sources = self.engine.recorded_sources()
+        self.say(f"reindexing from {describe_sources([source_label(s) for s in sources])}...")
+        try:
+            result = self.engine.rebuild(progress=self.interactive)
+        except QabotError as exc:
+            self.say(f"error: {exc}")
+            return
+        state = "unchanged, skipped" if result.skipped else f"{result.seconds:.1f} s"
+        self.say(f"reindexed: {result.units} units from {result.documents} "
+                 f"document(s) ({state})")
 
     def _set_doc(self, arg: str) -> None:
         if not arg:

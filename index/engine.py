@@ -7,9 +7,9 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from index.errors import IndexLoadError, UsageError, unknown_document
+from index.errors import IndexLoadError, SourceError, UsageError, unknown_document
 from index.lexical import Lexical
 from index.search import (
     Answer,
@@ -22,14 +22,17 @@ from index.search import (
 )
 from index.sources import Document, load_sources
 from index.storage import (
-    MANIFEST,
     BuildResult,
     DocInfo,
     IndexData,
-    backup_path,
     build_index,
-    load_index,
-    load_lexical,
+    describe_sources,
+    has_index,
+    load_snapshot,
+    read_manifest,
+    recorded_sources,
+    source_label,
+    source_path,
 )
 
 if TYPE_CHECKING:
@@ -74,45 +77,69 @@ class Engine:
 
     def load(self) -> None:
         """Load the index from disk, verified against the model."""
-        data = load_index(self.index_dir, model=self.embedder.name,
-                          fingerprint=self.embedder.fingerprint,
-                          dimension=self.embedder.dimension, mmap=self.settings.mmap)
-        self._loaded = _Loaded(data, load_lexical(data, mmap=self.settings.mmap))
+        data, lexical = load_snapshot(self.index_dir, model=self.embedder.name,
+                                      fingerprint=self.embedder.fingerprint,
+                                      dimension=self.embedder.dimension,
+                                      mmap=self.settings.mmap)
+        self._loaded = _Loaded(data, lexical)
 
     def load_or_build(self, notify: Callable[[str], None] | None = None) -> None:
-        """Load the index; build it from the configured sources first when it is missing."""
-        if not (self.index_dir / MANIFEST).exists() and not backup_path(self.index_dir).is_dir():
-            if notify:
-                notify(f"no index at {self.index_dir}: building it from "
-                       f"{self._describe_sources()} (once)...")
+        """Load the index; build it from the configured sources first when the folder is
+        missing or empty (however it was configured)."""
+        if not has_index(self.index_dir):
+            labels = [source_label(s) for s in self.settings.sources]
+            message = (f"no index at {self.index_dir}: building it from "
+                       f"{describe_sources(labels)} (once)...")
+            if notify is None:
+                log.warning("%s", message)
+            else:
+                notify(message)
             self.build()
         self.load()
 
-    def _describe_sources(self) -> str:
-        if not self.settings.sources:
-            return "the built-in article"
-        return ", ".join(str(s) for s in self.settings.sources)
+    def recorded_sources(self) -> list[Path]:
+        """What the index was built from (the configured sources when there is no index)."""
+        try:
+            manifest: dict[str, Any] | None = read_manifest(self.index_dir)
+        except IndexLoadError:  # damaged on disk: the loaded copy still says
+            manifest = self._loaded.data.manifest if self._loaded else None
+        if manifest is None:
+            return list(self.settings.sources)
+        return [source_path(s) for s in recorded_sources(manifest)]
 
     def build(self, sources: Sequence[Path] | None = None, *, force: bool = False,
               progress: bool = False, documents: Sequence[Document] | None = None
               ) -> BuildResult:
         """Build (or skip) the index on disk from ``sources`` (default: the settings').
 
-        ``documents`` already read from the sources may be passed instead.
+        ``documents`` already read from ``sources`` may be passed too.
         """
+        chosen = list(sources) if sources else list(self.settings.sources)
         if documents is None:
-            documents = load_sources(list(sources) if sources else self.settings.sources)
+            documents = load_sources(chosen)
         return build_index(documents, self.embedder, self.index_dir, force=force,
                            faiss_kind=self.settings.faiss_index,
-                           batch_size=self.settings.batch_size, progress=progress)
+                           batch_size=self.settings.batch_size, progress=progress,
+                           sources=chosen)
 
     def rebuild(self, sources: Sequence[Path] | None = None, *, force: bool = False,
                 progress: bool = False) -> BuildResult:
-        """Build the index and swap it in; asks meanwhile use the old one. One at a time."""
+        """Build the index and swap it in; asks meanwhile use the old one. One at a time.
+
+        Without ``sources``, from those the index was built from (recorded in it).
+        """
         if not self._rebuild_lock.acquire(blocking=False):
             raise RebuildInProgress("a rebuild is already running")
         try:
-            result = self.build(sources, force=force, progress=progress)
+            chosen = list(sources) if sources else self.recorded_sources()
+            try:
+                documents = load_sources(chosen)
+            except SourceError as exc:
+                if sources:
+                    raise
+                raise SourceError(f"cannot rebuild from the sources the index was built from: "
+                                  f"{exc}; the index is unchanged") from None
+            result = self.build(chosen, force=force, progress=progress, documents=documents)
             if not result.skipped or self._loaded is None:
                 self.load()  # load() assigns the new index in one step
             return result

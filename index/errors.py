@@ -23,6 +23,10 @@ class IndexLoadError(DataError):
     """The index on disk is missing, corrupt or was built with other settings."""
 
 
+class IndexWriteError(DataError):
+    """The index cannot be written: a read-only or full file system, a path in the way."""
+
+
 class UsageError(QabotError):
     """The request itself is wrong (empty question, unknown document name)."""
 

@@ -1,9 +1,10 @@
 """The index folder on disk: manifest, FAISS file and units as JSON; atomic builds.
 
-Layout of an index folder::
+An index (what a folder holding it contains)::
 
     manifest.json   format version, model + weights fingerprint, dimension, corpus hash,
-                    splitter settings, unit count, documents, build time, package versions,
+                    splitter settings, unit count, documents (name, title, source, unit
+                    range), the sources given to the build, build time, package versions,
                     size and sha256 of each data file
     vectors.faiss   the FAISS index (written by faiss.write_index; no pickle anywhere)
     units.json      the units, in id order
@@ -13,8 +14,35 @@ Layout of an index folder::
 A rebuild reuses the vectors of units whose embedded text ("Title: text") is unchanged,
 when the model and its weights are the same: only new or changed units are encoded.
 
-A build writes a new folder beside the target and renames it into place, so an
-interrupted build leaves the previous index untouched.
+Versions and the switch. For an index folder ``PARENT/NAME``::
+
+    PARENT/NAME                    a symlink to the live version (a bare name: relocatable)
+    PARENT/.NAME.v-<time>-<pid>/   a version: the files above, never changed once published
+    PARENT/.NAME.build-<pid>-<r>/  a build in progress; removed when it fails, and by the
+                                   next build once the process that made it is gone
+    PARENT/.NAME.lock              builds of NAME hold it (``fcntl.flock``): one at a time
+
+A build writes a new folder beside the target, renames it to a version and switches the
+link with one ``os.replace`` of a link made aside: the path always names a complete index,
+the old one or the new one, and an interrupted build leaves the old one answering. The
+versions the link no longer names are deleted after the switch (only folders holding
+nothing but qabot's files). Readers take no lock: they resolve the link once and read that
+version; one that finds its version deleted under it (a build switched meanwhile) reads
+again from the new one. A symlink rather than a pointer file inside the folder, because
+``NAME/manifest.json`` and the other paths keep working for every reader (scripts, tests,
+``index info``), and resolving a path is one system call where a pointer file would be a
+second read that can disagree with the first.
+
+Recovery on read: when ``NAME`` is missing or its link dangles (a build killed between
+moving an older folder aside and the switch, a version deleted by hand), the newest
+complete version beside it is read; the next build points the link at it again. Only
+builds write: a reader never moves anything, so it cannot undo another process's build.
+
+Upgrade: an index folder written by an older qabot (a real folder at ``NAME``) is renamed
+to the first version by the next build, which then makes ``NAME`` the link. A link the
+user made (``NAME`` pointing somewhere else) is followed and kept: the build manages the
+folder it points to. A mount point cannot be renamed or replaced, so qabot asks for a
+folder inside it.
 """
 
 from __future__ import annotations
@@ -24,26 +52,29 @@ import hashlib
 import json
 import logging
 import os
+import shlex
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from index.errors import IndexLoadError
+from index.errors import IndexLoadError, IndexWriteError
 from index.lexical import LEXICAL_FILES, Lexical
-from index.sources import Document, Unit, embed_text
+from index.manifest import ManifestError, check_ranges, check_unit_owners, validate
+from index.sources import BUILTIN_ARTICLE, Document, Unit, builtin_article, embed_text
 from index.splitter import SPLITTER_SETTINGS
 
 if TYPE_CHECKING:
     import numpy as np
 
     from index.embedder import Embedder
+    from index.manifest import Manifest
     from index.store import FaissStore
 
 log = logging.getLogger(__name__)
@@ -55,10 +86,23 @@ UNITS = "units.json"
 # Above this size a data file is checked by size only on load; hashing it would cost more
 # than reading it (and defeat memory-mapping).
 HASH_CHECK_LIMIT = 256 << 20
+# How the built-in article is recorded as a source: its path changes with the install.
+BUILTIN_SOURCE = f"builtin:{BUILTIN_ARTICLE}"
+# How often a reader starts again when a build switched versions while it read.
+READ_ATTEMPTS = 3
 
 # How unit texts are turned into what is embedded; a change invalidates older indexes.
 EMBEDDING_SETTINGS = {"template": "{title}: {text}", "normalised": True}
-REBUILD_HINT = "rebuild it with `qabot index build`"
+
+
+def rebuild_hint(index_dir: Path, verb: str = "rebuild it") -> str:
+    """How to (re)build the index at ``index_dir``: ``--index-dir`` named unless default."""
+    from config.settings import default_index_dir
+
+    command = "qabot index build"
+    if os.path.abspath(index_dir) != os.path.abspath(default_index_dir()):
+        command += f" --index-dir {shlex.quote(str(index_dir))}"
+    return f"{verb} with `{command}`"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,17 +118,25 @@ class DocInfo:
 
 @dataclass
 class IndexData:
-    """A loaded index: manifest, units, documents and the vector store."""
+    """A loaded index: manifest, units, documents and the vector store.
+
+    ``path`` is the version folder it was read from; ``index_dir`` the folder as named.
+    """
 
     path: Path
     manifest: dict[str, Any]
     units: list[Unit]
     docs: dict[str, DocInfo]
     store: FaissStore
+    index_dir: Path | None = None
 
     @property
     def built_at(self) -> str:
         return str(self.manifest.get("built_at", ""))
+
+    @property
+    def shown(self) -> Path:
+        return self.index_dir or self.path
 
 
 @dataclass
@@ -100,6 +152,7 @@ class BuildResult:
     messages: list[str] = field(default_factory=list)
     reused: int = 0  # units whose vectors came from the previous index
     encoded: int = 0  # units encoded by the model
+    sources: list[str] = field(default_factory=list)  # as recorded (see source_label)
 
 
 def corpus_hash(documents: Sequence[Document]) -> str:
@@ -112,6 +165,42 @@ def corpus_hash(documents: Sequence[Document]) -> str:
     return digest.hexdigest()
 
 
+# --- sources as recorded in the manifest ---------------------------------------------------
+def source_label(path: Path | str) -> str:
+    """How a source is recorded: an absolute path, or BUILTIN_SOURCE for the built-in article."""
+    absolute = os.path.abspath(path)
+    if absolute == os.path.abspath(builtin_article()):
+        return BUILTIN_SOURCE
+    return absolute
+
+
+def source_path(label: str) -> Path:
+    """The path to read a recorded source from (the built-in article of this install)."""
+    return builtin_article() if label == BUILTIN_SOURCE else Path(label)
+
+
+def describe_sources(labels: Sequence[str]) -> str:
+    """Recorded sources for people: "the built-in article", or the paths."""
+    return ", ".join("the built-in article" if s == BUILTIN_SOURCE else s for s in labels) \
+        or "the built-in article"
+
+
+def recorded_sources(manifest: dict[str, Any]) -> list[str]:
+    """The sources an index was built from; for an older index, its documents' sources."""
+    if manifest.get("sources"):
+        return list(manifest["sources"])
+    labels: list[str] = []
+    for doc in manifest.get("documents", []):
+        source = str(doc["source"])
+        path = Path(source)  # an older index records the built-in article by its path
+        label = BUILTIN_SOURCE if (path.name == BUILTIN_ARTICLE and path.parent.name == "data"
+                                   and path.parent.parent.name == "index") else source
+        if label not in labels:
+            labels.append(label)
+    return labels
+
+
+# --- reading -------------------------------------------------------------------------------
 def _file_info(path: Path) -> dict[str, Any]:
     from index.embedder import sha256_file
 
@@ -133,162 +222,315 @@ def _write_json(path: Path, data: Any) -> None:
         os.fsync(fh.fileno())
 
 
-def read_manifest(index_dir: Path) -> dict[str, Any]:
-    """Read and sanity-check ``manifest.json``; raise IndexLoadError with a rebuild hint."""
-    path = index_dir / MANIFEST
+def _parse_manifest(index_dir: Path, folder: Path) -> tuple[dict[str, Any], Manifest]:
+    """Read ``folder``'s manifest (of the index named ``index_dir``), validated."""
+    path = folder / MANIFEST
+    hint = rebuild_hint(index_dir)
     try:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise IndexLoadError(f"no index at {index_dir} (manifest.json missing); "
-                             f"build one with `qabot index build`") from None
+                             f"{rebuild_hint(index_dir, 'build one')}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise IndexLoadError(f"cannot read {path} ({exc}); {REBUILD_HINT}") from None
+        raise IndexLoadError(f"cannot read {index_dir / MANIFEST} ({exc}); {hint}") from None
     try:
         manifest = json.loads(raw)
     except json.JSONDecodeError:
         raise IndexLoadError(f"index at {index_dir} is corrupt: manifest.json is not valid "
-                             f"JSON; {REBUILD_HINT}") from None
+                             f"JSON; {hint}") from None
     if not isinstance(manifest, dict) or "format_version" not in manifest:
         raise IndexLoadError(f"index at {index_dir} is corrupt: manifest.json has no "
-                             f"format version; {REBUILD_HINT}")
-    return manifest
+                             f"format version; {hint}")
+    if manifest["format_version"] != FORMAT_VERSION:
+        raise IndexLoadError(f"index at {index_dir} has format version "
+                             f"{manifest['format_version']!r}, this qabot reads "
+                             f"{FORMAT_VERSION}; {hint}")
+    try:
+        model = validate(manifest)
+        check_ranges(model)
+    except ManifestError as exc:
+        raise IndexLoadError(f"index at {index_dir} is corrupt: manifest.json {exc}; "
+                             f"{hint}") from None
+    unknown = sorted(set(model.files) - DATA_FILES)
+    missing = [n for n in (VECTORS, UNITS) if n not in model.files]
+    if unknown or missing:
+        what = f"names {unknown[0]!r}, not a file of an index" if unknown \
+            else f"does not list {missing[0]}"
+        raise IndexLoadError(f"index at {index_dir} is corrupt: manifest.json {what}; {hint}")
+    return manifest, model
+
+
+def read_manifest(index_dir: Path) -> dict[str, Any]:
+    """Read and validate the live manifest of ``index_dir``; raise IndexLoadError with a
+    rebuild hint."""
+    return _parse_manifest(index_dir, live_folder(index_dir))[0]
 
 
 def check_compatible(manifest: dict[str, Any], index_dir: Path, model: str,
                      fingerprint: str | None, dimension: int | None) -> None:
     """Refuse an index built with another format, model or dimension."""
+    hint = rebuild_hint(index_dir)
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexLoadError(
             f"index at {index_dir} has format version {manifest.get('format_version')}, "
-            f"this qabot reads {FORMAT_VERSION}; {REBUILD_HINT}"
+            f"this qabot reads {FORMAT_VERSION}; {hint}"
         )
     if manifest.get("embedding") != EMBEDDING_SETTINGS:
         raise IndexLoadError(
-            f"index at {index_dir} embeds its units differently from this qabot; {REBUILD_HINT}"
+            f"index at {index_dir} embeds its units differently from this qabot; {hint}"
         )
     built = manifest.get("model", {})
     if built.get("name") != model:
         raise IndexLoadError(
             f"index at {index_dir} was built with model {built.get('name')!r}, but the "
-            f"configured model is {model!r}; {REBUILD_HINT}"
+            f"configured model is {model!r}; {hint}"
         )
     if dimension is not None and built.get("dimension") != dimension:
         raise IndexLoadError(
             f"index at {index_dir} has dimension {built.get('dimension')}, the model gives "
-            f"{dimension}; {REBUILD_HINT}"
+            f"{dimension}; {hint}"
         )
     if fingerprint and built.get("fingerprint") and built["fingerprint"] != fingerprint:
         raise IndexLoadError(
             f"index at {index_dir} was built with different weights for model {model!r}; "
-            f"{REBUILD_HINT}"
+            f"{hint}"
         )
 
 
-def _recover(index_dir: Path) -> None:
-    """Finish a swap that was interrupted between its two renames."""
-    backup = backup_path(index_dir)
-    if not index_dir.exists() and backup.is_dir():
-        log.warning("restoring index %s from an interrupted swap", index_dir)
-        os.replace(backup, index_dir)
-
-
 def backup_path(index_dir: Path) -> Path:
-    """Where a swap parks the previous index between its two renames."""
+    """Where an older qabot parked the previous index during its two-rename swap."""
     return index_dir.with_name(f".{index_dir.name}.previous")
 
 
-def load_index(index_dir: Path, *, model: str, fingerprint: str | None = None,
-               dimension: int | None = None, mmap: bool = False) -> IndexData:
-    """Load and verify an index folder built for ``model``."""
+def _is_version_link(path: Path) -> bool:
+    """True when ``path`` is qabot's link to one of its versions beside it."""
+    try:
+        dest = os.readlink(path)
+    except OSError:
+        return False
+    return "/" not in dest and dest.startswith(f".{path.name}.v-")
+
+
+def index_target(index_dir: Path) -> Path:
+    """The path qabot manages for ``index_dir``: the user's symlinks followed, its own kept."""
+    path = Path(os.path.abspath(index_dir))
+    for _ in range(40):
+        if not path.is_symlink() or _is_version_link(path):
+            break
+        path = Path(os.path.abspath(Path(os.path.realpath(path.parent)) / os.readlink(path)))
+    return Path(os.path.realpath(path.parent)) / path.name
+
+
+def _siblings(target: Path, tag: str) -> list[Path]:
+    """Entries beside ``target`` named ``.NAME<tag>…``, newest version first."""
+    prefix = f".{target.name}{tag}"
+    try:
+        names = [e.name for e in os.scandir(target.parent) if e.name.startswith(prefix)]
+    except OSError:
+        return []
+    return [target.parent / n for n in sorted(names, reverse=True)]
+
+
+def _newest_complete(target: Path) -> Path | None:
+    """The newest version beside ``target`` that holds a manifest (recovery on read)."""
+    for folder in (*_siblings(target, ".v-"), backup_path(target)):
+        if not folder.is_symlink() and (folder / MANIFEST).is_file():
+            return folder
+    return None
+
+
+def live_folder(index_dir: Path) -> Path:
+    """The folder to read the index named ``index_dir`` from, resolved once.
+
+    Where its link points (or the folder itself); when the path is missing or its link
+    dangles, the newest complete version beside it.
+    """
+    real = Path(os.path.realpath(index_dir))
+    if real.is_dir():
+        return real
+    found = _newest_complete(index_target(index_dir))
+    if found is not None:
+        log.warning("index %s is missing or dangles: reading %s", index_dir, found)
+        return found
+    return real
+
+
+def has_index(index_dir: Path) -> bool:
+    """True when ``index_dir`` names an index (complete or damaged), not a missing one."""
+    return (live_folder(index_dir) / MANIFEST).is_file()
+
+
+def _load_folder(index_dir: Path, folder: Path, *, model: str, fingerprint: str | None,
+                 dimension: int | None, mmap: bool) -> IndexData:
+    """Load and verify the index in ``folder`` (the version ``index_dir`` names)."""
     from index.store import FaissStore
 
-    _recover(index_dir)
-    manifest = read_manifest(index_dir)
+    hint = rebuild_hint(index_dir)
+    manifest, parsed = _parse_manifest(index_dir, folder)
     check_compatible(manifest, index_dir, model, fingerprint, dimension)
-    files = manifest.get("files", {})
-    for name in (VECTORS, UNITS, *(n for n in LEXICAL_FILES if n in files)):
-        path = index_dir / name
-        expected = files.get(name, {})
+    _check_files(index_dir, folder, parsed)
+    try:
+        raw_units = json.loads((folder / UNITS).read_text(encoding="utf-8"))
+        units = [Unit.from_json(u) for u in raw_units]
+        check_unit_owners(parsed, [u.doc for u in units])
+    except ManifestError as exc:
+        raise IndexLoadError(f"index at {index_dir} is corrupt: manifest.json {exc}; "
+                             f"{hint}") from None
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise IndexLoadError(f"index at {index_dir} is corrupt: units.json cannot be read "
+                             f"({exc}); {hint}") from None
+    docs = {d.name: DocInfo(d.name, d.title, d.source, d.start, d.count)
+            for d in parsed.documents}
+    try:
+        store = FaissStore.load(folder / VECTORS, parsed.faiss.kind,
+                                parsed.faiss.params.model_dump(exclude_none=True), mmap=mmap)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+        raise IndexLoadError(f"index at {index_dir} is corrupt: {VECTORS} cannot be read "
+                             f"({first[:120]}); {hint}") from None
+    if len(store) != len(units) or len(units) != parsed.units:
+        raise IndexLoadError(f"index at {index_dir} is corrupt: {len(store)} vectors for "
+                             f"{len(units)} units; {hint}")
+    if dimension is not None and store.dimension != dimension:
+        raise IndexLoadError(f"index at {index_dir} has dimension {store.dimension}, the "
+                             f"model gives {dimension}; {hint}")
+    log.info("loaded index %s: %d units in %d documents", index_dir, len(units), len(docs))
+    return IndexData(path=folder, manifest=manifest, units=units, docs=docs, store=store,
+                     index_dir=Path(index_dir))
+
+
+def _check_files(index_dir: Path, folder: Path, manifest: Manifest) -> None:
+    """Check that every file the manifest lists is there, with its size and checksum."""
+    hint = rebuild_hint(index_dir)
+    for name, expected in manifest.files.items():
+        path = folder / name
         try:
             size = path.stat().st_size
         except OSError:
             raise IndexLoadError(f"index at {index_dir} is incomplete: {name} is missing; "
-                                 f"{REBUILD_HINT}") from None
-        if size != expected.get("size"):
+                                 f"{hint}") from None
+        if size != expected.size:
             raise IndexLoadError(f"index at {index_dir} is corrupt: {name} has {size} bytes, "
-                                 f"the manifest says {expected.get('size')}; {REBUILD_HINT}")
+                                 f"the manifest says {expected.size}; {hint}")
         if size <= HASH_CHECK_LIMIT:
             from index.embedder import sha256_file
 
-            if sha256_file(path) != expected.get("sha256"):
+            if sha256_file(path) != expected.sha256:
                 raise IndexLoadError(f"index at {index_dir} is corrupt: {name} fails its "
-                                     f"checksum; {REBUILD_HINT}")
-    try:
-        raw_units = json.loads((index_dir / UNITS).read_text(encoding="utf-8"))
-        units = [Unit.from_json(u) for u in raw_units]
-        docs = {d["name"]: DocInfo(**d) for d in manifest["documents"]}
-    except (ValueError, TypeError, KeyError) as exc:
-        raise IndexLoadError(f"index at {index_dir} is corrupt: units.json or the document "
-                             f"list cannot be read ({exc}); {REBUILD_HINT}") from None
-    faiss_info = manifest.get("faiss", {})
-    try:
-        store = FaissStore.load(index_dir / VECTORS, faiss_info.get("kind", "flat"),
-                                faiss_info.get("params", {}), mmap=mmap)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
-        raise IndexLoadError(f"index at {index_dir} is corrupt: {VECTORS} cannot be read "
-                             f"({first[:120]}); {REBUILD_HINT}") from None
-    if len(store) != len(units) or len(units) != manifest.get("units"):
-        raise IndexLoadError(f"index at {index_dir} is corrupt: {len(store)} vectors for "
-                             f"{len(units)} units; {REBUILD_HINT}")
-    if dimension is not None and store.dimension != dimension:
-        raise IndexLoadError(f"index at {index_dir} has dimension {store.dimension}, the "
-                             f"model gives {dimension}; {REBUILD_HINT}")
-    log.info("loaded index %s: %d units in %d documents", index_dir, len(units), len(docs))
-    return IndexData(path=index_dir, manifest=manifest, units=units, docs=docs, store=store)
+                                     f"checksum; {hint}")
+
+
+def load_index(index_dir: Path, *, model: str, fingerprint: str | None = None,
+               dimension: int | None = None, mmap: bool = False) -> IndexData:
+    """Load and verify the index ``index_dir`` names, built for ``model``."""
+    return _load_folder(index_dir, live_folder(index_dir), model=model,
+                        fingerprint=fingerprint, dimension=dimension, mmap=mmap)
+
+
+def load_snapshot(index_dir: Path, *, model: str, fingerprint: str | None = None,
+                  dimension: int | None = None, mmap: bool = False
+                  ) -> tuple[IndexData, Lexical]:
+    """Load the index and its lexical model, both from one version.
+
+    A build may switch versions and delete the old one while this reads: then it reads
+    again, from the version now named.
+    """
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        folder = live_folder(index_dir)
+        try:
+            data = _load_folder(index_dir, folder, model=model, fingerprint=fingerprint,
+                                dimension=dimension, mmap=mmap)
+            return data, load_lexical(data, mmap=mmap)
+        except IndexLoadError:
+            if attempt == READ_ATTEMPTS or live_folder(index_dir) == folder:
+                raise
+            log.info("index %s was switched while it was read: reading it again", index_dir)
+    raise AssertionError("unreachable")
 
 
 def load_lexical(data: IndexData, *, mmap: bool = False) -> Lexical:
     """The index's lexical model: read from its files (checked by :func:`load_index`), or
     rebuilt from the units for an index written before they existed."""
     files = data.manifest.get("files", {})
+    hint = rebuild_hint(data.shown)
     if all(name in files for name in LEXICAL_FILES):
         try:
             lexical = Lexical.load(data.path, mmap=mmap)
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise IndexLoadError(f"index at {data.path} is corrupt: its lexical model cannot "
-                                 f"be read ({exc}); {REBUILD_HINT}") from None
+            raise IndexLoadError(f"index at {data.shown} is corrupt: its lexical model cannot "
+                                 f"be read ({exc}); {hint}") from None
         if lexical.size != len(data.units):
-            raise IndexLoadError(f"index at {data.path} is corrupt: its lexical model has "
-                                 f"{lexical.size} units, the index {len(data.units)}; "
-                                 f"{REBUILD_HINT}")
+            raise IndexLoadError(f"index at {data.shown} is corrupt: its lexical model has "
+                                 f"{lexical.size} units, the index {len(data.units)}; {hint}")
         return lexical
-    log.info("index %s has no saved lexical model: building it", data.path)
+    log.info("index %s has no saved lexical model: building it", data.shown)
     return Lexical([u.text for u in data.units])
 
 
-def is_current(index_dir: Path, model: str, fingerprint: str, corpus: str,
-               faiss_kind: str) -> bool:
-    """True when ``index_dir`` already holds this corpus embedded with this model."""
+def _current(index_dir: Path, folder: Path, embedder: Embedder) -> IndexData | None:
+    """The index in ``folder`` when it passes every check ``ask`` makes, else None."""
+    if not (folder / MANIFEST).is_file():
+        return None
     try:
-        manifest = read_manifest(index_dir)
-        check_compatible(manifest, index_dir, model, fingerprint, None)
-    except IndexLoadError:
-        return False
-    same = (
+        data = _load_folder(index_dir, folder, model=embedder.name,
+                            fingerprint=embedder.fingerprint, dimension=embedder.dimension,
+                            mmap=True)
+        load_lexical(data, mmap=True)
+    except IndexLoadError as exc:
+        log.info("the index at %s will be built anew: %s", index_dir, exc)
+        return None
+    return data
+
+
+def _same_build(manifest: dict[str, Any], corpus: str, fingerprint: str,
+                faiss_kind: str, sources: list[str]) -> bool:
+    """True when ``manifest`` describes this corpus, from these sources, embedded the way
+    this build would."""
+    return (
         manifest.get("corpus_hash") == corpus
+        and manifest.get("sources") == sources
         and manifest.get("splitter") == SPLITTER_SETTINGS
         and manifest.get("embedding") == EMBEDDING_SETTINGS
-        and manifest.get("model", {}).get("fingerprint") == fingerprint
+        and manifest["model"].get("fingerprint") == fingerprint
         and manifest.get("faiss", {}).get("requested", "auto") == faiss_kind
     )
-    if not same:
-        return False
-    files = manifest.get("files", {})
-    return all(
-        (index_dir / n).is_file() and (index_dir / n).stat().st_size == files.get(n, {}).get("size")
-        for n in (VECTORS, UNITS)
-    )
+
+
+# --- building ------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _writing(index_dir: Path) -> Iterator[None]:
+    """Turn a failed write (read-only or full file system, a path in the way) into one line."""
+    try:
+        yield
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        reason = f"{exc.strerror}{where}" if exc.strerror else str(exc)
+        raise IndexWriteError(f"cannot write the index at {index_dir}: {reason}; "
+                              f"the index there is unchanged") from None
+    except RuntimeError as exc:  # faiss.write_index reports a failed write this way
+        text = str(exc).strip()
+        reason = text.splitlines()[-1] if text else "write failed"
+        raise IndexWriteError(f"cannot write the index at {index_dir}: {reason[-160:]}; "
+                              f"the index there is unchanged") from None
+
+
+@contextlib.contextmanager
+def _build_lock(target: Path, index_dir: Path) -> Iterator[None]:
+    """Hold the build lock of ``target`` (a file beside it); wait, saying so, if it is taken."""
+    import fcntl
+
+    with _writing(index_dir):  # the first write: a read-only place fails here, at once
+        fd = os.open(target.with_name(f".{target.name}.lock"),
+                     os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("another build of %s is running: waiting for it to finish", index_dir)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def build_index(
@@ -301,76 +543,99 @@ def build_index(
     batch_size: int = 64,
     progress: bool = False,
     on_encoded: Callable[[], None] | None = None,
+    sources: Sequence[Path | str] | None = None,
 ) -> BuildResult:
     """Embed ``documents`` and write the index to ``index_dir`` atomically.
 
-    A corpus unchanged since the last build (same model, weights and splitter) is skipped
-    unless ``force``; otherwise only units whose embedded text is new are encoded, the
-    others keep their vectors from the previous index (``force`` re-encodes everything).
-    ``on_encoded`` is called between encoding and writing (tests use it to
-    interrupt a build half-way).
+    A corpus unchanged since the last build (same model, weights and splitter), whose index
+    passes every check ``ask`` makes, is skipped unless ``force``; otherwise only units
+    whose embedded text is new are encoded, the others keep their vectors from the previous
+    index (``force`` re-encodes everything). ``sources`` (what the documents were read
+    from; default the built-in article) is recorded for ``:reindex``/``/reindex``.
+    ``on_encoded`` is called between encoding and writing (tests use it to interrupt a
+    build half-way). Builds of one folder run one at a time; a second one waits.
     """
     from index.store import FaissStore
 
     started = time.perf_counter()
     index_dir = Path(index_dir)
-    if index_dir.is_symlink():  # build where the link points; the link itself stays
-        index_dir = Path(os.path.realpath(index_dir))
-    _recover(index_dir)
+    labels = [source_label(s) for s in (sources or [builtin_article()])]
     corpus = corpus_hash(documents)
     units = [u for d in documents for u in d.units]
-    if not force and is_current(index_dir, embedder.name, embedder.fingerprint, corpus,
-                                faiss_kind):
-        return BuildResult(index_dir, True, len(units), len(documents),
-                           time.perf_counter() - started, reason="corpus and model unchanged")
-    _check_target(index_dir)
-    texts = [embed_text(u, d.title) for d in documents for u in d.units]
-    previous = None if force else _previous_vectors(index_dir, embedder)
-    vectors, reused = _encode_reusing(texts, embedder, previous, batch_size=batch_size,
-                                      progress=progress)
-    del previous  # the old index's units and vectors: free them before indexing
-    if on_encoded is not None:
-        on_encoded()
-    store = FaissStore.build(vectors, faiss_kind)
-    lexical = Lexical([u.text for u in units])
-
-    index_dir.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_builds(index_dir)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.build-{os.getpid()}-",
-                                dir=index_dir.parent))
-    try:
-        store.save(tmp / VECTORS)
-        _write_json(tmp / UNITS, [u.to_json() for u in units])
-        lexical_files = lexical.save(tmp)
-        docs, pos = [], 0
-        for d in documents:
-            docs.append({"name": d.name, "title": d.title, "source": d.source,
-                         "start": pos, "count": len(d.units)})
-            pos += len(d.units)
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "model": {"name": embedder.name, "fingerprint": embedder.fingerprint,
-                      "dimension": embedder.dimension},
-            "corpus_hash": corpus,
-            "splitter": SPLITTER_SETTINGS,
-            "embedding": EMBEDDING_SETTINGS,
-            "units": len(units),
-            "documents": docs,
-            "faiss": {"kind": store.kind, "params": store.params, "requested": faiss_kind},
-            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "build_seconds": round(time.perf_counter() - started, 3),
-            "versions": _versions(),
-            "reused_vectors": reused,
-            "files": {n: _file_info(tmp / n) for n in (VECTORS, UNITS, *lexical_files)},
-        }
-        _write_json(tmp / MANIFEST, manifest)  # written last: its presence marks completion
-        _swap_into_place(tmp, index_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with _writing(index_dir):
+        target = index_target(index_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+    _check_target(target, index_dir)
+    with _build_lock(target, index_dir):
+        live = live_folder(target)
+        current = _current(index_dir, live, embedder)
+        if not force and current is not None and _same_build(
+                current.manifest, corpus, embedder.fingerprint, faiss_kind, labels):
+            if live != Path(os.path.realpath(target)):
+                with _writing(index_dir):
+                    _point(target, _as_version(live, target))
+            return BuildResult(index_dir, True, len(units), len(documents),
+                               time.perf_counter() - started,
+                               reason="corpus and model unchanged", sources=labels)
+        _remove_stale_builds(target)
+        with _writing(index_dir):  # before encoding: a place that cannot be written fails now
+            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.build-{os.getpid()}-",
+                                        dir=target.parent))
+        try:
+            texts = [embed_text(u, d.title) for d in documents for u in d.units]
+            previous = None if force else _previous_vectors(current, embedder)
+            del current
+            vectors, reused = _encode_reusing(texts, embedder, previous,
+                                              batch_size=batch_size, progress=progress)
+            del previous  # the old index's units and vectors: free them before indexing
+            if on_encoded is not None:
+                on_encoded()
+            store = FaissStore.build(vectors, faiss_kind)
+            lexical = Lexical([u.text for u in units])
+            with _writing(index_dir):
+                _write_build(tmp, documents, embedder, store, lexical, {
+                    "corpus_hash": corpus, "sources": labels, "reused_vectors": reused,
+                    "requested": faiss_kind, "started": started})
+                _switch(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _cleanup(target)
     return BuildResult(index_dir, False, len(units), len(documents),
                        time.perf_counter() - started, reused=reused,
-                       encoded=len(units) - reused)
+                       encoded=len(units) - reused, sources=labels)
+
+
+def _write_build(folder: Path, documents: Sequence[Document], embedder: Embedder,
+                 store: FaissStore, lexical: Lexical, info: dict[str, Any]) -> None:
+    """Write the index files into ``folder``, the manifest last (it marks completion)."""
+    store.save(folder / VECTORS)
+    units = [u for d in documents for u in d.units]
+    _write_json(folder / UNITS, [u.to_json() for u in units])
+    lexical_files = lexical.save(folder)
+    docs, pos = [], 0
+    for d in documents:
+        docs.append({"name": d.name, "title": d.title, "source": source_label(d.source),
+                     "start": pos, "count": len(d.units)})
+        pos += len(d.units)
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "model": {"name": embedder.name, "fingerprint": embedder.fingerprint,
+                  "dimension": embedder.dimension},
+        "corpus_hash": info["corpus_hash"],
+        "splitter": SPLITTER_SETTINGS,
+        "embedding": EMBEDDING_SETTINGS,
+        "units": len(units),
+        "documents": docs,
+        "sources": info["sources"],
+        "faiss": {"kind": store.kind, "params": store.params, "requested": info["requested"]},
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "build_seconds": round(time.perf_counter() - info["started"], 3),
+        "versions": _versions(),
+        "reused_vectors": info["reused_vectors"],
+        "files": {n: _file_info(folder / n) for n in (VECTORS, UNITS, *lexical_files)},
+    }
+    _write_json(folder / MANIFEST, manifest)
 
 
 def text_key(text: str) -> bytes:
@@ -378,18 +643,12 @@ def text_key(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
 
 
-def _previous_vectors(index_dir: Path, embedder: Embedder
+def _previous_vectors(data: IndexData | None, embedder: Embedder
                       ) -> tuple[dict[bytes, int], FaissStore] | None:
-    """Vectors of the index at ``index_dir`` by content hash, if the same model built it."""
-    if not embedder.fingerprint or not (index_dir / MANIFEST).is_file():
+    """Vectors of the previous index by content hash, if the same weights built it."""
+    if data is None or not embedder.fingerprint:
         return None
-    try:
-        data = load_index(index_dir, model=embedder.name, fingerprint=embedder.fingerprint,
-                          dimension=embedder.dimension, mmap=True)
-    except (IndexLoadError, OSError) as exc:  # e.g. swapped by another build meanwhile
-        log.info("not reusing vectors from %s: %s", index_dir, exc)
-        return None
-    if data.manifest.get("model", {}).get("fingerprint") != embedder.fingerprint:
+    if data.manifest["model"].get("fingerprint") != embedder.fingerprint:
         return None  # an index without a fingerprint may be from other weights
     titles = {d.name: d.title for d in data.docs.values()}
     rows = {text_key(embed_text(u, titles.get(u.doc, ""))): i for i, u in enumerate(data.units)}
@@ -419,9 +678,10 @@ def _encode_reusing(texts: Sequence[str], embedder: Embedder,
     return vectors, len(have)
 
 
-# Every name qabot writes into an index folder. A folder holding anything else is not
-# (only) an index, and is never replaced or deleted.
-OWN_FILES = frozenset((MANIFEST, VECTORS, UNITS, *LEXICAL_FILES))
+# The files of an index, and every name qabot writes into an index folder. A folder holding
+# anything else is not (only) an index, and is never replaced or deleted.
+DATA_FILES = frozenset((VECTORS, UNITS, *LEXICAL_FILES))
+OWN_FILES = frozenset((MANIFEST, *DATA_FILES))
 
 
 def foreign_entry(index_dir: Path) -> str | None:
@@ -457,20 +717,28 @@ def foreign_entry(index_dir: Path) -> str | None:
     return None
 
 
-def _check_target(index_dir: Path) -> None:
-    """Refuse to replace a folder that is not a qabot index (it would be deleted)."""
-    if index_dir.exists() and not index_dir.is_dir():
+def _check_target(target: Path, index_dir: Path) -> None:
+    """Refuse to build where a folder that is not a qabot index would be replaced, or
+    where the switch cannot happen (a mount point)."""
+    if target.is_symlink() and not _is_version_link(target):
+        raise IndexWriteError(f"{index_dir} is a symbolic link qabot cannot follow (a loop?)")
+    folder = Path(os.path.realpath(target))
+    if folder.exists() and not folder.is_dir():
         raise IndexLoadError(f"{index_dir} is a file, not an index folder")
-    if index_dir.is_dir():
-        why = foreign_entry(index_dir)
+    if folder.is_dir():
+        why = foreign_entry(folder)
         if why is not None:
             raise IndexLoadError(f"{index_dir} is not a qabot index folder ({why}); "
                                  f"nothing was changed: choose another index folder")
+        if os.path.ismount(folder):
+            raise IndexWriteError(f"{index_dir} is a mount point, which qabot cannot replace "
+                                  f"with a new version: use a folder inside it, e.g. "
+                                  f"{index_dir / 'index'}")
 
 
-def _remove_stale_builds(index_dir: Path) -> None:
+def _remove_stale_builds(target: Path) -> None:
     """Delete build folders left by builds that were killed (their process is gone)."""
-    for stale in index_dir.parent.glob(f".{index_dir.name}.build-*"):
+    for stale in _siblings(target, ".build-"):
         try:
             pid = int(stale.name.rsplit(".build-", 1)[1].split("-", 1)[0])
         except (IndexError, ValueError):
@@ -484,23 +752,68 @@ def _remove_stale_builds(index_dir: Path) -> None:
             continue
 
 
-def _swap_into_place(new: Path, index_dir: Path) -> None:
-    """Replace ``index_dir`` by ``new``: two renames, recoverable if cut in between."""
-    backup = backup_path(index_dir)
-    if backup.is_symlink():
-        backup.unlink()
-    elif backup.exists():
-        if not backup.is_dir() or foreign_entry(backup) is not None:
-            raise IndexLoadError(f"{backup} is in the way of the build and is not a qabot "
-                                 f"index; move it away and build again")
-        shutil.rmtree(backup)
-    if index_dir.exists():
-        os.replace(index_dir, backup)
-    os.replace(new, index_dir)
-    shutil.rmtree(backup, ignore_errors=True)
+def _new_version(target: Path) -> Path:
+    """A fresh version path beside ``target``; later calls sort after earlier ones."""
+    while True:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        path = target.with_name(f".{target.name}.v-{stamp}-{os.getpid()}")
+        if not os.path.lexists(path):
+            return path
+        time.sleep(0.001)
+
+
+def _as_version(folder: Path, target: Path) -> Path:
+    """``folder`` as a version of ``target`` (renamed to one if it is not)."""
+    if folder.parent == target.parent and folder.name.startswith(f".{target.name}.v-"):
+        return folder
+    version = _new_version(target)
+    os.rename(folder, version)
+    return version
+
+
+def _switch(build: Path, target: Path) -> None:
+    """Publish the finished ``build`` as a version and point ``target`` at it.
+
+    The switch itself is one ``os.replace``. An index folder of an older qabot is first
+    renamed to a version (an empty folder is removed): until the link replaces it, a
+    reader finds the newest complete version instead.
+    """
+    if target.is_dir() and not target.is_symlink():
+        if any(target.iterdir()):
+            _as_version(target, target)
+        else:
+            target.rmdir()
+    _point(target, _as_version(build, target))
     with contextlib.suppress(OSError):
-        fd = os.open(index_dir.parent, os.O_RDONLY)
+        fd = os.open(target.parent, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _point(target: Path, version: Path) -> None:
+    """Make ``target`` a link to ``version`` in one step: a link made aside, renamed over."""
+    link = target.with_name(f".{target.name}.link-{os.getpid()}")
+    with contextlib.suppress(FileNotFoundError):
+        link.unlink()
+    os.symlink(version.name, link)
+    os.replace(link, target)
+
+
+def _cleanup(target: Path) -> None:
+    """Delete the versions ``target`` no longer names and links killed builds left; only
+    folders holding nothing but qabot's files."""
+    live = Path(os.path.realpath(target))
+    for folder in (*_siblings(target, ".v-"), backup_path(target)):
+        if folder == live or folder.is_symlink() or not folder.is_dir():
+            continue
+        why = foreign_entry(folder)
+        if why is None:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            log.warning("leaving %s in place: %s", folder, why)
+    for link in _siblings(target, ".link-"):
+        if link.is_symlink():
+            with contextlib.suppress(OSError):
+                link.unlink()

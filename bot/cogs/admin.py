@@ -24,7 +24,7 @@ BUSY = "A rebuild is already running; questions are answered meanwhile. Try agai
 
 
 class Admin(commands.Cog):
-    """Rebuild the index from the configured sources."""
+    """Rebuild the index from the sources it was built from."""
 
     def __init__(self, bot: QABot) -> None:
         self.bot = bot
@@ -59,7 +59,7 @@ class Admin(commands.Cog):
     @app_commands.describe(force="Rebuild even when the sources have not changed")
     async def reindex_slash(self, interaction: discord.Interaction, force: bool = False
                             ) -> None:
-        """Rebuild the index from the configured sources (admins only)."""
+        """Rebuild the index from the sources it was built from (admins only)."""
         refusal = self.refusal(interaction.user)
         if refusal is not None:
             await interaction.response.send_message(refusal, ephemeral=True,
@@ -72,7 +72,7 @@ class Admin(commands.Cog):
     @commands.command(name="reindex")
     async def reindex_prefix(self, ctx: commands.Context[Any],
                              mode: Literal["force"] | None = None) -> None:
-        """Rebuild the index from the configured sources (admins only); `force` to insist."""
+        """Rebuild the index from its recorded sources (admins only); `force` to insist."""
         refusal = self.refusal(ctx.author)
         if refusal is None:
             refusal = await self.rebuild(mode == "force", ctx.author)

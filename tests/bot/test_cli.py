@@ -141,13 +141,14 @@ def test_doc_filter(runner: CliRunner, tmp_path: Path) -> None:
         assert passages and {p["doc"] for p in passages} == {doc}
 
 
-def test_missing_and_empty_index_dir(runner: CliRunner, tmp_path: Path) -> None:
-    result = runner.invoke(cli, ["ask", "--index-dir", str(tmp_path / "none"), "hi"])
-    assert result.exit_code == 1
-    assert "does not exist" in result.stderr and "qabot index build" in result.stderr
+def test_missing_and_empty_index_dir_are_built(runner: CliRunner, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    result = runner.invoke(cli, ["ask", "--index-dir", str(tmp_path / "empty"), "hi"])
-    assert result.exit_code == 1 and "is empty" in result.stderr
+    for name in ("none", "empty"):
+        result = runner.invoke(cli, ["ask", "--json", "--index-dir", str(tmp_path / name),
+                                     "hi"])
+        assert result.exit_code == 0, result.output
+        assert f"no index at {tmp_path / name}: building it" in result.stderr
+        assert (tmp_path / name / "manifest.json").is_file()
 
 
 def test_truncated_faiss_and_bad_manifest(runner: CliRunner, index_dir: Path) -> None:

@@ -212,16 +212,21 @@ class GatedEmbedder(FakeEmbedder):
 
 async def test_questions_during_reindex_use_the_old_index_then_the_new(
         tmp_path: Path, settings: Any, make_bot: MakeBot) -> None:
-    festival = tmp_path / "festival.txt"
-    festival.write_text("The zebra festival in Hamburg lasted nine days. Thousands of "
-                        "visitors came.\n\nIt ended on a Sunday with fireworks.\n")
-    engine_settings = settings.model_copy(update={"sources": [festival]})
+    folder = tmp_path / "news"
+    folder.mkdir()
+    article = folder / builtin_article().name
+    article.write_bytes(builtin_article().read_bytes())
     embedder = GatedEmbedder()
-    engine = Engine(engine_settings, embedder)
+    engine = Engine(settings, embedder)
     embedder.release.set()
-    engine.build([builtin_article()])
+    engine.build([folder])
     engine.load()
     embedder.release.clear()
+    # /reindex reads the folder the index was built from: now a new article instead.
+    article.unlink()
+    (folder / "festival.txt").write_text("The zebra festival in Hamburg lasted nine days. "
+                                         "Thousands of visitors came.\n\nIt ended on a "
+                                         "Sunday with fireworks.\n")
     bot = await make_bot(engine, discord_cooldown_seconds=0)
     question = "How many days did the zebra festival in Hamburg last?"
 
@@ -243,6 +248,7 @@ async def test_questions_during_reindex_use_the_old_index_then_the_new(
     summary = rebuild.followup.sent[0].content
     assert summary is not None and summary.startswith("Rebuilt the index: 3 units from 1 "
                                                       "document")
+    assert summary.endswith(f"Sources: {folder}.")
 
     after = FakeInteraction()
     await call(bot, "ask", after, question=question)

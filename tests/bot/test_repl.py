@@ -38,12 +38,16 @@ def test_quit_stops_reading(fake_engine) -> None:
     assert "Answer" not in text and "I don't know" not in text
 
 
-def test_reindex_rebuilds_in_place(fake_engine, tmp_path: Path) -> None:
-    extra = tmp_path / "extra.txt"
-    extra.write_text("Penguins live in Antarctica.", encoding="utf-8")
-    fake_engine.settings.sources = [extra]
+def test_reindex_rebuilds_from_the_recorded_sources(fake_engine, tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "penguins.txt").write_text("Penguins live in Antarctica.", encoding="utf-8")
+    fake_engine.build([folder])
+    (folder / "extra.txt").write_text("Owls hunt. Owls sleep.", encoding="utf-8")
+    fake_engine.settings.sources = []  # the built-in article: not what the index holds
     text = _run(fake_engine, [":reindex", ":sources"])
-    assert "reindexed: 1 units from 1 document(s)" in text and "extra: 1 units" in text
+    assert f"reindexing from {folder}..." in text
+    assert "reindexed: 3 units from 2 document(s)" in text and "extra: 2 units" in text
 
 
 def test_empty_question_line_is_ignored_and_bad_input_reported(fake_engine) -> None:
