@@ -103,8 +103,8 @@ def validate(raw: Any) -> Manifest:
         return Manifest.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
-        what = _KINDS.get(err["type"], err["msg"][:1].lower() + err["msg"][1:])
-        raise ManifestError(f"field {_field_name(err['loc'])} {what}") from None
+        what = _KINDS.get(err["type"], err["msg"].removeprefix("Input ").lower())
+        raise ManifestError(f"field {_field_name(err['loc'])}: {what}") from None
 
 
 def check_ranges(manifest: Manifest) -> None:

@@ -571,13 +571,14 @@ def build_index(
         current = _current(index_dir, live, embedder)
         if not force and current is not None and _same_build(
                 current.manifest, corpus, embedder.fingerprint, faiss_kind, labels):
-            if live != Path(os.path.realpath(target)):
+            if live != Path(os.path.realpath(target)):  # recovered: name it again
                 with _writing(index_dir):
                     _point(target, _as_version(live, target))
+            _cleanup(target)  # what an interrupted build left
             return BuildResult(index_dir, True, len(units), len(documents),
                                time.perf_counter() - started,
                                reason="corpus and model unchanged", sources=labels)
-        _remove_stale_builds(target)
+        _remove_stale_builds(target)  # their space first
         with _writing(index_dir):  # before encoding: a place that cannot be written fails now
             tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.build-{os.getpid()}-",
                                         dir=target.parent))
@@ -689,8 +690,9 @@ def foreign_entry(index_dir: Path) -> str | None:
 
     Only a folder that qabot itself made may go: regular files with the names qabot
     writes, and a manifest qabot wrote (a JSON object with qabot's format version and
-    its list of files). A manifest that no longer parses is allowed when every other
-    file is qabot's: that is a damaged index, which a build is there to repair.
+    its list of files). A manifest that no longer parses, or has fields of the wrong
+    type, is allowed beside qabot's data files: that is a damaged index, which a build
+    is there to repair.
     """
     try:
         entries = sorted(os.scandir(index_dir), key=lambda e: e.name)
@@ -706,10 +708,12 @@ def foreign_entry(index_dir: Path) -> str | None:
     names = {e.name for e in entries}
     if MANIFEST not in names:
         return "it holds no manifest.json"
+    if names & {VECTORS, UNITS}:
+        return None
     try:
         manifest = json.loads((index_dir / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
-        return None if names & {VECTORS, UNITS} else "its manifest.json is not qabot's"
+        return "its manifest.json is not qabot's"
     if not (isinstance(manifest, dict) and isinstance(manifest.get("format_version"), int)
             and isinstance(manifest.get("files"), dict)
             and set(manifest["files"]) <= OWN_FILES):
@@ -802,8 +806,9 @@ def _point(target: Path, version: Path) -> None:
 
 
 def _cleanup(target: Path) -> None:
-    """Delete the versions ``target`` no longer names and links killed builds left; only
+    """Delete the versions ``target`` no longer names, and what killed builds left; only
     folders holding nothing but qabot's files."""
+    _remove_stale_builds(target)
     live = Path(os.path.realpath(target))
     for folder in (*_siblings(target, ".v-"), backup_path(target)):
         if folder == live or folder.is_symlink() or not folder.is_dir():
