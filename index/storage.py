@@ -41,8 +41,9 @@ builds write: a reader never moves anything, so it cannot undo another process's
 Upgrade: an index folder written by an older qabot (a real folder at ``NAME``) is renamed
 to the first version by the next build, which then makes ``NAME`` the link. A link the
 user made (``NAME`` pointing somewhere else) is followed and kept: the build manages the
-folder it points to. A mount point cannot be renamed or replaced, so qabot asks for a
-folder inside it.
+folder it points to. A mount point (a volume mounted at the configured path) cannot be
+renamed or replaced: there the link is ``NAME/current``, its versions beside it inside
+the mount, and anything else on the volume is left alone.
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ UNITS = "units.json"
 HASH_CHECK_LIMIT = 256 << 20
 # How the built-in article is recorded as a source: its path changes with the install.
 BUILTIN_SOURCE = f"builtin:{BUILTIN_ARTICLE}"
+# The link qabot keeps inside an index folder that is a mount point.
+MOUNTED = "current"
 # How often a reader starts again when a build switched versions while it read.
 READ_ATTEMPTS = 3
 
@@ -312,13 +315,18 @@ def _is_version_link(path: Path) -> bool:
 
 
 def index_target(index_dir: Path) -> Path:
-    """The path qabot manages for ``index_dir``: the user's symlinks followed, its own kept."""
+    """The path qabot manages for ``index_dir``: the user's symlinks followed, its own kept;
+    inside a mount point (which cannot be replaced), its ``current`` link."""
     path = Path(os.path.abspath(index_dir))
     for _ in range(40):
         if not path.is_symlink() or _is_version_link(path):
             break
         path = Path(os.path.abspath(Path(os.path.realpath(path.parent)) / os.readlink(path)))
-    return Path(os.path.realpath(path.parent)) / path.name
+    path = Path(os.path.realpath(path.parent)) / path.name
+    if not path.is_symlink() and path.is_dir() and (
+            os.path.ismount(path) or _is_version_link(path / MOUNTED)):
+        return path / MOUNTED
+    return path
 
 
 def _siblings(target: Path, tag: str) -> list[Path]:
@@ -345,12 +353,13 @@ def live_folder(index_dir: Path) -> Path:
     Where its link points (or the folder itself); when the path is missing or its link
     dangles, the newest complete version beside it.
     """
-    real = Path(os.path.realpath(index_dir))
+    target = index_target(index_dir)
+    real = Path(os.path.realpath(target))
     if real.is_dir():
         return real
-    found = _newest_complete(index_target(index_dir))
+    found = _newest_complete(target)
     if found is not None:
-        log.warning("index %s is missing or dangles: reading %s", index_dir, found)
+        log.info("index %s is missing or dangles: reading %s", index_dir, found)
         return found
     return real
 
@@ -722,8 +731,7 @@ def foreign_entry(index_dir: Path) -> str | None:
 
 
 def _check_target(target: Path, index_dir: Path) -> None:
-    """Refuse to build where a folder that is not a qabot index would be replaced, or
-    where the switch cannot happen (a mount point)."""
+    """Refuse to build where a folder that is not a qabot index would be replaced."""
     if target.is_symlink() and not _is_version_link(target):
         raise IndexWriteError(f"{index_dir} is a symbolic link qabot cannot follow (a loop?)")
     folder = Path(os.path.realpath(target))
@@ -734,10 +742,6 @@ def _check_target(target: Path, index_dir: Path) -> None:
         if why is not None:
             raise IndexLoadError(f"{index_dir} is not a qabot index folder ({why}); "
                                  f"nothing was changed: choose another index folder")
-        if os.path.ismount(folder):
-            raise IndexWriteError(f"{index_dir} is a mount point, which qabot cannot replace "
-                                  f"with a new version: use a folder inside it, e.g. "
-                                  f"{index_dir / 'index'}")
 
 
 def _remove_stale_builds(target: Path) -> None:

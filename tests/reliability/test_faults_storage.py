@@ -559,6 +559,48 @@ def test_a_user_symlink_to_an_old_layout_folder_is_kept(tmp_path: Path) -> None:
     assert doc_names(link) == [ARTICLE_DOC]
 
 
+def test_a_reader_whose_version_is_deleted_under_it_reads_the_new_one(
+        tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from index import storage
+    from index.engine import Engine
+
+    emb = FakeEmbedder()
+    folder = Path(settings.index_dir)
+    a = write_docs(tmp_path / "a", a="Apples grow. Pears fall.")
+    b = write_docs(tmp_path / "b", b="Boats float. Birds fly.")
+    build_index(load_sources([a]), emb, folder)
+    real_load = storage._load_folder
+
+    def switched_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(storage, "_load_folder", real_load)
+        build_index(load_sources([b]), emb, folder)  # deletes the version being read
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(storage, "_load_folder", switched_meanwhile)
+    engine = Engine(settings, emb)
+    engine.load()
+    assert sorted(engine.data.docs) == ["b"]
+
+
+def test_an_index_folder_that_is_a_mount_point_gets_its_link_inside(
+        runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    volume = tmp_path / "volume"
+    (volume / "lost+found").mkdir(parents=True)
+    real_ismount = os.path.ismount
+    monkeypatch.setattr(os.path, "ismount",
+                        lambda p: os.path.abspath(p) == str(volume) or real_ismount(p))
+    monkeypatch.setenv("QABOT_INDEX_DIR", str(volume))
+    first = runner.invoke(cli, ["ask", "--json", "Who is Lavrov?"])
+    assert first.exit_code == 0, first.output
+    assert (volume / "current").is_symlink() and not volume.is_symlink()
+    src = write_docs(tmp_path / "src", other="Other text here. And more.")
+    build(runner, volume, "--source", str(src))
+    assert doc_names(volume) == ["other"] and (volume / "lost+found").is_dir()
+    assert sorted(p.name for p in volume.iterdir() if not p.name.startswith(".current.v-")) \
+        == [".current.lock", "current", "lost+found"]
+    assert len(list(volume.glob(".current.v-*"))) == 1
+
+
 # --- 6. one rule for a configured index folder --------------------------------------------
 @pytest.mark.parametrize("state", ["missing", "empty"])
 @pytest.mark.parametrize(("command", "how"), [
