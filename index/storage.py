@@ -410,23 +410,23 @@ def _load_folder(index_dir: Path, folder: Path, *, model: str, fingerprint: str 
 
 def _check_files(index_dir: Path, folder: Path, manifest: Manifest) -> None:
     """Check that every file the manifest lists is there, with its size and checksum."""
+    from index.embedder import sha256_file
+
     hint = rebuild_hint(index_dir)
     for name, expected in manifest.files.items():
         path = folder / name
         try:
             size = path.stat().st_size
+            digest = sha256_file(path) if size <= HASH_CHECK_LIMIT else expected.sha256
         except OSError:
             raise IndexLoadError(f"index at {index_dir} is incomplete: {name} is missing; "
                                  f"{hint}") from None
         if size != expected.size:
             raise IndexLoadError(f"index at {index_dir} is corrupt: {name} has {size} bytes, "
                                  f"the manifest says {expected.size}; {hint}")
-        if size <= HASH_CHECK_LIMIT:
-            from index.embedder import sha256_file
-
-            if sha256_file(path) != expected.sha256:
-                raise IndexLoadError(f"index at {index_dir} is corrupt: {name} fails its "
-                                     f"checksum; {hint}")
+        if digest != expected.sha256:
+            raise IndexLoadError(f"index at {index_dir} is corrupt: {name} fails its "
+                                 f"checksum; {hint}")
 
 
 def load_index(index_dir: Path, *, model: str, fingerprint: str | None = None,
@@ -477,18 +477,26 @@ def load_lexical(data: IndexData, *, mmap: bool = False) -> Lexical:
 
 
 def _current(index_dir: Path, folder: Path, embedder: Embedder) -> IndexData | None:
-    """The index in ``folder`` when it passes every check ``ask`` makes, else None."""
+    """The index in ``folder`` when it passes the checks ``load_index`` makes, else None."""
     if not (folder / MANIFEST).is_file():
         return None
     try:
-        data = _load_folder(index_dir, folder, model=embedder.name,
+        return _load_folder(index_dir, folder, model=embedder.name,
                             fingerprint=embedder.fingerprint, dimension=embedder.dimension,
                             mmap=True)
-        load_lexical(data, mmap=True)
     except IndexLoadError as exc:
         log.info("the index at %s will be built anew: %s", index_dir, exc)
         return None
-    return data
+
+
+def _lexical_loads(data: IndexData) -> bool:
+    """True when the index's lexical model loads (the last check ``ask`` makes)."""
+    try:
+        load_lexical(data, mmap=True)
+    except IndexLoadError as exc:
+        log.info("the index at %s will be built anew: %s", data.shown, exc)
+        return False
+    return True
 
 
 def _same_build(manifest: dict[str, Any], corpus: str, fingerprint: str,
@@ -579,7 +587,8 @@ def build_index(
         live = live_folder(target)
         current = _current(index_dir, live, embedder)
         if not force and current is not None and _same_build(
-                current.manifest, corpus, embedder.fingerprint, faiss_kind, labels):
+                current.manifest, corpus, embedder.fingerprint, faiss_kind, labels
+        ) and _lexical_loads(current):
             if live != Path(os.path.realpath(target)):  # recovered: name it again
                 with _writing(index_dir):
                     _point(target, _as_version(live, target))
