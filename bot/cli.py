@@ -255,7 +255,8 @@ def index_build(sources: tuple[Path, ...], index_dir: Path | None, force: bool) 
 
     settings = get_settings(index_dir=index_dir)
     chosen = list(sources) or list(settings.sources)
-    documents = load_sources(chosen)  # bad sources are reported before the model loads
+    # Bad sources are reported before the model loads; a big corpus is announced.
+    documents = load_sources(chosen, notify=lambda m: click.echo(f"qabot: {m}", err=True))
     from index.engine import Engine, default_embedder
 
     engine = Engine(settings, default_embedder(settings))

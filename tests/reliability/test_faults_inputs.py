@@ -1,0 +1,147 @@
+"""Fault injection, the inputs and surfaces half of issue 10: hostile text, odd files, a
+mistyped model name and a bot told to stop. Each case failed (or hung) before its fix."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from bot.cli import cli
+from tests.fakes import FakeEmbedder
+
+HANG_SECONDS = 20
+
+
+@pytest.fixture(autouse=True)
+def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    import index.engine
+
+    monkeypatch.setattr(index.engine, "default_embedder", lambda settings: FakeEmbedder())
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args))
+
+
+def one_line_error(result: Result, code: int) -> str:
+    """Assert a failure with exit ``code`` and one line on stderr, no traceback; return it."""
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def words_text(size: int, full_stop_every: int = 0) -> str:
+    """``size`` characters of words and spaces; a full stop every so many characters."""
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "theta", "kappa"]
+    text = " ".join(words[i * 7 % len(words)] for i in range(size // 4))[:size]
+    if full_stop_every:
+        text = ". Next ".join(text[i : i + full_stop_every]
+                              for i in range(0, len(text), full_stop_every))[:size]
+    return text
+
+
+# --- 1. long paragraphs without sentence punctuation -------------------------------------
+@pytest.mark.parametrize("full_stop_every", [0, 10_000], ids=["no-punctuation", "rare-stops"])
+def test_splitting_time_grows_linearly(full_stop_every: int) -> None:
+    from index.splitter import MAX_UNIT, split_sentences
+
+    def seconds(size: int) -> float:
+        text = words_text(size, full_stop_every)
+        started = time.perf_counter()
+        spans = split_sentences(text)
+        elapsed = time.perf_counter() - started
+        assert spans and max(s.end - s.start for s in spans) <= MAX_UNIT
+        return elapsed
+
+    n = 40_000
+    small = min(seconds(n) for _ in range(3))
+    large = seconds(4 * n)  # quadratic is 16 times the small one: before, 1.5 s vs 25 s
+    assert large < 10 * max(small, 0.01), (small, large)
+
+
+def test_a_long_unpunctuated_file_builds_and_answers(tmp_path: Path) -> None:
+    source = tmp_path / "wall.txt"
+    source.write_text(words_text(300_000), encoding="utf-8")
+    index = str(tmp_path / "idx")
+    built = invoke("index", "build", "--source", str(source), "--index-dir", index)
+    assert built.exit_code == 0, built.output
+    asked = invoke("ask", "--json", "--index-dir", index, "gamma delta")
+    assert asked.exit_code == 0 and '"answered"' in asked.stdout
+
+
+# --- 3. sources stay inside their folder; regular files only -----------------------------
+def test_a_link_out_of_a_source_folder_is_not_followed(tmp_path: Path,
+                                                         caplog: pytest.LogCaptureFixture
+                                                         ) -> None:
+    from index.sources import load_sources
+
+    secret = tmp_path / "outside" / "hostname.txt"
+    secret.parent.mkdir()
+    secret.write_text("SECRET host name.", encoding="utf-8")
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Alpha text.", encoding="utf-8")
+    (folder / "leak.txt").symlink_to(secret)
+    (folder / "same.txt").symlink_to(folder / "a.txt")  # inside the folder: followed
+    with caplog.at_level(logging.WARNING):
+        docs = load_sources([folder])
+    assert [d.name for d in docs] == ["a", "same"]
+    assert not any("SECRET" in u.text for d in docs for u in d.units)
+    assert "leak.txt" in caplog.text and "outside the folder" in caplog.text
+
+
+def run_unblocking(fifo: Path, action: Callable[[], Any]) -> Any:
+    """Run ``action``; if it is still blocked on ``fifo`` after a while, unblock it and fail."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = action()
+        except BaseException as exc:  # handed to the test below
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(HANG_SECONDS)
+    if thread.is_alive():  # a reader waits for a writer: open and close it to free the reader
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(5)
+        pytest.fail(f"reading sources hung on the FIFO {fifo}")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Path:
+    path = tmp_path / "pipe.txt"
+    os.mkfifo(path)
+    return path
+
+
+def test_a_fifo_given_as_a_source_is_refused_in_one_line(fifo: Path, tmp_path: Path) -> None:
+    result = run_unblocking(fifo, lambda: invoke("index", "build", "--source", str(fifo),
+                                                 "--index-dir", str(tmp_path / "idx")))
+    line = one_line_error(result, 1)
+    assert "pipe.txt: not a regular file" in line
+
+
+def test_a_fifo_in_a_source_folder_is_skipped_with_a_warning(
+        fifo: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from index.sources import load_sources
+
+    (tmp_path / "real.txt").write_text("Real text.", encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        docs = run_unblocking(fifo, lambda: load_sources([tmp_path]))
+    assert [d.name for d in docs] == ["real"]
+    assert "pipe.txt" in caplog.text and "not a regular file" in caplog.text
