@@ -30,7 +30,9 @@ BATCH_CHUNK = 256
 
 def fail(message: str, code: int) -> NoReturn:
     """Print a one-line error on stderr and exit with ``code``."""
-    click.echo(f"qabot: error: {message}", err=True)
+    from bot.safe_text import safe_text
+
+    click.echo(f"qabot: error: {safe_text(message, one_line=True)}", err=True)
     raise click.exceptions.Exit(code)
 
 
@@ -196,6 +198,7 @@ def _batch_items(stream: Any, default_doc: str | None
 def run_batch(engine: Engine, stream: Any, *, top_k: int | None, doc: str | None,
               as_json: bool) -> int:
     """Answer every batch line in input order; return how many lines failed."""
+    from bot.safe_text import safe_text
     from index.errors import UsageError
     from index.search import normalise_question
 
@@ -223,7 +226,7 @@ def run_batch(engine: Engine, stream: Any, *, top_k: int | None, doc: str | None
                     click.echo(json.dumps({"question": q, "error": err, "line": lineno},
                                           ensure_ascii=False))
                 else:
-                    click.echo(f"qabot: error: {err}", err=True)
+                    click.echo(f"qabot: error: {safe_text(err, one_line=True)}", err=True)
                 continue
             print_answer(next(answers), as_json)
             if not as_json:
@@ -276,6 +279,7 @@ def index_build(sources: tuple[Path, ...], index_dir: Path | None, force: bool) 
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def index_info(index_dir: Path | None, as_json: bool) -> None:
     """Show what the index holds (documents, units, model, build time)."""
+    from bot.safe_text import safe_text
     from index.storage import read_manifest
 
     settings = get_settings(index_dir=index_dir)
@@ -283,7 +287,7 @@ def index_info(index_dir: Path | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(manifest, indent=2, ensure_ascii=False))
         return
-    click.echo(describe_manifest(manifest, Path(settings.index_dir)))
+    click.echo(safe_text(describe_manifest(manifest, Path(settings.index_dir))))
 
 
 def describe_manifest(manifest: dict[str, Any], path: Path) -> str:

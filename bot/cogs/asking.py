@@ -15,6 +15,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_format import NO_PINGS, answer_embed, own_title, plain
+from bot.safe_text import safe_text
 
 if TYPE_CHECKING:
     from bot.discord_bot import QABot
@@ -122,7 +123,8 @@ class Asking(commands.Cog):
             if needle in info.name.lower() or needle in info.title.lower():
                 title = own_title(info)
                 label = f"{info.name} — {title}" if title else info.name
-                choices.append(app_commands.Choice(name=label[:CHOICE_LIMIT], value=info.name))
+                name = safe_text(label, one_line=True)[:CHOICE_LIMIT] or "?"
+                choices.append(app_commands.Choice(name=name, value=info.name))
             if len(choices) == MAX_CHOICES:
                 break
         return choices

@@ -145,3 +145,93 @@ def test_a_fifo_in_a_source_folder_is_skipped_with_a_warning(
         docs = run_unblocking(fifo, lambda: load_sources([tmp_path]))
     assert [d.name for d in docs] == ["real"]
     assert "pipe.txt" in caplog.text and "not a regular file" in caplog.text
+
+
+# --- 2. control sequences from documents never reach a terminal or Discord raw -----------
+HOSTILE = ("The meeting lasted \x1b[2J\x1b[Htwo hours\x1b]0;pwned title\x07 and 15 minutes"
+           "\x9b31m,\r\x1bc said \u202eofficials\u202c.")
+CONTROLS = ("\x1b", "\x07", "\x9b", "\u202e", "\r")
+
+
+def assert_no_controls(text: str) -> None:
+    assert text and not [c for c in CONTROLS if c in text], repr(text)
+
+
+@pytest.fixture
+def hostile_index(tmp_path: Path) -> tuple[str, Path]:
+    """An index of one document whose name and text hold control sequences."""
+    source = tmp_path / "evil\x1b]0;title\x07.txt"
+    source.write_text(f"{HOSTILE}\n\nThe weather was fine.", encoding="utf-8")
+    index = tmp_path / "idx"
+    built = invoke("index", "build", "--source", str(source), "--index-dir", str(index))
+    assert built.exit_code == 0, built.output
+    return "evil\x1b]0;title\x07", index
+
+
+def test_plain_answers_and_index_info_carry_no_control_sequences(
+        hostile_index: tuple[str, Path]) -> None:
+    doc, index = hostile_index
+    asked = invoke("ask", "--index-dir", str(index), "How long did the meeting last?")
+    assert asked.exit_code == 0, asked.output
+    assert_no_controls(asked.stdout)
+    assert "two hours and 15 minutes" in " ".join(asked.stdout.split())
+    info = invoke("index", "info", "--index-dir", str(index))
+    assert info.exit_code == 0 and "evil" in info.stdout
+    assert_no_controls(info.stdout)
+
+
+def test_json_answers_keep_the_text_exact(hostile_index: tuple[str, Path]) -> None:
+    import json
+
+    doc, index = hostile_index
+    asked = invoke("ask", "--json", "--index-dir", str(index), "How long did the meeting last?")
+    best = json.loads(asked.stdout)["passages"][0]
+    assert best["text"] == HOSTILE and best["doc"] == doc
+
+
+def test_the_repl_shows_no_control_sequences(hostile_index: tuple[str, Path],
+                                             settings: Any) -> None:
+    import io
+
+    from bot.repl import Repl
+    from index.engine import Engine
+
+    doc, index = hostile_index
+    engine = Engine(settings.model_copy(update={"index_dir": index}), FakeEmbedder())
+    engine.load()
+    out = io.StringIO()
+    Repl(engine, out=out).run(["How long did the meeting last?", ":sources", f":doc x{doc}"])
+    assert "two hours" in out.getvalue() and "unknown document" in out.getvalue()
+    assert_no_controls(out.getvalue())
+
+
+def test_an_error_naming_a_hostile_file_is_one_clean_line(tmp_path: Path) -> None:
+    source = tmp_path / "notes\x1b[2J\x1b]0;x\x07.pdf"
+    source.write_text("text", encoding="utf-8")
+    result = invoke("index", "build", "--source", str(source), "--index-dir", str(tmp_path))
+    line = one_line_error(result, 1)
+    assert "unsupported file type" in line
+    assert_no_controls(line)
+
+
+async def test_discord_replies_carry_no_control_sequences(hostile_index: tuple[str, Path],
+                                                          settings: Any) -> None:
+    from bot.discord_bot import QABot
+    from index.engine import Engine
+    from tests.bot.conftest import FakeInteraction, embed_text
+
+    _, index = hostile_index
+    engine = Engine(settings.model_copy(update={"index_dir": index}), FakeEmbedder())
+    engine.load()
+    bot = QABot(engine, settings)
+    await bot.setup_hook()
+    asked, listed = FakeInteraction(), FakeInteraction()
+    await bot.get_cog("Asking").ask_slash.callback(  # type: ignore[union-attr]
+        bot.get_cog("Asking"), asked, "How long did the meeting last? \x1b[2J")
+    await bot.get_cog("Info").sources_slash.callback(  # type: ignore[union-attr]
+        bot.get_cog("Info"), listed)
+    for interaction in (asked, listed):
+        (sent,) = interaction.replies
+        assert sent.embed is not None
+        assert_no_controls(embed_text(sent.embed))
+    assert "two hours" in embed_text(asked.replies[0].embed)  # type: ignore[arg-type]
