@@ -235,3 +235,19 @@ async def test_discord_replies_carry_no_control_sequences(hostile_index: tuple[s
         assert sent.embed is not None
         assert_no_controls(embed_text(sent.embed))
     assert "two hours" in embed_text(asked.replies[0].embed)  # type: ignore[arg-type]
+
+
+# --- 4. a corpus without a single word token ---------------------------------------------
+@pytest.mark.parametrize("text", ["😀 🎉 🚀\n\n👍 👍", "1 2 3\n\n4 5", "\x00\x00\n\n\x00",
+                                  "The and of.\n\nIs it?"],
+                         ids=["emoji", "single-digits", "nul", "stop-words"])
+def test_a_corpus_without_word_tokens_builds_and_answers(tmp_path: Path, text: str) -> None:
+    source = tmp_path / "odd.txt"
+    source.write_text(text, encoding="utf-8")
+    index = str(tmp_path / "idx")
+    built = invoke("index", "build", "--source", str(source), "--index-dir", index)
+    assert built.exit_code == 0, built.output
+    for extra in ([], ["--json"]):
+        asked = invoke("ask", *extra, "--index-dir", index, "What is the meaning of 😀?")
+        assert asked.exit_code == 0, asked.output
+        assert "Traceback" not in asked.output and asked.stdout.strip()
