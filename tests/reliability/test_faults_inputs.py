@@ -251,3 +251,81 @@ def test_a_corpus_without_word_tokens_builds_and_answers(tmp_path: Path, text: s
         asked = invoke("ask", *extra, "--index-dir", index, "What is the meaning of 😀?")
         assert asked.exit_code == 0, asked.output
         assert "Traceback" not in asked.output and asked.stdout.strip()
+
+
+# --- 5. a mistyped hub model name -------------------------------------------------------
+TYPO = "sentence-transformers/all-MiniLM-L6-v3"
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The real model path, with the hub probe and the sentence-transformers loader faked.
+
+    ``hub["probe"]`` is what the hub "answers" (an exception raised, or None for "found");
+    ``hub["probes"]`` and ``hub["loads"]`` record the calls.
+    """
+    import types
+
+    import huggingface_hub
+
+    import index.engine
+    from index.embedder import SentenceTransformerEmbedder
+
+    state: dict[str, Any] = {"probe": OSError("Name or service not known"), "probes": [],
+                             "loads": []}
+
+    def model_info(self: Any, name: str, **kwargs: Any) -> Any:
+        state["probes"].append((name, kwargs.get("timeout")))
+        if state["probe"] is not None:
+            raise state["probe"]
+        return object()
+
+    def loader(name: str, **kwargs: Any) -> Any:
+        state["loads"].append((name, kwargs))
+        raise OSError(f"We couldn't connect to 'https://huggingface.co' to load {name}")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
+    fake = types.ModuleType("sentence_transformers")
+    fake.SentenceTransformer = loader  # type: ignore[attr-defined]
+    monkeypatch.setitem(__import__("sys").modules, "sentence_transformers", fake)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("QABOT_MODEL", TYPO)
+    monkeypatch.setattr(index.engine, "default_embedder",
+                        lambda settings: SentenceTransformerEmbedder(settings.model))
+    return state
+
+
+def test_a_mistyped_model_name_off_line_fails_at_once_with_exit_2(
+        hub: dict[str, Any], tmp_path: Path) -> None:
+    result = invoke("index", "build", "--index-dir", str(tmp_path / "idx"))
+    line = one_line_error(result, 2)
+    assert TYPO in line and "hub cannot be reached" in line and "QABOT_MODEL" in line
+    assert [name for name, _ in hub["probes"]] == [TYPO]  # one request, no retries
+    assert 0 < hub["probes"][0][1] <= 10  # with a short timeout
+    assert hub["loads"] == []  # no download tried
+
+
+def test_hf_hub_offline_means_no_request_at_all(hub: dict[str, Any],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = invoke("ask", "How long did the meeting last?")
+    line = one_line_error(result, 2)
+    assert "HF_HUB_OFFLINE" in line
+    assert hub["probes"] == [] and hub["loads"] == []
+
+
+def test_a_model_the_hub_does_not_have_is_a_bad_setting(hub: dict[str, Any]) -> None:
+    httpx = pytest.importorskip("httpx2")  # what this huggingface_hub answers with
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    response = httpx.Response(404, request=httpx.Request("GET", "https://huggingface.co"))
+    hub["probe"] = RepositoryNotFoundError("404 Repository Not Found", response=response)
+    line = one_line_error(invoke("ask", "How long did the meeting last?"), 2)
+    assert "the hub has no model of that name" in line and hub["loads"] == []
+
+
+def test_a_model_the_hub_has_is_downloaded(hub: dict[str, Any]) -> None:
+    hub["probe"] = None
+    line = one_line_error(invoke("ask", "How long did the meeting last?"), 1)
+    assert "couldn't connect" in line  # the (fake) download ran and failed on its own
+    assert [name for name, _ in hub["loads"]] == [TYPO]
