@@ -52,11 +52,20 @@ class QabotGroup(click.Group):
             raise click.exceptions.Exit(130) from None
 
 
-def setup_logging(level: str) -> None:
-    """Configure logging once, for the whole process, on stderr."""
-    logging.basicConfig(level=getattr(logging, level, logging.WARNING), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("sentence_transformers", "transformers", "bm25s", "httpx", "urllib3", "filelock"):
+def setup_logging(level: str, *, discord_style: bool = False) -> None:
+    """Configure logging once, for the whole process, on stderr.
+
+    ``discord_style``: through discord.py's own setup (what ``bot.run`` would do), for the bot.
+    """
+    if discord_style:
+        import discord
+
+        discord.utils.setup_logging(level=getattr(logging, level, logging.INFO))
+    else:
+        logging.basicConfig(level=getattr(logging, level, logging.WARNING), stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("sentence_transformers", "transformers", "bm25s", "httpx", "urllib3", "filelock",
+                  "faiss"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
 
 
@@ -320,8 +329,14 @@ def repl(top_k: int | None, doc: str | None, index_dir: Path | None) -> None:
 def discord(sync: bool) -> None:
     """Run the Discord bot (token from QABOT_DISCORD_TOKEN or DISCORD_TOKEN)."""
     from bot.discord_bot import run
+    from config import load_settings
 
-    settings = get_settings()
+    settings = load_settings()
+    if not logging.root.handlers:
+        # A service: its operator sees it connect, sync and rebuild unless QABOT_LOG_LEVEL
+        # says otherwise.
+        level = settings.log_level if "log_level" in settings.model_fields_set else "INFO"
+        setup_logging(level, discord_style=True)
     raise click.exceptions.Exit(run(settings, sync=sync))
 
 

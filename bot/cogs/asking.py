@@ -87,12 +87,14 @@ class Asking(commands.Cog):
     async def answer_message(self, message: discord.Message, question: str, usage: str
                              ) -> None:
         """Reply to a message that asks ``question``."""
-        refusal = self.refusal(message.author.id, question, usage)
-        if refusal is not None:
-            await message.reply(plain(refusal), mention_author=False, allowed_mentions=NO_PINGS)
-            return
-        embed = await self.answer(question)
-        await message.reply(embed=embed, mention_author=False, allowed_mentions=NO_PINGS)
+        async with self.bot.serving():
+            refusal = self.refusal(message.author.id, question, usage)
+            if refusal is not None:
+                await message.reply(plain(refusal), mention_author=False,
+                                    allowed_mentions=NO_PINGS)
+                return
+            embed = await self.answer(question)
+            await message.reply(embed=embed, mention_author=False, allowed_mentions=NO_PINGS)
 
     # --- the ways in ----------------------------------------------------------------------
     @app_commands.command(name="ask")
@@ -102,14 +104,15 @@ class Asking(commands.Cog):
                         doc: str | None = None) -> None:
         """Ask a question about the article; the answer cites the sentence it comes from."""
         self.bot.engine.resolve_doc(doc)  # an unknown name is refused (by the error handler)
-        refusal = self.refusal(interaction.user.id, question, f"`/ask question: {EXAMPLE}`")
-        if refusal is not None:
-            await interaction.response.send_message(plain(refusal), ephemeral=True,
-                                                    allowed_mentions=NO_PINGS)
-            return
-        await interaction.response.defer(thinking=True)  # Discord allows 3 s before this
-        embed = await self.answer(question, doc)
-        await interaction.followup.send(embed=embed, allowed_mentions=NO_PINGS)
+        async with self.bot.serving():
+            refusal = self.refusal(interaction.user.id, question, f"`/ask question: {EXAMPLE}`")
+            if refusal is not None:
+                await interaction.response.send_message(plain(refusal), ephemeral=True,
+                                                        allowed_mentions=NO_PINGS)
+                return
+            await interaction.response.defer(thinking=True)  # Discord allows 3 s before this
+            embed = await self.answer(question, doc)
+            await interaction.followup.send(embed=embed, allowed_mentions=NO_PINGS)
 
     @ask_slash.autocomplete("doc")
     async def doc_autocomplete(self, interaction: discord.Interaction, current: str
