@@ -213,13 +213,18 @@ def load_sources(paths: Sequence[Path] | None = None, *,
     say = notify or log.info
     started = time.perf_counter()
     if size > BIG_CORPUS:
-        say(f"reading and splitting {size / 1e6:.1f} MB of sources ({len(files)} files)...")
+        say(f"reading and splitting {size / 1e6:.1f} MB of sources ({_count(len(files), 'file')})"
+            "...")
     documents = _read_all(files)
     if size > BIG_CORPUS:
         units = sum(len(d.units) for d in documents)
-        say(f"read {len(documents)} documents, {units} units in "
+        say(f"read {_count(len(documents), 'document')}, {_count(units, 'unit')} in "
             f"{time.perf_counter() - started:.1f} s")
     return documents
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _read_all(files: Iterable[Path]) -> list[Document]:

@@ -69,12 +69,14 @@ def test_splitting_time_grows_linearly(full_stop_every: int) -> None:
     assert large < 10 * max(small, 0.01), (small, large)
 
 
-def test_a_long_unpunctuated_file_builds_and_answers(tmp_path: Path) -> None:
+def test_a_big_unpunctuated_file_builds_with_progress_and_answers(tmp_path: Path) -> None:
     source = tmp_path / "wall.txt"
-    source.write_text(words_text(300_000), encoding="utf-8")
+    source.write_text(words_text(1_200_000), encoding="utf-8")  # before: hours
     index = str(tmp_path / "idx")
     built = invoke("index", "build", "--source", str(source), "--index-dir", index)
     assert built.exit_code == 0, built.output
+    assert "reading and splitting 1.2 MB of sources (1 file)..." in built.stderr
+    assert "read 1 document, " in built.stderr
     asked = invoke("ask", "--json", "--index-dir", index, "gamma delta")
     assert asked.exit_code == 0 and '"answered"' in asked.stdout
 
