@@ -290,7 +290,9 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     fake = types.ModuleType("sentence_transformers")
     fake.SentenceTransformer = loader  # type: ignore[attr-defined]
     monkeypatch.setitem(__import__("sys").modules, "sentence_transformers", fake)
+    # On line, whatever earlier tests did (a local model sets HF_HUB_OFFLINE for the process).
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("QABOT_MODEL", TYPO)
     monkeypatch.setattr(index.engine, "default_embedder",
                         lambda settings: SentenceTransformerEmbedder(settings.model))
