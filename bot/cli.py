@@ -30,7 +30,9 @@ BATCH_CHUNK = 256
 
 def fail(message: str, code: int) -> NoReturn:
     """Print a one-line error on stderr and exit with ``code``."""
-    click.echo(f"qabot: error: {message}", err=True)
+    from bot.safe_text import safe_text
+
+    click.echo(f"qabot: error: {safe_text(message, one_line=True)}", err=True)
     raise click.exceptions.Exit(code)
 
 
@@ -50,11 +52,20 @@ class QabotGroup(click.Group):
             raise click.exceptions.Exit(130) from None
 
 
-def setup_logging(level: str) -> None:
-    """Configure logging once, for the whole process, on stderr."""
-    logging.basicConfig(level=getattr(logging, level, logging.WARNING), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("sentence_transformers", "transformers", "bm25s", "httpx", "urllib3", "filelock"):
+def setup_logging(level: str, *, discord_style: bool = False) -> None:
+    """Configure logging once, for the whole process, on stderr.
+
+    ``discord_style``: through discord.py's own setup (what ``bot.run`` would do), for the bot.
+    """
+    if discord_style:
+        import discord
+
+        discord.utils.setup_logging(level=getattr(logging, level, logging.INFO))
+    else:
+        logging.basicConfig(level=getattr(logging, level, logging.WARNING), stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("sentence_transformers", "transformers", "bm25s", "httpx", "urllib3", "filelock",
+                  "faiss"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
 
 
@@ -188,6 +199,7 @@ def _batch_items(stream: Any, default_doc: str | None
 def run_batch(engine: Engine, stream: Any, *, top_k: int | None, doc: str | None,
               as_json: bool) -> int:
     """Answer every batch line in input order; return how many lines failed."""
+    from bot.safe_text import safe_text
     from index.errors import UsageError
     from index.search import normalise_question
 
@@ -215,7 +227,7 @@ def run_batch(engine: Engine, stream: Any, *, top_k: int | None, doc: str | None
                     click.echo(json.dumps({"question": q, "error": err, "line": lineno},
                                           ensure_ascii=False))
                 else:
-                    click.echo(f"qabot: error: {err}", err=True)
+                    click.echo(f"qabot: error: {safe_text(err, one_line=True)}", err=True)
                 continue
             print_answer(next(answers), as_json)
             if not as_json:
@@ -247,7 +259,8 @@ def index_build(sources: tuple[Path, ...], index_dir: Path | None, force: bool) 
 
     settings = get_settings(index_dir=index_dir)
     chosen = list(sources) or list(settings.sources)
-    documents = load_sources(chosen)  # bad sources are reported before the model loads
+    # Bad sources are reported before the model loads; a big corpus is announced.
+    documents = load_sources(chosen, notify=lambda m: click.echo(f"qabot: {m}", err=True))
     from index.engine import Engine, default_embedder
 
     engine = Engine(settings, default_embedder(settings))
@@ -268,6 +281,7 @@ def index_build(sources: tuple[Path, ...], index_dir: Path | None, force: bool) 
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def index_info(index_dir: Path | None, as_json: bool) -> None:
     """Show what the index holds (documents, units, model, build time)."""
+    from bot.safe_text import safe_text
     from index.storage import read_manifest
 
     settings = get_settings(index_dir=index_dir)
@@ -275,7 +289,7 @@ def index_info(index_dir: Path | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(manifest, indent=2, ensure_ascii=False))
         return
-    click.echo(describe_manifest(manifest, Path(settings.index_dir)))
+    click.echo(safe_text(describe_manifest(manifest, Path(settings.index_dir))))
 
 
 def describe_manifest(manifest: dict[str, Any], path: Path) -> str:
@@ -311,8 +325,14 @@ def repl(top_k: int | None, doc: str | None, index_dir: Path | None) -> None:
 def discord(sync: bool) -> None:
     """Run the Discord bot (token from QABOT_DISCORD_TOKEN or DISCORD_TOKEN)."""
     from bot.discord_bot import run
+    from config import load_settings
 
-    settings = get_settings()
+    settings = load_settings()
+    if not logging.root.handlers:
+        # A service: its operator sees it connect, sync and rebuild unless QABOT_LOG_LEVEL
+        # says otherwise.
+        level = settings.log_level if "log_level" in settings.model_fields_set else "INFO"
+        setup_logging(level, discord_style=True)
     raise click.exceptions.Exit(run(settings, sync=sync))
 
 

@@ -1,14 +1,20 @@
 """The Discord bot: a ``commands.Bot`` that owns a loaded engine, and ``run`` to start it.
 
 ``run`` checks the token, loads the model and the index, then connects: the first question
-is answered at full speed and a broken index is reported before the bot goes online.
+is answered at full speed and a broken index is reported before the bot goes online. SIGTERM
+(what hosts send to stop a service) stops it cleanly: new questions are refused, those in
+flight are answered (for up to :data:`SHUTDOWN_GRACE` seconds), the gateway is closed and
+the process exits 0.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -16,7 +22,7 @@ from discord.ext import commands
 
 from bot.cogs.admin import Admin
 from bot.cogs.asking import Asking
-from bot.cogs.errors import ErrorHandler, report
+from bot.cogs.errors import ErrorHandler, ShuttingDown, report
 from bot.cogs.info import Info
 from bot.discord_format import NO_PINGS
 
@@ -29,6 +35,7 @@ log = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+SHUTDOWN_GRACE = 10.0  # seconds the work in flight gets to finish when the bot is stopped
 
 NO_TOKEN = ("no Discord token: set QABOT_DISCORD_TOKEN (or DISCORD_TOKEN) in the environment "
             "or in a .env file; see docs/discord.md")
@@ -57,6 +64,11 @@ class QABot(commands.Bot):
         self.engine = engine
         self.settings = settings
         self.sync_globally = sync
+        self.stopping = False
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._stop_task: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
         for cog in (ErrorHandler(self), Asking(self), Admin(self), Info(self)):
@@ -83,6 +95,41 @@ class QABot(commands.Bot):
             return
         log.info("synced %d slash commands %s%s", len(synced), where,
                  "" if guild else " (Discord may take up to an hour to show them)")
+
+    @contextlib.asynccontextmanager
+    async def serving(self) -> AsyncIterator[None]:
+        """Count one answer or rebuild in flight; refuse it once the bot is stopping."""
+        if self.stopping:
+            raise ShuttingDown
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+
+    async def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
+        """Refuse new work, let the work in flight finish (up to ``grace`` s), then close."""
+        if self.stopping:
+            return
+        self.stopping = True
+        log.info("stopping: %d answer(s) or rebuild(s) in flight", self._in_flight)
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace)
+        except TimeoutError:
+            log.warning("closing with %d answer(s) or rebuild(s) unfinished after %.0f s (an "
+                        "unfinished rebuild leaves the old index in place)",
+                        self._in_flight, grace)
+        await self.close()
+
+    def request_stop(self, signame: str) -> None:
+        """Signal handler: stop the bot cleanly (the task is kept until it is done)."""
+        log.info("%s received: finishing the work in flight, then closing the gateway",
+                 signame)
+        if self._stop_task is None:
+            self._stop_task = asyncio.create_task(self.stop())
 
     async def on_ready(self) -> None:
         log.info("connected as %s (id %s) to %d servers", self.user,
@@ -134,8 +181,10 @@ def run(settings: Settings, *, sync: bool = False,
     print(f"qabot: connecting to Discord with an index of {len(engine.data.units)} units "
           f"(Ctrl-C to stop)", file=sys.stderr)
     try:
-        # log_handler=None: logging is configured once, by the CLI.
-        bot.run(token, log_handler=None)
+        asyncio.run(_serve(bot, token))
+    except KeyboardInterrupt:
+        log.info("interrupted: disconnected from Discord")
+        return EXIT_OK
     except discord.LoginFailure:
         _error("Discord refused the token (login failed): check QABOT_DISCORD_TOKEN or "
                "DISCORD_TOKEN, or get a new one in the developer portal (Bot → Reset Token)")
@@ -150,4 +199,19 @@ def run(settings: Settings, *, sync: bool = False,
     except (OSError, discord.GatewayNotFound) as exc:
         _error(f"cannot reach Discord: {exc}")
         return EXIT_FAILED
+    log.info("disconnected from Discord; stopped")
     return EXIT_OK
+
+
+async def _serve(bot: QABot, token: str) -> None:
+    """Run the bot until it is closed, as ``bot.run`` would; SIGTERM stops it cleanly."""
+    loop = asyncio.get_running_loop()
+    # No handler on a loop without signal support (Windows) or off the main thread.
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, bot.request_stop, "SIGTERM")
+    try:
+        async with bot:
+            await bot.start(token)
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGTERM)

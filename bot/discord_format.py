@@ -1,9 +1,9 @@
 """Discord messages and embeds for answers, sources and rebuilds, within Discord's limits.
 
 Everything that reaches Discord from the article or from a user goes through :func:`escape`
-(Markdown and mentions) and is cut to fit by :func:`shorten`, which cuts on a sentence
-boundary when it can, else on a word boundary, never mid-word (a single "word" longer than
-the limit, such as a URL, is the only thing ever cut hard).
+(control sequences, Markdown and mentions) and is cut to fit by :func:`shorten`, which cuts
+on a sentence boundary when it can, else on a word boundary, never mid-word (a single "word"
+longer than the limit, such as a URL, is the only thing ever cut hard).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.safe_text import safe_text
 from index.sources import humanise
 
 if TYPE_CHECKING:
@@ -46,8 +47,8 @@ _SPACE = re.compile(r"\s+")
 
 
 def escape(text: str) -> str:
-    """Escape Markdown and neutralise @everyone, @here, user and role mentions."""
-    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
+    """Strip control sequences, escape Markdown, neutralise @everyone, @here and mentions."""
+    return discord.utils.escape_mentions(discord.utils.escape_markdown(safe_text(text)))
 
 
 def shorten(text: str, limit: int, *, hard: bool = True) -> str:
@@ -94,8 +95,8 @@ def shorten_start(text: str, limit: int) -> str:
 
 
 def plain(text: str) -> str:
-    """A plain message from qabot: mentions neutralised, within the message limit."""
-    return shorten(discord.utils.escape_mentions(text), MESSAGE_LIMIT)
+    """A plain message from qabot: control sequences stripped, mentions neutralised, short."""
+    return shorten(discord.utils.escape_mentions(safe_text(text)), MESSAGE_LIMIT)
 
 
 def cite(passage: Passage) -> str:

@@ -1,10 +1,14 @@
-"""Plain-text rendering of answers for the terminal (CLI and REPL)."""
+"""Plain-text rendering of answers for the terminal (CLI and REPL).
+
+Document text is shown through :func:`safe_text`: no control sequence reaches the terminal.
+"""
 
 from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable
 
+from bot.safe_text import safe_text
 from index.search import Answer, Passage
 
 Style = Callable[[str], str]
@@ -15,7 +19,7 @@ def _plain_highlight(text: str) -> str:
 
 
 def _cite(p: Passage) -> str:
-    return f"[{p.unit.doc}, sentence {p.unit.position}]"
+    return f"[{safe_text(p.unit.doc, one_line=True)}, sentence {p.unit.position}]"
 
 
 def _wrap(text: str, indent: str = "  ", width: int = 88) -> str:
@@ -30,12 +34,13 @@ def render_answer(answer: Answer, highlight: Style | None = None, dim: Style | N
     faint = dim or (lambda s: s)
     lines: list[str] = []
     if answer.notice:
-        lines.append(faint(f"({answer.notice})"))
+        lines.append(faint(f"({safe_text(answer.notice)})"))
     best = answer.best
     if best is None:
         lines.append("I don't know: the index has nothing to search.")
         return "\n".join(lines)
-    context = " ".join(x for x in (best.before, hl(best.unit.text), best.after) if x)
+    context = " ".join(x for x in (safe_text(best.before), hl(safe_text(best.unit.text)),
+                                   safe_text(best.after)) if x)
     if answer.answered:
         lines.append(f"Answer {_cite(best)}  score {best.score:.2f}")
         lines.append(_wrap(context))
@@ -48,6 +53,7 @@ def render_answer(answer: Answer, highlight: Style | None = None, dim: Style | N
     if more:
         lines.append("Also relevant:" if answer.answered else "Other passages:")
         for p in more:
-            lines.append(textwrap.fill(f"- {_cite(p)} ({p.score:.2f}) {p.unit.text}", width=88,
-                                       initial_indent="  ", subsequent_indent="    "))
+            lines.append(textwrap.fill(f"- {_cite(p)} ({p.score:.2f}) {safe_text(p.unit.text)}",
+                                       width=88, initial_indent="  ",
+                                       subsequent_indent="    "))
     return "\n".join(lines)

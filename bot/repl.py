@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, TextIO
 import click
 
 from bot.render import render_answer
+from bot.safe_text import safe_text
 from index.errors import QabotError
 
 if TYPE_CHECKING:
@@ -44,7 +45,8 @@ class Repl:
         self.interactive = sys.stdin.isatty() and self.out.isatty()
 
     def say(self, text: str) -> None:
-        click.echo(text, file=self.out)
+        """Print a line of ours, which may quote names and errors: no control sequences."""
+        click.echo(safe_text(text), file=self.out)
 
     def handle(self, line: str) -> bool:
         """Handle one input line; return False when the user asked to quit."""
@@ -58,11 +60,13 @@ class Repl:
         except QabotError as exc:
             self.say(f"error: {exc}")
             return True
+        # render_answer makes the document text safe; the styles are the only escapes.
         if self.interactive:
-            self.say(render_answer(answer, lambda s: click.style(s, bold=True, fg="yellow"),
-                                   lambda s: click.style(s, dim=True)))
+            text = render_answer(answer, lambda s: click.style(s, bold=True, fg="yellow"),
+                                 lambda s: click.style(s, dim=True))
         else:
-            self.say(render_answer(answer))
+            text = render_answer(answer)
+        click.echo(text, file=self.out)
         self.say("")
         return True
 

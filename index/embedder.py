@@ -105,13 +105,84 @@ def _local_fingerprint(path: Path) -> str:
     return ""
 
 
-def _load_hub_model(loader: Any, name: str) -> Any:
-    """Load a hub model from the local cache; only when it is not there, download it."""
+class ModelUnavailable(ModelError):
+    """The configured model is nowhere to be had: a bad setting, so exit code 2."""
+
+    exit_code = 2
+
+
+HUB_PROBE_SECONDS = 5.0
+_FIX = ("set QABOT_MODEL to all-MiniLM-L6-v2 (bundled), a local folder or a model in the "
+        "Hugging Face cache")
+
+
+def _in_hub_cache(name: str) -> bool:
+    """True when the local Hugging Face cache holds hub model ``name`` (no network)."""
+    from huggingface_hub import try_to_load_from_cache
+
     try:
-        return loader(name, device="cpu", local_files_only=True)
-    except Exception:  # not cached (or incomplete): the hub is the only place left
-        log.warning("model %s is not in the local cache: downloading it from the hub", name)
-        return loader(name, device="cpu")
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except Exception:  # not a valid repo id: not in the cache either
+        return False
+
+
+def _hub_offline() -> bool:
+    from huggingface_hub import constants
+
+    flag = os.environ.get("HF_HUB_OFFLINE", "").strip().upper()
+    return constants.HF_HUB_OFFLINE or flag in {"1", "ON", "YES", "TRUE"}
+
+
+def _hub_problem(name: str) -> str | None:
+    """Why hub model ``name`` cannot be downloaded, or None; one request, no retries."""
+    if _hub_offline():
+        return "the hub cannot be reached (HF_HUB_OFFLINE is set)"
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HFValidationError,
+        RepositoryNotFoundError,
+    )
+
+    try:
+        HfApi().model_info(name, timeout=HUB_PROBE_SECONDS)
+    except GatedRepoError:  # it exists; the download says what access it needs
+        return None
+    except RepositoryNotFoundError:
+        return "the hub has no model of that name"
+    except HFValidationError:
+        return "it is not a valid hub model name"
+    except Exception as exc:  # DNS, connection refused, timeout: offline
+        log.debug("hub probe for %s failed: %r", name, exc)
+        return "the hub cannot be reached"
+    return None
+
+
+def hub_model_cached(name: str) -> bool:
+    """True when hub model ``name`` is in the local cache; else make sure the hub serves it.
+
+    Raises ModelUnavailable at once, with one line, when the model is neither cached nor on a
+    reachable hub: the download would retry for a minute and then fail anyway.
+    """
+    if _in_hub_cache(name):
+        return True
+    problem = _hub_problem(name)
+    if problem is not None:
+        raise ModelUnavailable(f"cannot load model {name!r}: it is not a local folder, not in "
+                               f"the Hugging Face cache, and {problem}; {_FIX}")
+    return False
+
+
+def _load_hub_model(loader: Any, name: str, cached: bool = True) -> Any:
+    """Load a hub model from the local cache; only when it is not there, download it."""
+    if cached:
+        try:
+            return loader(name, device="cpu", local_files_only=True)
+        except Exception as exc:  # incomplete in the cache: the hub is the only place left
+            log.debug("cached copy of %s does not load: %r", name, exc)
+    log.warning("model %s is not (completely) in the local cache: downloading it from the "
+                "hub", name)
+    return loader(name, device="cpu")
 
 
 class SentenceTransformerEmbedder:
@@ -131,6 +202,8 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        # Before the heavy imports: a model that cannot be had fails in a second.
+        cached = spec.path is not None or hub_model_cached(spec.name)
         log.info("loading embedding model %s", spec.name)
         try:
             from sentence_transformers import SentenceTransformer
@@ -141,7 +214,9 @@ class SentenceTransformerEmbedder:
             if spec.path is not None:
                 self._model = SentenceTransformer(str(spec.path), device="cpu")
             else:
-                self._model = _load_hub_model(SentenceTransformer, spec.name)
+                self._model = _load_hub_model(SentenceTransformer, spec.name, cached)
+        except ModelError:
+            raise
         except Exception as exc:  # any loader failure becomes one readable line
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"cannot load model {spec.name!r}: {first}") from None

@@ -62,7 +62,13 @@ class Lexical:
         tokens = self._bm25s.tokenize(list(texts), stopwords="en", stemmer=self._stemmer,
                                       show_progress=False)
         self.vocab = tokens.vocab
-        self.retriever.index(tokens, show_progress=False)
+        if self.vocab:
+            self.retriever.index(tokens, show_progress=False)
+        else:  # no unit has a word (only emoji, digits, stop words): the lexical part is empty
+            self.retriever.scores = {"data": np.zeros(0, dtype=np.float32),
+                                     "indices": np.zeros(0, dtype=np.int32),
+                                     "indptr": np.zeros(1, dtype=np.int64),
+                                     "num_docs": len(texts)}
         self.size = len(texts)
         per_unit = [np.unique(np.asarray(ids, dtype=np.int64)) for ids in tokens.ids]
         lengths = np.fromiter((len(ids) for ids in per_unit), dtype=np.int64,

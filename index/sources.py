@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import logging
+import stat
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -15,6 +18,9 @@ from index.splitter import split_sentences
 TEXT_SUFFIXES = (".txt", ".md")
 JSONL_SUFFIX = ".jsonl"
 BUILTIN_ARTICLE = "trump-putin-g20-meeting.txt"
+BIG_CORPUS = 1 << 20  # bytes: reading and splitting more than this is announced
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +74,18 @@ def builtin_article() -> Path:
     return Path(str(resources.files("index") / "data" / BUILTIN_ARTICLE))
 
 
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
+
+
 def _read_text(path: Path) -> str:
+    if path.exists() and not path.is_dir() and not _is_regular(path):
+        # A FIFO would block the read forever: refuse it without opening it.
+        raise SourceError(f"{path}: not a regular file (a FIFO, socket or device); give a "
+                          "file or a folder")
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -151,11 +168,25 @@ def read_jsonl_documents(path: Path) -> list[Document]:
     return list(docs.values())
 
 
+def _folder_files(folder: Path) -> list[Path]:
+    """The folder's .txt/.md regular files; links are followed only when they stay inside."""
+    inside = folder.resolve()
+    files = []
+    for entry in sorted(folder.iterdir()):
+        if entry.suffix.lower() not in TEXT_SUFFIXES or entry.is_dir():
+            continue
+        if entry.is_symlink() and not entry.resolve().is_relative_to(inside):
+            log.warning("skipping %r: a link to outside the folder", str(entry))
+        elif not _is_regular(entry):
+            log.warning("skipping %r: not a regular file", str(entry))
+        else:
+            files.append(entry)
+    return files
+
+
 def _expand(path: Path) -> list[Path]:
     if path.is_dir():
-        files = sorted(
-            p for p in path.iterdir() if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES
-        )
+        files = _folder_files(path)
         if not files:
             raise SourceError(f"{path}: folder has no .txt or .md files")
         return files
@@ -164,11 +195,39 @@ def _expand(path: Path) -> list[Path]:
     return [path]
 
 
-def load_sources(paths: Sequence[Path] | None = None) -> list[Document]:
-    """Read every source; no paths means the built-in article."""
-    files: Iterable[Path] = [builtin_article()] if not paths else []
+def _size(files: Sequence[Path]) -> int:
+    return sum(f.stat().st_size for f in files if _is_regular(f))
+
+
+def load_sources(paths: Sequence[Path] | None = None, *,
+                 notify: Callable[[str], None] | None = None) -> list[Document]:
+    """Read every source; no paths means the built-in article.
+
+    Reading more than :data:`BIG_CORPUS` bytes is announced through ``notify`` (default: the
+    log, at INFO), before and after.
+    """
+    files: Sequence[Path] = [builtin_article()] if not paths else []
     if paths:
         files = [f for p in paths for f in _expand(Path(p))]
+    size = _size(files)
+    say = notify or log.info
+    started = time.perf_counter()
+    if size > BIG_CORPUS:
+        say(f"reading and splitting {size / 1e6:.1f} MB of sources ({_count(len(files), 'file')})"
+            "...")
+    documents = _read_all(files)
+    if size > BIG_CORPUS:
+        units = sum(len(d.units) for d in documents)
+        say(f"read {_count(len(documents), 'document')}, {_count(units, 'unit')} in "
+            f"{time.perf_counter() - started:.1f} s")
+    return documents
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _read_all(files: Iterable[Path]) -> list[Document]:
     documents: list[Document] = []
     names: dict[str, str] = {}
     ids: set[str] = set()

@@ -4,11 +4,17 @@ pysbd does the hard part (abbreviations, decimals, initials); a few merge rules 
 quotations whole with their attribution and never split at an ellipsis. Paragraphs are hard
 boundaries: blank-line separated blocks, or single lines when the text has no blank line
 (the built-in article is one paragraph per line).
+
+pysbd's time grows with the square of the text it is given (on a long paragraph without
+sentence punctuation, 230 KB took minutes): it never sees more than :data:`WINDOW`
+characters at once, text without sentence punctuation skips it, and a unit longer than
+:data:`MAX_UNIT` is cut at word boundaries, so splitting takes time linear in the text.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -22,6 +28,12 @@ _BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")
 _ELLIPSIS_END = re.compile(r"(\.\.\.|…)\s*$")
 _OPEN_QUOTES = "“«"
 _CLOSE_QUOTES = "”»"
+
+WINDOW = 4000  # the most text pysbd is given at once
+MAX_UNIT = 1500  # a longer unit is cut at word boundaries
+# What pysbd can end a sentence at (its own placeholders included): text with none of
+# these is one sentence to pysbd, so it is not given to pysbd at all.
+_SENTENCE_MARKS = frozenset(".!?。．！？…ȸȹ☉☈☇☄")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +106,46 @@ def _continues(previous: str, current: str) -> bool:
     return bool(first) and first.islower()
 
 
+def _last_space(block: str, lo: int, hi: int) -> int:
+    """The index of the last space or tab in ``block[lo:hi]``, or -1."""
+    return max(block.rfind(" ", lo, hi), block.rfind("\t", lo, hi))
+
+
+def _segments(block: str) -> Iterator[tuple[int, int]]:
+    """pysbd's sentence spans over ``block``, given to it one window at a time.
+
+    A window ends at a space when there is one in its second half. Unless it is the last, its
+    last sentence may go on past it, so that sentence starts the next window when it starts
+    past the window's first quarter: each window moves on by at least WINDOW / 8.
+    """
+    pos, size = 0, len(block)
+    while pos < size:
+        end = min(pos + WINDOW, size)
+        if end < size:
+            space = _last_space(block, pos + WINDOW // 2, end)
+            end = space if space > pos else end
+        window = block[pos:end]
+        if _SENTENCE_MARKS.isdisjoint(window):
+            found = [(0, len(window))]
+        else:
+            found = [(seg.start, seg.end) for seg in _segmenter().segment(window)]
+        if end < size and len(found) > 1 and found[-1][0] >= len(window) // 4:
+            end = pos + found.pop()[0]
+        yield from ((pos + start, pos + stop) for start, stop in found)
+        pos = end
+
+
+def _cut_long(block: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """Cut ``block[start:end]`` into pieces of at most MAX_UNIT chars at word boundaries."""
+    while end - start > MAX_UNIT:
+        space = _last_space(block, start + MAX_UNIT // 2, start + MAX_UNIT + 1)
+        cut = space if space > start else start + MAX_UNIT  # one giant "word": cut it hard
+        yield _trim(block, start, cut)
+        start = _trim(block, cut, end)[0]
+    if start < end:
+        yield start, end
+
+
 def split_sentences(text: str) -> list[Span]:
     """Split ``text`` into sentences, each with its offsets and paragraph number."""
     spans: list[Span] = []
@@ -102,13 +154,15 @@ def split_sentences(text: str) -> list[Span]:
         # with spaces keeps every offset valid.
         block = text[p_start:p_end].replace("\n", " ").replace("\r", " ")
         pieces: list[tuple[int, int]] = []
-        for seg in _segmenter().segment(block):
-            start, end = _trim(block, seg.start, seg.end)
+        for seg_start, seg_end in _segments(block):
+            start, end = _trim(block, seg_start, seg_end)
             if start >= end:
                 continue
-            if pieces and _continues(block[pieces[-1][0] : pieces[-1][1]], block[start:end]):
+            if (pieces and end - pieces[-1][0] <= MAX_UNIT
+                    and _continues(block[pieces[-1][0] : pieces[-1][1]], block[start:end])):
                 pieces[-1] = (pieces[-1][0], end)
             else:
                 pieces.append((start, end))
-        spans.extend(Span(p_start + s, p_start + e, number) for s, e in pieces)
+        spans.extend(Span(p_start + s, p_start + e, number)
+                     for piece in pieces for s, e in _cut_long(block, *piece))
     return spans

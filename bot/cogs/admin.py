@@ -46,16 +46,22 @@ class Admin(commands.Cog):
 
     async def rebuild(self, force: bool, who: discord.abc.User) -> str:
         """Rebuild off the event loop (the engine swaps the new index in) and summarise."""
-        log.info("index rebuild asked for by user %s (force=%s)", who.id, force)
-        try:
-            result = await asyncio.to_thread(self.bot.engine.rebuild, force=force)
-        except RebuildInProgress:  # another rebuild started since the refusal check
-            return BUSY
-        log.info("index rebuild done: %s units, %s documents, %.1f s, skipped=%s",
+        async with self.bot.serving():
+            log.info("index rebuild started, asked for by user %s (force=%s)", who.id, force)
+            try:
+                result = await asyncio.to_thread(self.bot.engine.rebuild, force=force)
+            except RebuildInProgress:  # another rebuild started since the refusal check
+                return BUSY
+            except Exception as exc:  # the error handler tells the user; the log says so too
+                log.warning("index rebuild failed: %s", str(exc).splitlines()[0] if str(exc)
+                            else type(exc).__name__)
+                raise
+        log.info("index rebuild finished: %s units, %s documents, %.1f s, skipped=%s",
                  result.units, result.documents, result.seconds, result.skipped)
         return rebuild_summary(result)
 
     @app_commands.command(name="reindex")
+    @app_commands.default_permissions(manage_guild=True)  # hidden from others; checked too
     @app_commands.describe(force="Rebuild even when the sources have not changed")
     async def reindex_slash(self, interaction: discord.Interaction, force: bool = False
                             ) -> None:

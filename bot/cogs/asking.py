@@ -15,6 +15,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_format import NO_PINGS, answer_embed, own_title, plain
+from bot.safe_text import safe_text
 
 if TYPE_CHECKING:
     from bot.discord_bot import QABot
@@ -86,12 +87,14 @@ class Asking(commands.Cog):
     async def answer_message(self, message: discord.Message, question: str, usage: str
                              ) -> None:
         """Reply to a message that asks ``question``."""
-        refusal = self.refusal(message.author.id, question, usage)
-        if refusal is not None:
-            await message.reply(plain(refusal), mention_author=False, allowed_mentions=NO_PINGS)
-            return
-        embed = await self.answer(question)
-        await message.reply(embed=embed, mention_author=False, allowed_mentions=NO_PINGS)
+        async with self.bot.serving():
+            refusal = self.refusal(message.author.id, question, usage)
+            if refusal is not None:
+                await message.reply(plain(refusal), mention_author=False,
+                                    allowed_mentions=NO_PINGS)
+                return
+            embed = await self.answer(question)
+            await message.reply(embed=embed, mention_author=False, allowed_mentions=NO_PINGS)
 
     # --- the ways in ----------------------------------------------------------------------
     @app_commands.command(name="ask")
@@ -101,14 +104,15 @@ class Asking(commands.Cog):
                         doc: str | None = None) -> None:
         """Ask a question about the article; the answer cites the sentence it comes from."""
         self.bot.engine.resolve_doc(doc)  # an unknown name is refused (by the error handler)
-        refusal = self.refusal(interaction.user.id, question, f"`/ask question: {EXAMPLE}`")
-        if refusal is not None:
-            await interaction.response.send_message(plain(refusal), ephemeral=True,
-                                                    allowed_mentions=NO_PINGS)
-            return
-        await interaction.response.defer(thinking=True)  # Discord allows 3 s before this
-        embed = await self.answer(question, doc)
-        await interaction.followup.send(embed=embed, allowed_mentions=NO_PINGS)
+        async with self.bot.serving():
+            refusal = self.refusal(interaction.user.id, question, f"`/ask question: {EXAMPLE}`")
+            if refusal is not None:
+                await interaction.response.send_message(plain(refusal), ephemeral=True,
+                                                        allowed_mentions=NO_PINGS)
+                return
+            await interaction.response.defer(thinking=True)  # Discord allows 3 s before this
+            embed = await self.answer(question, doc)
+            await interaction.followup.send(embed=embed, allowed_mentions=NO_PINGS)
 
     @ask_slash.autocomplete("doc")
     async def doc_autocomplete(self, interaction: discord.Interaction, current: str
@@ -122,7 +126,8 @@ class Asking(commands.Cog):
             if needle in info.name.lower() or needle in info.title.lower():
                 title = own_title(info)
                 label = f"{info.name} — {title}" if title else info.name
-                choices.append(app_commands.Choice(name=label[:CHOICE_LIMIT], value=info.name))
+                name = safe_text(label, one_line=True)[:CHOICE_LIMIT] or "?"
+                choices.append(app_commands.Choice(name=name, value=info.name))
             if len(choices) == MAX_CHOICES:
                 break
         return choices

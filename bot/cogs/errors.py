@@ -28,6 +28,13 @@ Send = Callable[[str], Awaitable[Any]]
 SORRY = "Sorry, something went wrong on my side; the details are in the bot's log."
 
 
+class ShuttingDown(QabotError):
+    """The bot is stopping: new work is refused while the work in flight finishes."""
+
+    def __init__(self) -> None:
+        super().__init__("I'm restarting right now; please ask again in a minute.")
+
+
 def unwrap(error: BaseException) -> BaseException:
     """Return the exception a command raised, without discord.py's wrappers."""
     while isinstance(error, commands.CommandInvokeError | commands.HybridCommandError

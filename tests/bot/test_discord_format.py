@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -104,12 +105,20 @@ def test_plain_messages_fit_and_do_not_ping() -> None:
 
 # --- answers ------------------------------------------------------------------------------
 @pytest.fixture
-def engine_over(tmp_path: Path, settings: Any) -> Callable[[str], Engine]:
-    """An engine (fake embedder) over one document with the given text."""
+def engine_over(tmp_path: Path, settings: Any) -> Callable[[str | list[str]], Engine]:
+    """An engine (fake embedder) over one document with the given text, or units as given.
 
-    def build(text: str) -> Engine:
-        source = tmp_path / "doc.txt"
-        source.write_text(text, encoding="utf-8")
+    The splitter cuts sentences over 1500 characters: longer units come from JSONL.
+    """
+
+    def build(text: str | list[str]) -> Engine:
+        if isinstance(text, str):
+            source = tmp_path / "doc.txt"
+            source.write_text(text, encoding="utf-8")
+        else:
+            source = tmp_path / "doc.jsonl"
+            source.write_text("".join(json.dumps({"id": f"doc:{n}", "doc": "doc", "text": t})
+                                      + "\n" for n, t in enumerate(text)), encoding="utf-8")
         engine = Engine(settings.model_copy(update={"index_dir": tmp_path / "idx"}),
                         FakeEmbedder())
         engine.build([source], force=True)
@@ -124,9 +133,9 @@ def long_sentence(topic: str, words: int) -> str:
 
 
 def test_a_very_long_document_sentence_is_cut_on_a_word_within_the_limits(
-        engine_over: Callable[[str], Engine]) -> None:
+        engine_over: Callable[[str | list[str]], Engine]) -> None:
     sentences = [long_sentence(t, 1500) for t in ("zebra", "giraffe", "lion", "otter")]
-    engine = engine_over(" ".join(sentences))
+    engine = engine_over(sentences)
     answer = engine.ask("zebra0 zebra1 zebra2 word", top_k=4)
     assert answer.best is not None and answer.best.unit.text.startswith("The zebra")
     embed = answer_embed(answer, built_at=engine.data.built_at, model="fake")
@@ -144,9 +153,9 @@ def test_a_very_long_document_sentence_is_cut_on_a_word_within_the_limits(
 
 
 def test_long_neighbours_are_cut_around_a_short_answer(
-        engine_over: Callable[[str], Engine]) -> None:
+        engine_over: Callable[[str | list[str]], Engine]) -> None:
     before, after = long_sentence("giraffe", 1500), long_sentence("otter", 1500)
-    engine = engine_over(f"{before} The zebra parade lasted nine days. {after}")
+    engine = engine_over([before, "The zebra parade lasted nine days.", after])
     answer = engine.ask("How many days did the zebra parade last?", top_k=1)
     assert answer.best is not None and answer.best.unit.text.startswith("The zebra")
     embed = answer_embed(answer)
@@ -160,7 +169,7 @@ def test_long_neighbours_are_cut_around_a_short_answer(
 
 
 def test_many_passages_stay_within_25_fields_and_6000_characters(
-        engine_over: Callable[[str], Engine]) -> None:
+        engine_over: Callable[[str | list[str]], Engine]) -> None:
     text = " ".join(f"Sentence {n} talks about the meeting in Hamburg at length, and {n} more "
                     f"words follow here to make it long enough to matter." for n in range(80))
     engine = engine_over(text)
@@ -184,7 +193,7 @@ async def test_a_long_question_is_answered_with_a_title_cut_on_a_word(
     assert len(title) > TITLE_LIMIT - 80
 
 
-def test_article_text_is_escaped(engine_over: Callable[[str], Engine]) -> None:
+def test_article_text_is_escaped(engine_over: Callable[[str | list[str]], Engine]) -> None:
     engine = engine_over("The memo said *nothing* about __tariffs__ or `code` to @everyone "
                          "and <@&123456789012345678>. It was short.")
     embed = answer_embed(engine.ask("What did the memo say about tariffs?"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from index.sources import builtin_article
-from index.splitter import paragraphs, split_sentences
+from index.splitter import MAX_UNIT, WINDOW, paragraphs, split_sentences
 
 
 def _sentences(text: str) -> list[str]:
@@ -84,3 +84,20 @@ def test_wrapped_lines_join_and_blank_lines_separate() -> None:
 
 def test_empty_text_has_no_sentences() -> None:
     assert split_sentences("  \n\n \t ") == []
+
+
+def test_a_long_paragraph_without_punctuation_is_cut_at_word_boundaries() -> None:
+    words = [f"word{i}" for i in range(3000)]
+    text = " ".join(words)
+    spans = split_sentences(text)
+    pieces = [text[s.start : s.end] for s in spans]
+    assert len(pieces) > 1 and all(len(p) <= MAX_UNIT for p in pieces)
+    assert " ".join(pieces).split() == words  # every word kept, none cut in two
+
+
+def test_a_paragraph_longer_than_a_window_splits_as_its_parts_do(article: str) -> None:
+    part = " ".join(_sentences(article)[:12])  # one paragraph, within one window
+    assert len(part) < WINDOW
+    text = " ".join([part] * 4)  # several windows long: windows cut it anywhere
+    assert len(text) > 2 * WINDOW
+    assert _sentences(text) == _sentences(part) * 4
