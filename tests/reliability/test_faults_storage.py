@@ -624,10 +624,13 @@ def test_a_missing_or_empty_configured_folder_is_built_on_first_start(
     if command == "ask":
         args.append("Who is Lavrov?")
     if command == "discord":
-        from bot.discord_bot import QABot
+        import bot.discord_bot
+
+        async def offline(bot: object, token: str) -> None:  # no Discord here: stop at once
+            return None
 
         monkeypatch.setenv("QABOT_DISCORD_TOKEN", "token")
-        monkeypatch.setattr(QABot, "run", lambda self, *a, **k: None)
+        monkeypatch.setattr(bot.discord_bot, "_serve", offline)
     result = runner.invoke(cli, args, input="Who is Lavrov?\n")
     assert result.exit_code == 0, result.output
     said = [line for line in result.stderr.splitlines() if "building it" in line]
