@@ -2,6 +2,7 @@
 #   make demo   set up .venv and answer "How long did the meeting last?" from the built-in article
 #   make test   set up .venv (with the dev tools) and run ruff, mypy and the whole test suite
 #   make bench  run the benchmarks at full size (docs/performance.md)
+#   make reranker  train, calibrate and ship qabot's own reranker (about 30-60 min on 2 cores)
 PYTHON ?= python3
 VENV ?= .venv
 # torch 2.13.0 is a CPU build on this machine's package mirror; see the README for elsewhere.
@@ -9,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 QUESTION ?= How long did the meeting last?
 
-.PHONY: demo repl test lint bench venv dev clean
+.PHONY: demo repl test lint bench venv dev clean reranker
 
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +42,21 @@ test: lint
 # smoke size, through tests/benchmarks.
 bench: dev
 	$(BIN)/python -m benchmarks.run
+
+$(VENV)/.train: $(VENV)/.dev
+	$(BIN)/pip install --quiet -e ".[dev,train]"
+	touch $@
+
+# Reproducible from ../shared/data/qa-train (seeded); writes build/reranker, then ships it
+# into index/models/reranker with its sha256 pinned in index/reranker.py.
+reranker: $(VENV)/.train
+	$(BIN)/python -m training.reranker --negatives 2 --seed 13 --lr 5e-5 --out build/reranker-e1
+	$(BIN)/python -m training.reranker --negatives 2 --seed 14 --lr 3e-5 \
+		--init build/reranker-e1 --out build/reranker
+	$(BIN)/python -m training.calibrate --reranker build/reranker \
+		--out build/reranker/calibration.json
+	$(BIN)/python -m training.calibrate --reranker none --out index/models/first-stage.json
+	$(BIN)/python -m training.ship build/reranker
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -131,3 +131,22 @@ class HashEmbedder:
             out[row] = np.random.default_rng(seed).standard_normal(self.dimension)
         self.encoded += len(texts)
         return _normalise(out)
+
+
+class HashReranker:
+    """A fast fake reranker for smoke runs: a score drawn from each pair's hash."""
+
+    name = "benchmark-hash-reranker"
+    fingerprint = "benchmark-hash-reranker"
+
+    def __init__(self) -> None:
+        from index.reranker import OWN_SIGMOID
+
+        self.calibration = OWN_SIGMOID
+
+    def score(self, question: str, passages: Sequence[str]) -> np.ndarray:
+        import numpy as np
+
+        return np.array([int.from_bytes(hashlib.blake2b((question + p).encode(),
+                                                        digest_size=2).digest(), "little")
+                         / 65535.0 for p in passages], dtype=np.float32)

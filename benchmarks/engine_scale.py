@@ -46,14 +46,15 @@ def measure(size: int, folder: Path, asks: int) -> dict[str, Any]:
     # (Memory after loading is measured in fresh processes by benchmarks.scale: here the
     # builds above have already grown the heap.)
     for mmap in (False, True):
-        engine = Engine(Settings(_env_file=None, index_dir=index_dir, mmap=mmap), embedder)
+        engine = Engine(Settings(_env_file=None, index_dir=index_dir, mmap=mmap), embedder,
+                        reranker=None)
         out[f"load_s{'_mmap' if mmap else ''}"] = round(timed(engine.load)[0], 2)
     # Before the lexical model was saved: the same index without its files.
     manifest = json.loads((index_dir / MANIFEST).read_text())
     for name in LEXICAL_FILES:
         manifest["files"].pop(name)
     (index_dir / MANIFEST).write_text(json.dumps(manifest))
-    engine = Engine(Settings(_env_file=None, index_dir=index_dir), embedder)
+    engine = Engine(Settings(_env_file=None, index_dir=index_dir), embedder, reranker=None)
     out["load_s_lexical_rebuilt"] = round(timed(engine.load)[0], 2)
     doc = engine.documents()[len(engine.documents()) // 2].name
     asked = questions(asks)

@@ -376,7 +376,7 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
         for q in questions:
             engine.resolve_doc(q.doc)
         outcomes = evaluate.run(engine, questions)
-    chosen = evaluate.metrics(outcomes, settings.answer_threshold)
+    chosen = evaluate.metrics(outcomes, engine.threshold)
     rows = evaluate.sweep(outcomes, [round(0.02 * i, 2) for i in range(51)]) \
         if sweep_threshold else []
     if as_json:

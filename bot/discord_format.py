@@ -163,7 +163,7 @@ def answer_embed(answer: Answer, *, built_at: str = "", model: str = "") -> disc
         return embed
     if not answer.answered:
         head.append("**The article doesn't say.** Closest passage, a hint and not an answer:")
-    citation = f"— {cite(best)} · confidence {best.score:.2f}"
+    citation = f"— {cite(best)} · confidence {answer.confidence:.2f}"
     fixed = len("\n".join(head)) + len(citation) + 6  # two blank-line separators, "> "
     body = _in_context(best, DESCRIPTION_LIMIT - fixed)
     if not answer.answered:

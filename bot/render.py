@@ -42,11 +42,11 @@ def render_answer(answer: Answer, highlight: Style | None = None, dim: Style | N
     context = " ".join(x for x in (safe_text(best.before), hl(safe_text(best.unit.text)),
                                    safe_text(best.after)) if x)
     if answer.answered:
-        lines.append(f"Answer {_cite(best)}  score {best.score:.2f}")
+        lines.append(f"Answer {_cite(best)}  confidence {answer.confidence:.2f}")
         lines.append(_wrap(context))
     else:
-        lines.append(f"I don't know: the article doesn't say (best score {best.score:.2f} is "
-                     f"below the threshold {answer.threshold:.2f}).")
+        lines.append(f"I don't know: the article doesn't say (confidence "
+                     f"{answer.confidence:.2f} is below the threshold {answer.threshold:.2f}).")
         lines.append(f"Closest passage (a hint, not an answer) {_cite(best)}:")
         lines.append(_wrap(context))
     more = answer.passages[1:]

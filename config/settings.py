@@ -60,7 +60,17 @@ class Settings(BaseSettings):
         description="files/folders to index; empty = the built-in article",
     )
     top_k: int = Field(3, ge=1, le=50)
-    answer_threshold: float = Field(0.72, ge=0.0, le=1.0)
+    reranker: str = Field(
+        "bundled",
+        min_length=1,
+        description="'bundled' (qabot's own, offline), 'none', or a CrossEncoder name or path",
+    )
+    rerank_depth: int = Field(10, ge=1, le=50)
+    answer_threshold: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="confidence (a probability) from which qabot answers; "
+        "empty = the calibrated default",
+    )
     context_window: int = Field(1, ge=0, le=10)
     batch_size: int = Field(64, ge=1, le=4096)
     faiss_index: Literal["auto", "flat", "hnsw", "ivf"] = "auto"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from index.errors import IndexLoadError, SourceError, UsageError, unknown_document
 from index.lexical import Lexical
+from index.reranker import NONE, Calibration, Reranker, first_stage_calibration, sigmoid
 from index.search import (
     Answer,
     Passage,
@@ -20,7 +21,7 @@ from index.search import (
     has_words,
     normalise_question,
 )
-from index.sources import Document, load_sources
+from index.sources import Document, embed_text, load_sources
 from index.storage import (
     BuildResult,
     DocInfo,
@@ -59,16 +60,62 @@ def default_embedder(settings: Settings) -> Embedder:
     return SentenceTransformerEmbedder(settings.model)
 
 
+def default_reranker(settings: Settings) -> Reranker | None:
+    """Load the configured reranker, or None when ``QABOT_RERANKER=none`` (heavy: torch)."""
+    if settings.reranker == NONE:
+        return None
+    from index.reranker import CrossEncoderReranker
+
+    return CrossEncoderReranker(settings.reranker)
+
+
+_DEFAULT = "default"
+
+
 class Engine:
-    """Answers questions from an index; thread-safe for concurrent asks and one rebuild."""
+    """Answers questions from an index; thread-safe for concurrent asks and one rebuild.
+
+    ``reranker`` defaults to the configured one (:func:`default_reranker`), loaded on first
+    use; pass None for the first stage alone. ``calibration`` replaces the one that comes
+    with the reranker (or the first stage's).
+    """
 
     def __init__(self, settings: Settings, embedder: Embedder,
-                 weights: Weights | None = None) -> None:
+                 weights: Weights | None = None,
+                 reranker: Reranker | None | str = _DEFAULT,
+                 calibration: Calibration | None = None) -> None:
         self.settings = settings
         self.embedder = embedder
         self.weights = weights or Weights()
         self._loaded: _Loaded | None = None
         self._rebuild_lock = threading.Lock()
+        self._reranker = reranker
+        self._reranker_lock = threading.Lock()
+        self._calibration = calibration
+
+    @property
+    def reranker(self) -> Reranker | None:
+        """The second stage (loaded on first use), or None."""
+        if isinstance(self._reranker, str):
+            with self._reranker_lock:
+                if isinstance(self._reranker, str):
+                    self._reranker = default_reranker(self.settings)
+        return self._reranker
+
+    @property
+    def calibration(self) -> Calibration:
+        """What turns the signals of the best passage into the answer's confidence."""
+        if self._calibration is None:
+            reranker = self.reranker
+            self._calibration = (reranker.calibration if reranker is not None
+                                 else first_stage_calibration())
+        return self._calibration
+
+    @property
+    def threshold(self) -> float:
+        """The confidence at or above which qabot answers: the setting, else calibrated."""
+        configured = self.settings.answer_threshold
+        return self.calibration.threshold if configured is None else configured
 
     # --- loading and building ------------------------------------------------------------
     @property
@@ -197,7 +244,6 @@ class Engine:
 
         data, w = loaded.data, self.weights
         lo, hi = (info.start, info.start + info.count) if info else (0, len(data.units))
-        threshold = self.settings.answer_threshold
         notice = (f"question cut to its first {len(question)} characters" if truncated else "")
         if not has_words(question):
             notice = "the question has no words to search for"
@@ -212,11 +258,35 @@ class Engine:
         dense = data.store.vectors(cand) @ qvec[0]
         cov = loaded.lexical.coverage(query, cand)
         cue = np.array(answer_cues(question, [data.units[i].text for i in cand]), np.float32)
-        score = w.dense * dense + w.coverage * cov + w.cue * cue
-        order = np.argsort(-score, kind="stable")[:k]
+        first = w.dense * dense + w.coverage * cov + w.cue * cue
+        order = np.argsort(-first, kind="stable")
+        signals = {"dense": dense, "coverage": cov, "cue": cue}
+        reranker, calibration = self.reranker, self.calibration
+        if reranker is not None and has_words(question):
+            # The second stage reads the question with each of the first stage's best.
+            order = order[: max(self.settings.rerank_depth, k)]
+            texts = [embed_text(data.units[i], data.docs[data.units[i].doc].title)
+                     for i in cand[order]]
+            signals = {name: v[order] for name, v in signals.items()}
+            signals["rerank"] = reranker.score(question, texts)
+            logits = calibration.rank_logits(signals)
+            best = np.argsort(-logits, kind="stable")
+            order, logits = order[best], logits[best]
+            score = sigmoid(logits)
+            signals = {name: v[best] for name, v in signals.items()}
+        else:
+            score = first[order]
+            signals = {name: v[order] for name, v in signals.items()}
+            logits = (calibration.rank_logits(signals) if reranker is None
+                      else score.astype(np.float64))  # no words: nothing to read, no answer
+        confidence = 0.0
+        if len(order) and has_words(question):
+            top = {name: float(v[0]) for name, v in signals.items()}
+            top["margin"] = float(logits[0] - logits[1:].max()) if len(logits) > 1 else 0.0
+            confidence = calibration.confidence_of(top)
         passages = []
-        for j in order:
-            uid = int(cand[j])
+        for j in range(min(k, len(order))):
+            uid = int(cand[order[j]])
             doc = data.docs[data.units[uid].doc]
             before, text, after = context_of(data.units, uid, doc.start, doc.start + doc.count,
                                              self.settings.context_window)
@@ -224,12 +294,12 @@ class Engine:
                 unit=data.units[uid], score=float(score[j]),
                 context=" ".join(p for p in (before, text, after) if p),
                 before=before, after=after,
-                signals={"dense": float(dense[j]), "coverage": float(cov[j]),
-                         "cue": float(cue[j])}))
-        confidence = passages[0].score if passages and has_words(question) else -1.0
-        return Answer(question=question, answered=confidence >= threshold, passages=passages,
-                      threshold=threshold, confidence=confidence, truncated=truncated,
-                      notice=notice)
+                signals={name: float(v[j]) for name, v in signals.items()}))
+        threshold = self.threshold
+        answered = bool(passages) and has_words(question) and confidence >= threshold
+        return Answer(question=question, answered=answered,
+                      passages=passages, threshold=threshold, confidence=confidence,
+                      truncated=truncated, notice=notice)
 
 
 class RebuildInProgress(UsageError):

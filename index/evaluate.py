@@ -135,13 +135,18 @@ def _matches(gold: Sequence[str], unit_id: str, text: str, ids: set[str]) -> boo
 
 
 def run(engine: Engine, questions: Sequence[EvalQuestion]) -> list[Outcome]:
-    """Ask every question (to depth RANK_DEPTH) and judge the rankings against the gold."""
+    """Ask every question and judge the rankings against the gold.
+
+    Each question is ranked as deep as the product ranks: the reranker's depth when one
+    is on (what it does not rerank, it does not rank), else RANK_DEPTH.
+    """
     data = engine.data
+    depth = engine.settings.rerank_depth if engine.reranker is not None else RANK_DEPTH
     ids = {u.id for u in data.units}
     answers: list[Answer] = []
     for start in range(0, len(questions), 256):
         chunk = questions[start : start + 256]
-        answers += engine.ask_many([(q.question, q.doc) for q in chunk], top_k=RANK_DEPTH)
+        answers += engine.ask_many([(q.question, q.doc) for q in chunk], top_k=depth)
     outcomes = []
     for q, answer in zip(questions, answers, strict=True):
         pool = data.units

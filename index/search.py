@@ -146,7 +146,7 @@ class Answer:
     answered: bool
     passages: list[Passage]
     threshold: float
-    confidence: float = 0.0  # what the threshold is compared with
+    confidence: float = 0.0  # probability that the best passage answers; vs the threshold
     truncated: bool = False
     notice: str = ""
 
@@ -158,6 +158,7 @@ class Answer:
         return {
             "question": self.question,
             "answered": self.answered,
+            "confidence": round(float(self.confidence), 4),
             "passages": [p.to_json() for p in self.passages],
         }
 

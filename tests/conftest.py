@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import FakeEmbedder
+from tests.fakes import FakeEmbedder, FakeReranker
 
 ARTICLE_DOC = "trump-putin-g20-meeting"
 HEADLINE = "How long did the meeting last?"
@@ -23,6 +23,17 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(key)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _fake_reranker(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests rerank with the fast fake; integration tests load the bundled reranker."""
+    if request.node.get_closest_marker("integration") is None:
+        import index.engine
+
+        monkeypatch.setattr(index.engine, "default_reranker",
+                            lambda settings: None if settings.reranker == "none"
+                            else FakeReranker())
 
 
 @pytest.fixture
@@ -57,6 +68,24 @@ def real_embedder():
 
 
 @pytest.fixture(scope="session")
+def real_reranker():
+    """The bundled reranker (loaded once per test session)."""
+    from index.reranker import BUNDLED, CrossEncoderReranker
+
+    return CrossEncoderReranker(BUNDLED)
+
+
+@pytest.fixture
+def real_models(monkeypatch: pytest.MonkeyPatch, real_embedder, real_reranker) -> None:
+    """Let the CLI reuse the session's loaded models instead of loading them per call."""
+    import index.engine
+
+    monkeypatch.setattr(index.engine, "default_embedder", lambda settings: real_embedder)
+    monkeypatch.setattr(index.engine, "default_reranker",
+                        lambda settings: None if settings.reranker == "none" else real_reranker)
+
+
+@pytest.fixture(scope="session")
 def real_index_dir(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iterator[Path]:
     """An index of the built-in article built with the real model (once per session)."""
     from index.sources import load_sources
@@ -68,10 +97,11 @@ def real_index_dir(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> I
 
 
 @pytest.fixture
-def real_engine(real_embedder, real_index_dir: Path):
+def real_engine(real_embedder, real_reranker, real_index_dir: Path):
     from config import Settings
     from index.engine import Engine
 
-    engine = Engine(Settings(_env_file=None, index_dir=real_index_dir), real_embedder)
+    engine = Engine(Settings(_env_file=None, index_dir=real_index_dir), real_embedder,
+                    reranker=real_reranker)
     engine.load()
     return engine

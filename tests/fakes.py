@@ -38,3 +38,23 @@ class FakeEmbedder:
             else:
                 out[row, 0] = 1.0
         return out
+
+
+class FakeReranker:
+    """Scores a (question, passage) pair by the question words the passage shares: fast,
+    deterministic, no model. Its calibration answers from two shared words up."""
+
+    def __init__(self) -> None:
+        from index.reranker import Calibration, Linear
+
+        self.name = "fake-reranker"
+        self.fingerprint = "fake"
+        shared_words = Linear(("rerank",), (2.0,), -3.0)
+        self.calibration = Calibration(shared_words, shared_words, 0.5, "fake")
+        self.calls: list[int] = []
+
+    def score(self, question: str, passages: Sequence[str]) -> np.ndarray:
+        self.calls.append(len(passages))
+        words = set(_WORD.findall(question.lower()))
+        return np.array([len(words & set(_WORD.findall(p.lower()))) for p in passages],
+                        dtype=np.float32)

@@ -44,7 +44,8 @@ def test_json_contract(runner: CliRunner, index_dir: Path) -> None:
                                  "Who met Putin in Hamburg?"])
     assert result.exit_code == 0, result.output
     (obj,) = _json_lines(result.stdout)
-    assert set(obj) == {"question", "answered", "passages"}
+    assert set(obj) == {"question", "answered", "confidence", "passages"}
+    assert 0.0 <= obj["confidence"] <= 1.0
     assert obj["question"] == "Who met Putin in Hamburg?"
     assert isinstance(obj["answered"], bool)
     assert len(obj["passages"]) == 4

@@ -15,24 +15,16 @@ from tests.conftest import HEADLINE, HEADLINE_ANSWER
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def real_model(monkeypatch: pytest.MonkeyPatch, real_embedder) -> None:
-    """Reuse the session's loaded model so each CLI call does not reload it."""
-    import index.engine
-
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings: real_embedder)
-
-
-def test_headline_through_the_cli(real_model, real_index_dir: Path) -> None:
+def test_headline_through_the_cli(real_models, real_index_dir: Path) -> None:
     result = CliRunner().invoke(cli, ["ask", "--json", "--index-dir", str(real_index_dir),
                                       HEADLINE])
     assert result.exit_code == 0, result.output
     obj = json.loads(result.stdout)
-    assert obj["answered"] is True
+    assert obj["answered"] is True and 0.0 < obj["confidence"] <= 1.0
     assert HEADLINE_ANSWER in obj["passages"][0]["text"]
 
 
-def test_first_ask_builds_default_index_with_real_model(real_model) -> None:
+def test_first_ask_builds_default_index_with_real_model(real_models) -> None:
     result = CliRunner().invoke(cli, ["ask", HEADLINE])
     assert result.exit_code == 0, result.output
     assert "building it from the built-in article" in result.stderr
@@ -72,4 +64,6 @@ def test_bundled_model_loads_and_answers_without_network(no_network, tmp_path: P
     engine.load_or_build()
     answer = engine.ask(HEADLINE)
     assert HEADLINE_ANSWER in answer.passages[0].unit.text
+    assert "rerank" in answer.passages[0].signals, "the bundled reranker loaded offline too"
+    assert answer.answered
     assert no_network == [], "no socket was even attempted"

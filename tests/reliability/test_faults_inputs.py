@@ -65,7 +65,8 @@ def test_splitting_time_grows_linearly(full_stop_every: int) -> None:
 
     n = 40_000
     small = min(seconds(n) for _ in range(3))
-    large = seconds(4 * n)  # quadratic is 16 times the small one: before, 1.5 s vs 25 s
+    # Best of three each: the machine is shared. Quadratic is 16 times: before, 1.5 s vs 25 s.
+    large = min(seconds(4 * n) for _ in range(3))
     assert large < 10 * max(small, 0.01), (small, large)
 
 
