@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import random
 import time
 from pathlib import Path
 
 from training.data import overlap_order, passage, read_squad, sha256_file
 from training.reranker import DEFAULT_DATA, TRAIN_FILES
+from training.runtime import start
 
 log = logging.getLogger("training.encoder")
 
@@ -41,10 +41,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
+    base_path, base_sha = start(args.threads, args.seed)
     from datasets import Dataset
     from sentence_transformers import (
         SentenceTransformer,
@@ -53,12 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from sentence_transformers.base import BatchSamplers
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
-    from transformers import set_seed
 
-    from index.embedder import resolve_model, verify_bundled
-
-    torch.set_num_threads(args.threads)
-    set_seed(args.seed)
     rng = random.Random(args.seed)
     rows: dict[str, list[str]] = {"anchor": [], "positive": [], "negative": []}
     hashes = {}
@@ -76,10 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     dataset = Dataset.from_dict({k: [v[i] for i in order] for k, v in rows.items()})
     log.info("%d triplets", len(dataset))
 
-    base = resolve_model("all-MiniLM-L6-v2")
-    assert base.path is not None
-    base_sha = verify_bundled(base.path)
-    model = SentenceTransformer(str(base.path), device="cpu")
+    model = SentenceTransformer(str(base_path), device="cpu")
     train_args = SentenceTransformerTrainingArguments(
         output_dir=str(args.out.with_name(args.out.name + ".work")),
         num_train_epochs=args.epochs, max_steps=args.max_steps,

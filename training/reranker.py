@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from training.data import Pair, Question, make_pairs, read_squad, sha256_file
+from training.runtime import start
 
 log = logging.getLogger("training.reranker")
 
@@ -79,9 +80,7 @@ def _total_seconds(card: Any) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    base_path, base_sha = start(args.threads, args.seed)
     import torch
     from datasets import Dataset
     from sentence_transformers.cross_encoder import (
@@ -90,12 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         CrossEncoderTrainingArguments,
     )
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
-    from transformers import set_seed
 
-    from index.embedder import resolve_model, verify_bundled
-
-    torch.set_num_threads(args.threads)
-    set_seed(args.seed)
     pairs, hashes, n_questions = load_pairs(args.data, args.seed, args.negatives, args.max_pairs)
     positives = sum(p.label > 0 for p in pairs)
     log.info("%d pairs (%d positive) from %d questions", len(pairs), positives, n_questions)
@@ -103,12 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                                  "passage": [p.passage for p in pairs],
                                  "label": [p.label for p in pairs]})
 
-    base = resolve_model("all-MiniLM-L6-v2")
-    assert base.path is not None
-    base_sha = verify_bundled(base.path)
-    start = args.init or base.path
-    model = CrossEncoder(str(start), num_labels=1, max_length=args.max_length, device="cpu",
-                         model_kwargs={"dtype": torch.float32})
+    model = CrossEncoder(str(args.init or base_path), num_labels=1, max_length=args.max_length,
+                         device="cpu", model_kwargs={"dtype": torch.float32})
     frozen = 0
     for name, param in model.named_parameters():
         if "word_embeddings" in name:
