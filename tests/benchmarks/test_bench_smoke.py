@@ -19,7 +19,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def test_figures_have_values_floors_and_targets(results: dict) -> None:
     assert results["smoke"] is True and results["machine"]["cpus"] >= 1
     figures = {f["name"].split(" (")[0]: f for f in results["figures"]}
-    for name in ("warm ask, first stage only", "warm ask with reranking", "reranking 10 candidates",
+    for name in ("warm ask, first stage only", "warm ask with reranking",
                  "batch, in process", "index build throughput",
                  "cold one-shot `qabot ask`, wall time", "`qabot --help` wall time",
                  "peak RSS of `qabot ask`", "rebuild after adding one document to 200 units"):
@@ -30,6 +30,8 @@ def test_figures_have_values_floors_and_targets(results: dict) -> None:
         assert f["floor_value"] > 0 and f["ratio"] == pytest.approx(
             f["value"] / f["floor_value"], rel=1e-2)
         assert f["target"].startswith("ratio") and f["met"] in (True, False)
+    # A difference of two medians: with the smoke run's near-free fake it may be below 0.
+    assert isinstance(figures["reranking 10 candidates"]["value"], float)
     reranked = figures["warm ask with reranking"]
     assert reranked["target"] == "value <= 150" and reranked["met"] in (True, False)
 
