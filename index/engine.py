@@ -262,7 +262,8 @@ class Engine:
         order = np.argsort(-first, kind="stable")
         signals = {"dense": dense, "coverage": cov, "cue": cue}
         reranker, calibration = self.reranker, self.calibration
-        if reranker is not None and has_words(question):
+        words = has_words(question)  # without any, nothing to read and no answer
+        if reranker is not None and words:
             # The second stage reads the question with each of the first stage's best.
             order = order[: max(self.settings.rerank_depth, k)]
             texts = [embed_text(data.units[i], data.docs[data.units[i].doc].title)
@@ -277,10 +278,11 @@ class Engine:
         else:
             score = first[order]
             signals = {name: v[order] for name, v in signals.items()}
-            logits = (calibration.rank_logits(signals) if reranker is None
-                      else score.astype(np.float64))  # no words: nothing to read, no answer
+            logits = None
         confidence = 0.0
-        if len(order) and has_words(question):
+        if words and len(order):
+            if logits is None:
+                logits = calibration.rank_logits(signals)
             top = {name: float(v[0]) for name, v in signals.items()}
             top["margin"] = float(logits[0] - logits[1:].max()) if len(logits) > 1 else 0.0
             confidence = calibration.confidence_of(top)
@@ -296,7 +298,7 @@ class Engine:
                 before=before, after=after,
                 signals={name: float(v[j]) for name, v in signals.items()}))
         threshold = self.threshold
-        answered = bool(passages) and has_words(question) and confidence >= threshold
+        answered = words and bool(passages) and confidence >= threshold
         return Answer(question=question, answered=answered,
                       passages=passages, threshold=threshold, confidence=confidence,
                       truncated=truncated, notice=notice)

@@ -99,10 +99,10 @@ class Calibration:
         return self.rank.logit(signals)
 
     def confidence_of(self, best: Mapping[str, float]) -> float:
-        import numpy as np
-
-        return float(sigmoid(self.confidence.logit(
-            {n: np.array([best[n]]) for n in self.confidence.signals} or {"_": np.zeros(1)}))[0])
+        model = self.confidence
+        z = model.bias + sum(w * best[name]
+                             for name, w in zip(model.signals, model.weights, strict=True))
+        return 1.0 / (1.0 + math.exp(-min(max(z, -60.0), 60.0)))
 
     def to_json(self) -> dict[str, Any]:
         return {"rank": self.rank.to_json(), "confidence": self.confidence.to_json(),

@@ -28,10 +28,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from index.reranker import Calibration, Linear
 from training.data import Question, read_squad, sha256_file
+
+if TYPE_CHECKING:
+    from index.engine import Engine
 from training.reranker import DEFAULT_DATA
 
 log = logging.getLogger("training.calibrate")
@@ -67,16 +70,27 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def collect(data: Path, reranker: str, depth: int, model_name: str) -> list[Row]:
-    """Index each dev article with qabot and record the signals of every candidate."""
+def _engine(index_dir: Path, reranker: str, depth: int, model_name: str) -> Engine:
+    """An engine that ranks ``depth`` candidates with the real models, as qabot does."""
     from config import Settings
     from index.embedder import SentenceTransformerEmbedder
     from index.engine import Engine, default_reranker
 
+    settings = Settings(_env_file=None, index_dir=index_dir, reranker=reranker,
+                        rerank_depth=depth, top_k=depth)
+    model = default_reranker(settings)
+    # Only the candidates and their signals matter here, not the order the current
+    # calibration gives them: a placeholder one stands in for the one being fitted.
+    placeholder = Linear(("rerank" if model is not None else "dense",), (1.0,), 0.0)
+    return Engine(settings, SentenceTransformerEmbedder(model_name), reranker=model,
+                  calibration=Calibration(placeholder, placeholder, 0.5))
+
+
+def collect(data: Path, reranker: str, depth: int, model_name: str) -> list[Row]:
+    """Index each dev article with qabot and record the signals of every candidate."""
     by_article: dict[str, list[Question]] = defaultdict(list)
     for q in read_squad(data / DEV_FILE):
         by_article[q.title].append(q)
-    embedder = SentenceTransformerEmbedder(model_name)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="qabot-calibrate-") as tmp:
         src = Path(tmp) / "src"
@@ -88,14 +102,7 @@ def collect(data: Path, reranker: str, depth: int, model_name: str) -> list[Row]
             # One document per article, a paragraph a block: sentences split as qabot does.
             (src / f"{title}.txt").write_text(
                 "\n\n".join(" ".join(p) for p in paragraphs), encoding="utf-8")
-        settings = Settings(_env_file=None, index_dir=Path(tmp) / "index",
-                            reranker=reranker, rerank_depth=depth, top_k=depth)
-        model = default_reranker(settings)
-        # Only the candidates and their signals matter here, not the order the current
-        # calibration gives them: a placeholder one stands in for the one being fitted.
-        placeholder = Linear(("rerank" if model is not None else "dense",), (1.0,), 0.0)
-        engine = Engine(settings, embedder, reranker=model,
-                        calibration=Calibration(placeholder, placeholder, 0.5))
+        engine = _engine(Path(tmp) / "index", reranker, depth, model_name)
         engine.rebuild([src])
         for title, questions in by_article.items():
             answers = engine.ask_many([(q.question, title) for q in questions], top_k=depth)
@@ -109,21 +116,13 @@ def collect(data: Path, reranker: str, depth: int, model_name: str) -> list[Row]
 
 def collect_wikiqa(tsv: Path, reranker: str, depth: int, model_name: str) -> list[Row]:
     """Each WikiQA question asked within its own document, as `qabot eval` does."""
-    from config import Settings
     from index import evaluate
-    from index.embedder import SentenceTransformerEmbedder
-    from index.engine import Engine, default_reranker
 
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="qabot-calibrate-") as tmp:
         corpus, qfile = evaluate.wikiqa_to_jsonl(tsv, Path(tmp))
         questions = evaluate.read_questions(qfile)
-        settings = Settings(_env_file=None, index_dir=Path(tmp) / "index",
-                            reranker=reranker, rerank_depth=depth, top_k=depth)
-        model = default_reranker(settings)
-        placeholder = Linear(("rerank" if model is not None else "dense",), (1.0,), 0.0)
-        engine = Engine(settings, SentenceTransformerEmbedder(model_name), reranker=model,
-                        calibration=Calibration(placeholder, placeholder, 0.5))
+        engine = _engine(Path(tmp) / "index", reranker, depth, model_name)
         engine.rebuild([corpus])
         answers = engine.ask_many([(q.question, q.doc) for q in questions], top_k=depth)
         for n, (q, answer) in enumerate(zip(questions, answers, strict=True)):
