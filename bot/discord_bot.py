@@ -154,7 +154,7 @@ def _open_engine(settings: Settings) -> Engine:
     from bot.cli import check_index, open_engine
 
     must_build = check_index(settings)
-    return open_engine(settings, auto_build=must_build)
+    return open_engine(settings, auto_build=must_build, warm=True)
 
 
 def _error(message: str) -> None:

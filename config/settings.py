@@ -69,7 +69,17 @@ class Settings(BaseSettings):
     answer_threshold: float | None = Field(
         None, ge=0.0, le=1.0,
         description="confidence (a probability) from which qabot answers; "
-        "empty = the calibrated default",
+        "unset or empty = the calibrated default",
+    )
+    runtime: Literal["auto", "onnx", "torch"] = Field(
+        "auto",
+        description="how the bundled models run: 'auto' = ONNX Runtime (no torch on the "
+        "question path), 'torch' = sentence-transformers; other models always run on torch",
+    )
+    threads: int | None = Field(
+        None, ge=1, le=256,
+        description="CPU threads for the models and FAISS; unset or empty = 1 when "
+        "answering, every core when building",
     )
     context_window: int = Field(1, ge=0, le=10)
     batch_size: int = Field(64, ge=1, le=4096)
@@ -99,6 +109,11 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             raise ValueError("must not be empty (unset it for the default folder)")
         return value
+
+    @field_validator("answer_threshold", "threads", mode="before")
+    @classmethod
+    def _blank_is_default(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_level", mode="before")
     @classmethod

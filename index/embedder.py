@@ -188,7 +188,9 @@ def _load_hub_model(loader: Any, name: str, cached: bool = True) -> Any:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU, verified and offline when local."""
 
-    def __init__(self, model_name: str) -> None:
+    runtime = "torch"
+
+    def __init__(self, model_name: str, *, threads: int | None = None) -> None:
         spec = resolve_model(model_name)
         fingerprint = ""
         if spec.bundled and spec.path is not None:
@@ -206,8 +208,12 @@ class SentenceTransformerEmbedder:
         cached = spec.path is not None or hub_model_cached(spec.name)
         log.info("loading embedding model %s", spec.name)
         try:
+            import torch
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as hf_logging
+
+            if threads is not None:
+                torch.set_num_threads(threads)
 
             hf_logging.disable_progress_bar()  # "Loading weights" bars are noise on stderr
 

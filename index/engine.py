@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from index.errors import IndexLoadError, SourceError, UsageError, unknown_document
 from index.lexical import Lexical
-from index.reranker import NONE, Calibration, Reranker, first_stage_calibration, sigmoid
+from index.reranker import BUNDLED, NONE, Calibration, Reranker, first_stage_calibration, sigmoid
 from index.search import (
     Answer,
     Passage,
@@ -35,6 +35,7 @@ from index.storage import (
     source_label,
     source_path,
 )
+from index.threads import Purpose, apply_threads, thread_count
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,20 +54,37 @@ class _Loaded:
     lexical: Lexical
 
 
-def default_embedder(settings: Settings) -> Embedder:
-    """Load the configured sentence-transformers model (heavy: imports torch)."""
+def default_embedder(settings: Settings, purpose: Purpose = "answer") -> Embedder:
+    """The configured embedding model: the bundled one on ONNX Runtime (no torch) unless
+    ``QABOT_RUNTIME=torch``; any other model on sentence-transformers (heavy: imports torch).
+    """
+    from index.embedder import BUNDLED_NAMES
+
+    threads = thread_count(settings, purpose)
+    apply_threads(threads)
+    if settings.model in BUNDLED_NAMES and settings.runtime != "torch":
+        from index.onnx_runtime import OnnxEmbedder
+
+        return OnnxEmbedder(threads=threads)
     from index.embedder import SentenceTransformerEmbedder
 
-    return SentenceTransformerEmbedder(settings.model)
+    return SentenceTransformerEmbedder(settings.model, threads=threads)
 
 
-def default_reranker(settings: Settings) -> Reranker | None:
-    """Load the configured reranker, or None when ``QABOT_RERANKER=none`` (heavy: torch)."""
+def default_reranker(settings: Settings, purpose: Purpose = "answer") -> Reranker | None:
+    """The configured reranker, or None when ``QABOT_RERANKER=none``; the bundled one on ONNX
+    Runtime unless ``QABOT_RUNTIME=torch``, any other on torch."""
     if settings.reranker == NONE:
         return None
+    threads = thread_count(settings, purpose)
+    if settings.reranker == BUNDLED and settings.runtime != "torch":
+        from index.onnx_runtime import OnnxReranker
+        from index.reranker import bundled_calibration
+
+        return OnnxReranker(calibration=bundled_calibration(), threads=threads)
     from index.reranker import CrossEncoderReranker
 
-    return CrossEncoderReranker(settings.reranker)
+    return CrossEncoderReranker(settings.reranker, threads=threads)
 
 
 _DEFAULT = "default"
@@ -116,6 +134,30 @@ class Engine:
         """The confidence at or above which qabot answers: the setting, else calibrated."""
         configured = self.settings.answer_threshold
         return self.calibration.threshold if configured is None else configured
+
+    def describe_models(self) -> str:
+        """Which models answer, and on what: for "loading ..." lines and ``index info``."""
+        reranker = self.settings.reranker
+        parts = [self.embedder.name]
+        if reranker != NONE:
+            parts.append("qabot's reranker" if reranker == BUNDLED else reranker)
+        runtime = getattr(self.embedder, "runtime", "")
+        on = {"onnx": " (ONNX Runtime)", "torch": " (sentence-transformers)"}.get(runtime, "")
+        return " and ".join(parts) + on
+
+    def prefetch(self) -> None:
+        """Start loading the models in the background, where they can (ONNX Runtime)."""
+        for model in (self.embedder, self.reranker):
+            start = getattr(model, "start_loading", None)
+            if start is not None:
+                start()
+
+    def warm_up(self) -> None:
+        """Load the models now rather than on the first question."""
+        for model in (self.embedder, self.reranker):
+            load = getattr(model, "load", None)
+            if load is not None:
+                load()
 
     # --- loading and building ------------------------------------------------------------
     @property

@@ -134,6 +134,11 @@ _OWN = Linear(("rerank",), (1.0,), 0.0)
 OWN_SIGMOID = Calibration(_OWN, _OWN, 0.5, "the model's own sigmoid")
 
 
+def bundled_calibration() -> Calibration:
+    """The calibration of the bundled reranker (either runtime)."""
+    return Calibration.load(BUNDLED_DIR / CALIBRATION)
+
+
 def first_stage_calibration() -> Calibration:
     """The calibration of the pipeline without a reranker."""
     return Calibration.load(FIRST_STAGE_CALIBRATION)
@@ -167,7 +172,10 @@ def verify_bundled(path: Path) -> str:
 class CrossEncoderReranker:
     """A sentence-transformers CrossEncoder on the CPU, returning raw logits."""
 
-    def __init__(self, name: str, *, max_length: int = 128) -> None:
+    runtime = "torch"
+
+    def __init__(self, name: str, *, max_length: int = 128, threads: int | None = None
+                 ) -> None:
         from index.embedder import (
             ModelUnavailable,
             _load_hub_model,
@@ -178,7 +186,7 @@ class CrossEncoderReranker:
         if name == BUNDLED:
             path: Path | None = BUNDLED_DIR
             self.fingerprint = verify_bundled(BUNDLED_DIR)
-            calibration = Calibration.load(BUNDLED_DIR / CALIBRATION)
+            calibration = bundled_calibration()
         else:
             spec = resolve_model(name)
             path = spec.path
@@ -205,6 +213,9 @@ class CrossEncoderReranker:
         try:
             import torch
             from sentence_transformers.cross_encoder import CrossEncoder
+
+            if threads is not None:
+                torch.set_num_threads(threads)
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()

@@ -32,7 +32,7 @@ def _fake_reranker(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
         import index.engine
 
         monkeypatch.setattr(index.engine, "default_reranker",
-                            lambda settings: None if settings.reranker == "none"
+                            lambda settings, *_: None if settings.reranker == "none"
                             else FakeReranker())
 
 
@@ -75,33 +75,51 @@ def real_reranker():
     return CrossEncoderReranker(BUNDLED)
 
 
-@pytest.fixture
-def real_models(monkeypatch: pytest.MonkeyPatch, real_embedder, real_reranker) -> None:
-    """Let the CLI reuse the session's loaded models instead of loading them per call."""
-    import index.engine
+@pytest.fixture(scope="session")
+def onnx_embedder():
+    """The bundled encoder on ONNX Runtime: what qabot answers with by default."""
+    from index.onnx_runtime import OnnxEmbedder
 
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings: real_embedder)
-    monkeypatch.setattr(index.engine, "default_reranker",
-                        lambda settings: None if settings.reranker == "none" else real_reranker)
+    return OnnxEmbedder(threads=2)
 
 
 @pytest.fixture(scope="session")
-def real_index_dir(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iterator[Path]:
+def onnx_reranker():
+    """The bundled reranker on ONNX Runtime: what qabot answers with by default."""
+    from index.onnx_runtime import OnnxReranker
+    from index.reranker import bundled_calibration
+
+    return OnnxReranker(calibration=bundled_calibration(), threads=2)
+
+
+@pytest.fixture
+def real_models(monkeypatch: pytest.MonkeyPatch, onnx_embedder, onnx_reranker) -> None:
+    """Let the CLI reuse the session's loaded default models instead of loading them per
+    call (the torch reference: ``real_embedder``, ``real_reranker``)."""
+    import index.engine
+
+    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: onnx_embedder)
+    monkeypatch.setattr(index.engine, "default_reranker",
+                        lambda settings, *_: None if settings.reranker == "none" else onnx_reranker)
+
+
+@pytest.fixture(scope="session")
+def real_index_dir(tmp_path_factory: pytest.TempPathFactory, onnx_embedder) -> Iterator[Path]:
     """An index of the built-in article built with the real model (once per session)."""
     from index.sources import load_sources
     from index.storage import build_index
 
     path = tmp_path_factory.mktemp("real") / "index"
-    build_index(load_sources(), real_embedder, path)
+    build_index(load_sources(), onnx_embedder, path)
     yield path
 
 
 @pytest.fixture
-def real_engine(real_embedder, real_reranker, real_index_dir: Path):
+def real_engine(onnx_embedder, onnx_reranker, real_index_dir: Path):
     from config import Settings
     from index.engine import Engine
 
-    engine = Engine(Settings(_env_file=None, index_dir=real_index_dir), real_embedder,
-                    reranker=real_reranker)
+    engine = Engine(Settings(_env_file=None, index_dir=real_index_dir), onnx_embedder,
+                    reranker=onnx_reranker)
     engine.load()
     return engine

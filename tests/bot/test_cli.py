@@ -19,7 +19,7 @@ from tests.fakes import FakeEmbedder
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
     import index.engine
 
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings: FakeEmbedder())
+    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: FakeEmbedder())
 
 
 @pytest.fixture
@@ -223,7 +223,7 @@ def test_batch_all_good_exits_0_and_encodes_once(runner: CliRunner, index_dir: P
     import index.engine
 
     emb = FakeEmbedder()
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings: emb)
+    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: emb)
     questions = "".join(f"Question number {i}?\n" for i in range(20))
     result = runner.invoke(cli, ["ask", "--json", "--index-dir", str(index_dir), "--batch",
                                  "-"], input=questions)

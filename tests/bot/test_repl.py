@@ -59,7 +59,7 @@ def test_repl_reads_stdin_without_prompt_noise(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     import index.engine
 
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings: FakeEmbedder())
+    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: FakeEmbedder())
     result = CliRunner().invoke(cli, ["repl"], input="Who is Lavrov?\n\nWho met in Hamburg?\n")
     assert result.exit_code == 0, result.output
     assert result.stdout.count("Answer [") + result.stdout.count("I don't know") == 2

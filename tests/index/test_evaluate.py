@@ -91,7 +91,7 @@ def test_wikiqa_conversion(tmp_path: Path) -> None:
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
     import index.engine
 
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings: FakeEmbedder())
+    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: FakeEmbedder())
 
 
 def test_eval_command_wikiqa_and_jsonl(fake_model, tmp_path: Path) -> None:

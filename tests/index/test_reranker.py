@@ -193,9 +193,9 @@ def test_a_reranker_that_cannot_be_had_is_one_line_and_exit_2(monkeypatch, tmp_p
     monkeypatch.setitem(sys.modules, "sentence_transformers", fake)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("QABOT_RERANKER", "cross-encoder/ms-marco-MiniLM-L6-v3")
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings: FakeEmbedder())
+    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: FakeEmbedder())
     monkeypatch.setattr(index.engine, "default_reranker",
-                        lambda settings: CrossEncoderReranker(settings.reranker))
+                        lambda settings, *_: CrossEncoderReranker(settings.reranker))
     result = CliRunner().invoke(cli, ["ask", "--index-dir", str(tmp_path / "idx"),
                                       "How long did the meeting last?"])
     assert result.exit_code == 2, result.output

@@ -24,7 +24,7 @@ HANG_SECONDS = 20
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
     import index.engine
 
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings: FakeEmbedder())
+    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: FakeEmbedder())
 
 
 def invoke(*args: str) -> Result:
@@ -296,7 +296,7 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("QABOT_MODEL", TYPO)
     monkeypatch.setattr(index.engine, "default_embedder",
-                        lambda settings: SentenceTransformerEmbedder(settings.model))
+                        lambda settings, *_: SentenceTransformerEmbedder(settings.model))
     return state
 
 
@@ -345,7 +345,7 @@ STUB_BOT = """
 import asyncio
 import index.engine
 from tests.fakes import FakeEmbedder
-index.engine.default_embedder = lambda settings: FakeEmbedder()
+index.engine.default_embedder = lambda settings, *_: FakeEmbedder()
 from bot.discord_bot import QABot
 
 async def start(self, token, *, reconnect=True):

@@ -48,7 +48,7 @@ def emb(monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
     import index.engine
 
     embedder = FakeEmbedder()
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings: embedder)
+    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: embedder)
     return embedder
 
 

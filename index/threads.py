@@ -1,0 +1,43 @@
+"""How many CPU threads the models and FAISS use (``QABOT_THREADS``).
+
+Unset, answering uses one thread: a single question is too small to gain from a second one
+(4 ms to encode either way), and a second busy thread on a shared 2-core machine made p50 7×
+slower while another process ran (docs/performance.md). A build encodes thousands of
+sentences in batches and uses every core.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from config import Settings
+
+log = logging.getLogger(__name__)
+
+Purpose = Literal["answer", "build"]
+
+
+def thread_count(settings: Settings, purpose: Purpose = "answer") -> int:
+    """The configured thread count, else the default for ``purpose``."""
+    if settings.threads is not None:
+        return settings.threads
+    return 1 if purpose == "answer" else max(1, os.cpu_count() or 1)
+
+
+def apply_threads(count: int) -> None:
+    """Use ``count`` threads in FAISS and torch (when loaded; the torch models set it when
+    they load). ONNX Runtime sessions take it when they are made."""
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(count)
+    except (ImportError, AttributeError):  # pragma: no cover - faiss is a core dependency
+        pass
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(count)
+    log.debug("using %d CPU thread(s)", count)
