@@ -31,7 +31,7 @@ def machine() -> dict[str, Any]:
 
     return {"python": platform.python_version(), "platform": platform.platform(),
             "cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "gpu": "none (CPU torch)"}
+            "gpu": "none (CPU torch, CPU ONNX Runtime)"}
 
 
 def _fmt(value: float | None) -> str:
@@ -98,6 +98,12 @@ def format_engine(rows: list[dict[str, Any]]) -> str:
           r["ask_doc_p50_ms"]] for r in rows])
 
 
+def format_batches(table: list[dict[str, Any]]) -> str:
+    return _table(["questions", "reranker", "wall s", "ms per question", "peak RSS MB"],
+                  [[f"{t['questions']:,}", t["reranker"], t["wall_s"], t["ms_per_question"],
+                    t["peak_rss_mb"]] for t in table])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, fake model (CI)")
@@ -107,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="vector-store sizes (default 10000,100000,1000000)")
     parser.add_argument("--engine-sizes", type=lambda s: [int(x) for x in s.split(",")],
                         help="engine-at-scale corpus sizes (default 100000)")
+    parser.add_argument("--app-only", action="store_true",
+                        help="only the application figures (skip the stores and the engine "
+                             "at scale, which use synthetic vectors and a fake model)")
     args = parser.parse_args(argv)
     sizes = args.sizes or ([2_000, 60_000] if args.smoke else FULL_SIZES)
     engine_sizes = args.engine_sizes or ([1_000] if args.smoke else FULL_ENGINE_SIZES)
@@ -114,12 +123,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="qabot-bench-") as tmp:
         folder = Path(tmp)
         print("application figures…", file=sys.stderr, flush=True)
-        rows, reuse = app.run(folder, smoke=args.smoke)
-        print("vector store at scale…", file=sys.stderr, flush=True)
-        stores = scale.run(sizes, folder, queries=20 if args.smoke else 200,
-                           compare=not args.smoke)
-        print("engine at scale…", file=sys.stderr, flush=True)
-        engines = engine_scale.run(engine_sizes, folder, asks=5 if args.smoke else 50)
+        rows, reuse, batch_table = app.run(folder, smoke=args.smoke)
+        stores: dict[str, Any] = {"stores": [], "mmap": []}
+        engines: list[dict[str, Any]] = []
+        if not args.app_only:
+            print("vector store at scale…", file=sys.stderr, flush=True)
+            stores = scale.run(sizes, folder, queries=20 if args.smoke else 200,
+                               compare=not args.smoke)
+            print("engine at scale…", file=sys.stderr, flush=True)
+            engines = engine_scale.run(engine_sizes, folder, asks=5 if args.smoke else 50)
     result = {
         "smoke": args.smoke,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -128,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.perf_counter() - started, 1),
         "figures": [r.to_json() for r in rows],
         "embedding_reuse": reuse,
+        "batch": batch_table,
         "stores": stores["stores"],
         "mmap": stores["mmap"],
         "engine_scale": engines,
@@ -138,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         print("smoke run: a fake model, light commands and tiny sizes; the numbers mean "
               "nothing, only that every path runs.\n")
     print(format_rows(rows))
+    print()
+    print(format_batches(batch_table))
     print()
     print(format_stores(stores["stores"]))
     print()

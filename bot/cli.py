@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from config import Settings
     from index.engine import Engine
     from index.search import Answer
+    from index.threads import Purpose
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +81,18 @@ def get_settings(**overrides: Any) -> Settings:
     return settings
 
 
-def open_engine(settings: Settings, *, auto_build: bool, warm: bool = False) -> Engine:
+def open_engine(settings: Settings, *, auto_build: bool, warm: bool = False,
+                purpose: Purpose = "answer") -> Engine:
     """Open the model and the index; build the index first when allowed and missing.
 
     ``warm``: load the models now, saying so (the REPL and the bot, before their prompt or
-    connecting); otherwise they load on the first question.
+    connecting); otherwise they load on the first question. ``purpose`` "build": bulk work
+    (``--batch``), on every core unless QABOT_THREADS says otherwise.
     """
-    from index.engine import Engine, default_embedder
+    from index.engine import Engine, default_embedder, default_reranker
 
-    engine = Engine(settings, default_embedder(settings))
+    engine = Engine(settings, default_embedder(settings, purpose),
+                    reranker=default_reranker(settings, purpose))
     if not auto_build:
         engine.prefetch()  # the models load while the index is read
     if auto_build:
@@ -168,7 +172,8 @@ def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
         normalise_question(text)  # raises a usage error before the model loads
     settings = get_settings(index_dir=index_dir)
     must_build = check_index(settings, doc if batch is None else None)
-    engine = open_engine(settings, auto_build=must_build)
+    engine = open_engine(settings, auto_build=must_build,
+                         purpose="answer" if batch is None else "build")
     if batch is None:
         answer = engine.ask(" ".join(question), top_k=top_k, doc=doc)
         if answer.truncated and not as_json:

@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     threads: int | None = Field(
         None, ge=1, le=256,
         description="CPU threads for the models and FAISS; unset or empty = 1 when "
-        "answering, every core when building",
+        "answering, every core when building or answering a --batch",
     )
     context_window: int = Field(1, ge=0, le=10)
     batch_size: int = Field(64, ge=1, le=4096)

@@ -3,7 +3,7 @@
 Unset, answering uses one thread: a single question is too small to gain from a second one
 (4 ms to encode either way), and a second busy thread on a shared 2-core machine made p50 7×
 slower while another process ran (docs/performance.md). A build encodes thousands of
-sentences in batches and uses every core.
+sentences in batches and uses every core, and so does ``qabot ask --batch``.
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ def test_figures_have_values_floors_and_targets(results: dict) -> None:
     assert results["smoke"] is True and results["machine"]["cpus"] >= 1
     figures = {f["name"].split(" (")[0]: f for f in results["figures"]}
     for name in ("warm ask, first stage only", "warm ask with reranking",
-                 "batch, in process", "index build throughput",
+                 "warm ask beside a busy process, 1 thread", "index build throughput",
+                 "--batch time per question, 80 vs 20 questions", "`qabot index info` wall time",
                  "cold one-shot `qabot ask`, wall time", "`qabot --help` wall time",
                  "peak RSS of `qabot ask`", "rebuild after adding one document to 200 units"):
         assert name in figures, name
@@ -34,6 +35,19 @@ def test_figures_have_values_floors_and_targets(results: dict) -> None:
     assert isinstance(figures["reranking 10 candidates"]["value"], float)
     reranked = figures["warm ask with reranking"]
     assert reranked["target"] == "value <= 150" and reranked["met"] in (True, False)
+    by_name = {f["name"]: f for f in results["figures"]}
+    tail = by_name["warm ask beside a busy process, 1 thread (default), p99"]
+    assert tail["floor"] == "its p50" and tail["target"] == "ratio <= 2"
+
+
+def test_batch_runs_every_size_through_the_cli(results: dict) -> None:
+    table = results["batch"]
+    assert [(t["questions"], t["reranker"]) for t in table] == [
+        (20, "none"), (80, "none"), (10, "bundled")]
+    for t in table:
+        assert t["wall_s"] > 0 and t["peak_rss_mb"] > 0
+        assert t["ms_per_question"] == pytest.approx(1000 * t["wall_s"] / t["questions"],
+                                                     rel=0.01)
 
 
 def test_embedding_reuse_encodes_only_the_new_document(results: dict) -> None:
