@@ -3,6 +3,7 @@
 #   make test   set up .venv (with the dev tools) and run ruff, mypy and the whole test suite
 #   make bench  run the benchmarks at full size (docs/performance.md)
 #   make reranker  train, calibrate and ship qabot's own reranker (about 30-60 min on 2 cores)
+#   make onnx   re-export the bundled encoder and reranker to ONNX (about 30 s)
 PYTHON ?= python3
 VENV ?= .venv
 # torch 2.13.0 is a CPU build on this machine's package mirror; see the README for elsewhere.
@@ -10,7 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 QUESTION ?= How long did the meeting last?
 
-.PHONY: demo repl test lint bench venv dev clean reranker
+.PHONY: demo repl test lint bench venv dev clean reranker onnx
 
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +58,12 @@ reranker: $(VENV)/.train
 		--out build/reranker/calibration.json
 	$(BIN)/python -m training.calibrate --reranker none --out index/models/first-stage.json
 	$(BIN)/python -m training.ship build/reranker
+	$(BIN)/python -m training.export --what reranker
+
+# The ONNX exports of the bundled encoder and reranker that answer without torch, made from
+# the torch models, checked against them, and pinned by sha256 (training/export.py).
+onnx: $(VENV)/.train
+	$(BIN)/python -m training.export
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

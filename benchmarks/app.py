@@ -250,7 +250,7 @@ def cold(folder: Path, runs: int, smoke: bool) -> list[Row]:
     rows.append(Row("peak RSS of `qabot ask`", max(p.peak_rss_mb for p in asks), "MB",
                     "the bare models above", max(p.peak_rss_mb for p in bares)))
     if not smoke:
-        repl = [_time_to_output(_qabot("repl"), b"qabot> ", env) for _ in range(runs)]
+        repl = [_time_to_output(_qabot("repl"), b"qabot>", env) for _ in range(runs)]
         rows.append(Row("`qabot repl`: start to prompt", median(repl), "s",
                         target="value <= 2", note=f"median of {runs}, in a terminal"))
         bot_env = {**env, "QABOT_DISCORD_TOKEN": "benchmark-token-that-is-never-sent"}

@@ -25,6 +25,7 @@ BUNDLED_NAMES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
 BUNDLED_WEIGHTS = "model.safetensors"
 BUNDLED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 BUNDLED_SIZE = 90868376
+BUNDLED_DIMENSION = 384
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
@@ -206,39 +207,56 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         # Before the heavy imports: a model that cannot be had fails in a second.
         cached = spec.path is not None or hub_model_cached(spec.name)
+        self.name = spec.name
+        self._spec, self._cached, self._threads = spec, cached, threads
+        self._model: Any = None
+        if spec.bundled:  # known without loading: an unchanged corpus is skipped unloaded
+            self.dimension = BUNDLED_DIMENSION
+            self.fingerprint = fingerprint
+            return
+        model = self._loaded()
+        getter = getattr(model, "get_embedding_dimension", None)
+        getter = getter or model.get_sentence_embedding_dimension
+        dim = getter()
+        if not dim:
+            raise ModelError(f"model {spec.name!r} does not report an embedding dimension")
+        self.dimension = int(dim)
+        self.fingerprint = fingerprint or self._parameter_fingerprint()
+
+    def _loaded(self) -> Any:
+        """The sentence-transformers model, loaded the first time (heavy: imports torch)."""
+        if self._model is not None:
+            return self._model
+        spec = self._spec
         log.info("loading embedding model %s", spec.name)
         try:
             import torch
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as hf_logging
 
-            if threads is not None:
-                torch.set_num_threads(threads)
+            if self._threads is not None:
+                torch.set_num_threads(self._threads)
 
             hf_logging.disable_progress_bar()  # "Loading weights" bars are noise on stderr
 
             if spec.path is not None:
                 self._model = SentenceTransformer(str(spec.path), device="cpu")
             else:
-                self._model = _load_hub_model(SentenceTransformer, spec.name, cached)
+                self._model = _load_hub_model(SentenceTransformer, spec.name, self._cached)
         except ModelError:
             raise
         except Exception as exc:  # any loader failure becomes one readable line
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"cannot load model {spec.name!r}: {first}") from None
-        model = self._model
-        getter = getattr(model, "get_embedding_dimension", None)
-        getter = getter or model.get_sentence_embedding_dimension
-        dim = getter()
-        if not dim:
-            raise ModelError(f"model {spec.name!r} does not report an embedding dimension")
-        self.name = spec.name
-        self.dimension = int(dim)
-        self.fingerprint = fingerprint or self._parameter_fingerprint()
+        return self._model
+
+    def load(self) -> None:
+        """Load the model now rather than on the first encode."""
+        self._loaded()
 
     def _parameter_fingerprint(self) -> str:
         digest = hashlib.sha256()
-        for key, tensor in sorted(self._model.state_dict().items()):
+        for key, tensor in sorted(self._loaded().state_dict().items()):
             digest.update(key.encode())
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         return digest.hexdigest()
@@ -248,7 +266,7 @@ class SentenceTransformerEmbedder:
     ) -> np.ndarray:
         import numpy as np
 
-        vectors = self._model.encode(
+        vectors = self._loaded().encode(
             list(texts),
             batch_size=batch_size,
             convert_to_numpy=True,

@@ -118,6 +118,13 @@ class _Export:
         first use waits for it, and raises what it raised."""
         if self._loaded is None and not self._started:
             self._started = True
+            # Imported here, on the calling thread: a C extension (numpy under them) imported
+            # by two threads at once can fail half-initialised, and the caller goes on to
+            # import faiss and scipy, which need numpy too.
+            import numpy  # noqa: F401
+            import onnxruntime  # noqa: F401
+            import tokenizers  # noqa: F401
+
             threading.Thread(target=self._load_quietly, name=f"load-{self.info.kind}",
                              daemon=True).start()
 

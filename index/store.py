@@ -42,10 +42,11 @@ KINDS = ("auto", "flat", "hnsw", "ivf")
 
 
 def _faiss() -> Any:
-    """Import faiss lazily (its stubs lag behind its API, hence ``Any``)."""
-    import faiss
+    """Import faiss lazily (its stubs lag behind its API, hence ``Any``), with the
+    configured thread count."""
+    from index.threads import faiss_module
 
-    return faiss
+    return faiss_module()
 
 
 @contextlib.contextmanager

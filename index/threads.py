@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from config import Settings
@@ -28,16 +28,28 @@ def thread_count(settings: Settings, purpose: Purpose = "answer") -> int:
     return 1 if purpose == "answer" else max(1, os.cpu_count() or 1)
 
 
-def apply_threads(count: int) -> None:
-    """Use ``count`` threads in FAISS and torch (when loaded; the torch models set it when
-    they load). ONNX Runtime sessions take it when they are made."""
-    try:
-        import faiss
+_configured: list[int] = []  # the count apply_threads was given, for libraries loaded later
 
+
+def apply_threads(count: int) -> None:
+    """Use ``count`` threads in torch and FAISS: now if they are loaded, else when they are
+    (the torch models and :func:`faiss_module` apply it). ONNX Runtime sessions take it when
+    they are made."""
+    _configured[:] = [count]
+    faiss = sys.modules.get("faiss")
+    if faiss is not None:
         faiss.omp_set_num_threads(count)
-    except (ImportError, AttributeError):  # pragma: no cover - faiss is a core dependency
-        pass
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(count)
     log.debug("using %d CPU thread(s)", count)
+
+
+def faiss_module() -> Any:
+    """Import faiss (not before it is needed: 80 ms) with the configured thread count."""
+    first = "faiss" not in sys.modules
+    import faiss
+
+    if first and _configured:
+        faiss.omp_set_num_threads(_configured[0])
+    return faiss

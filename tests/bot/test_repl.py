@@ -64,3 +64,23 @@ def test_repl_reads_stdin_without_prompt_noise(tmp_path: Path,
     assert result.exit_code == 0, result.output
     assert result.stdout.count("Answer [") + result.stdout.count("I don't know") == 2
     assert "qabot>" not in result.stdout and ":help" not in result.stdout
+
+
+def test_repl_loads_the_models_before_reading_and_says_which(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import index.engine
+
+    loads: list[str] = []
+
+    class Loading(FakeEmbedder):
+        runtime = "onnx"
+
+        def load(self) -> None:
+            loads.append("encoder")
+
+    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: Loading())
+    result = CliRunner().invoke(cli, ["repl"], input="Who is Lavrov?\n")
+    assert result.exit_code == 0, result.output
+    assert "qabot: loading fake-embedder and qabot's reranker (ONNX Runtime)..." in \
+        result.stderr
+    assert loads == ["encoder"], "loaded once, before the first question"

@@ -203,9 +203,9 @@ def test_a_blank_threads_setting_means_the_default(tmp_path: Path,
 
 
 # --- the real processes: what they import and load ----------------------------------------
-def _run(code: str, tmp_path: Path) -> dict[str, object]:
+def _run(code: str, tmp_path: Path, **extra: str) -> dict[str, object]:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
-           "QABOT_INDEX_DIR": str(tmp_path / "idx"), "HF_HUB_OFFLINE": "1"}
+           "QABOT_INDEX_DIR": str(tmp_path / "idx"), "HF_HUB_OFFLINE": "1", **extra}
     done = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -233,6 +233,9 @@ def test_asking_and_an_unchanged_build_never_import_torch(tmp_path: Path) -> Non
     build = _run(PROBE.format(args=["index", "build"]), tmp_path)
     assert build["code"] == 0 and "up to date" in str(build["out"])
     assert build["loaded"] == [], "an unchanged corpus is recognised before any model loads"
+    reference = _run(PROBE.format(args=["index", "build"]), tmp_path, QABOT_RUNTIME="torch")
+    assert reference["code"] == 0 and "up to date" in str(reference["out"])
+    assert reference["loaded"] == [], "the torch runtime too knows the bundled model unloaded"
     info = _run(PROBE.format(args=["index", "info"]), tmp_path)
     assert info["code"] == 0 and info["loaded"] == []
 
