@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
+from click.shell_completion import CompletionItem
 
 if TYPE_CHECKING:
     from config import Settings
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 EXIT_DATA = 1
 EXIT_USAGE = 2
 BATCH_CHUNK = 256
+# A question piped on stdin is read up to this many bytes; normalise_question keeps
+# the first 2000 of them anyway, and an endless pipe must not fill the memory.
+STDIN_LIMIT = 1_000_000
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -125,22 +129,57 @@ def check_index(settings: Settings, doc: str | None = None) -> bool:
     return False
 
 
-def _styles() -> tuple[Any, Any]:
-    if sys.stdout.isatty():
-        return (lambda s: click.style(s, bold=True, fg="yellow"),
-                lambda s: click.style(s, dim=True))
-    return None, None
+def print_answer(answer: Answer, as_json: bool, *, with_question: bool = False) -> None:
+    """Print one answer, as a JSON line or as text (``with_question``: the question above
+    it, for ``--batch``, where the reader cannot tell otherwise which answer is which).
 
-
-def print_answer(answer: Answer, as_json: bool) -> None:
-    """Print one answer, as a JSON line or as text."""
-    from bot.render import render_answer
+    Text is styled only on a terminal without NO_COLOR, and wrapped to what it shows.
+    """
+    from bot.render import render_answer, render_question, terminal_styles, terminal_width
 
     if as_json:
         click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
-    else:
-        hl, dim = _styles()
-        click.echo(render_answer(answer, hl, dim))
+        return
+    styles, width = terminal_styles(sys.stdout), terminal_width(sys.stdout)
+    if with_question:
+        click.echo(render_question(answer.question, styles.highlight, width=width))
+    click.echo(render_answer(answer, styles.highlight, styles.dim, width=width))
+
+
+def stdin_is_terminal() -> bool:
+    """True when stdin is a terminal, or missing (closed): no question is piped in."""
+    try:
+        return sys.stdin is None or sys.stdin.isatty()
+    except (AttributeError, ValueError):  # a closed stream
+        return True
+
+
+def question_from_stdin() -> str:
+    """The question piped on stdin (``echo "..." | qabot ask``), as one question."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:  # a text-only stream (an embedding program's)
+        return str(sys.stdin.read(STDIN_LIMIT))
+    # Bytes, decoded leniently: a stray byte must not be a traceback.
+    return bytes(buffer.read(STDIN_LIMIT)).decode("utf-8", errors="replace")
+
+
+def complete_doc(ctx: click.Context, param: click.Parameter, incomplete: str
+                 ) -> list[CompletionItem]:
+    """Shell completion of ``--doc``: the names in the index's manifest (and ``all``).
+
+    Reads the manifest only: no model loads, nothing is built, so Tab answers at once. The
+    index is the one ``--index-dir`` (typed before ``--doc``) or the settings name.
+    """
+    from config import load_settings
+    from index.storage import read_manifest
+
+    try:
+        index_dir = ctx.params.get("index_dir")
+        settings = load_settings(**({"index_dir": index_dir} if index_dir else {}))
+        names = [str(d["name"]) for d in read_manifest(Path(settings.index_dir))["documents"]]
+    except Exception:  # noqa: BLE001 - an error printed here lands in the user's prompt
+        return []
+    return [CompletionItem(name) for name in [*names, "all"] if name.startswith(incomplete)]
 
 
 @click.group(cls=QabotGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -152,20 +191,27 @@ def cli() -> None:
 @cli.command()
 @click.argument("question", nargs=-1)
 @click.option("-k", "--top-k", type=click.IntRange(1, 50), help="How many passages to show.")
-@click.option("--doc", help="Only search this document (see `qabot index info`).")
+@click.option("--doc", shell_complete=complete_doc,
+              help="Only search this document (see `qabot index info`).")
 @click.option("--index-dir", type=click.Path(path_type=Path), help="Index folder to use.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per question.")
 @click.option("--batch", type=click.File("r", encoding="utf-8", errors="replace"),
               help="Read questions from FILE, one a line ('-' = stdin).")
 def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
         index_dir: Path | None, as_json: bool, batch: Any) -> None:
-    """Answer QUESTION from the index (built from the built-in article on first use)."""
+    """Answer QUESTION from the index (built from the built-in article on first use).
+
+    Without QUESTION, the question is read from stdin when it is not a terminal
+    (echo "How long did the meeting last?" | qabot ask).
+    """
     from index.search import normalise_question
 
     if batch is not None and question:
         fail("give either a QUESTION or --batch FILE, not both", EXIT_USAGE)
     if batch is None:
         text = " ".join(question)
+        if not question and not stdin_is_terminal():
+            text = question_from_stdin()
         if not text.strip():
             fail('the question is empty: ask something, e.g. qabot ask "How long did the '
                  'meeting last?"', EXIT_USAGE)
@@ -175,7 +221,7 @@ def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
     engine = open_engine(settings, auto_build=must_build,
                          purpose="answer" if batch is None else "build")
     if batch is None:
-        answer = engine.ask(" ".join(question), top_k=top_k, doc=doc)
+        answer = engine.ask(text, top_k=top_k, doc=doc)
         if answer.truncated and not as_json:
             click.echo(f"qabot: note: {answer.notice}", err=True)
         print_answer(answer, as_json)
@@ -183,7 +229,9 @@ def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
         return
     errors = run_batch(engine, batch, top_k=top_k, doc=doc, as_json=as_json)
     if errors:
-        click.echo(f"qabot: {errors} batch line(s) could not be answered", err=True)
+        from bot.render import plural
+
+        click.echo(f"qabot: {plural(errors, 'batch line')} could not be answered", err=True)
         raise click.exceptions.Exit(EXIT_DATA)
 
 
@@ -245,7 +293,7 @@ def run_batch(engine: Engine, stream: Any, *, top_k: int | None, doc: str | None
                 else:
                     click.echo(f"qabot: error: {safe_text(err, one_line=True)}", err=True)
                 continue
-            print_answer(next(answers), as_json)
+            print_answer(next(answers), as_json, with_question=True)
             if not as_json:
                 click.echo("")
         chunk.clear()
@@ -271,6 +319,7 @@ def index_group() -> None:
 @click.option("--force", is_flag=True, help="Rebuild even when nothing changed.")
 def index_build(sources: tuple[Path, ...], index_dir: Path | None, force: bool) -> None:
     """Build the index from the sources (atomically; the old index stays until it is done)."""
+    from bot.render import plural
     from index.sources import load_sources
 
     settings = get_settings(index_dir=index_dir)
@@ -282,14 +331,12 @@ def index_build(sources: tuple[Path, ...], index_dir: Path | None, force: bool) 
     engine = Engine(settings, default_embedder(settings, "build"))
     result = engine.build(chosen, documents=documents, force=force,
                           progress=sys.stderr.isatty())
-    plural = "s" if result.documents != 1 else ""
+    counts = f"{plural(result.units, 'unit')} from {plural(result.documents, 'document')}"
     if result.skipped:
-        click.echo(f"index at {result.path} is up to date ({result.units} units from "
-                   f"{result.documents} document{plural}; {result.reason}): skipped. "
-                   f"Use --force to rebuild.")
+        click.echo(f"index at {result.path} is up to date ({counts}; {result.reason}): "
+                   f"skipped. Use --force to rebuild.")
     else:
-        click.echo(f"built index at {result.path}: {result.units} units from "
-                   f"{result.documents} document{plural} in {result.seconds:.1f} s")
+        click.echo(f"built index at {result.path}: {counts} in {result.seconds:.1f} s")
 
 
 @index_group.command("info")
@@ -310,13 +357,16 @@ def index_info(index_dir: Path | None, as_json: bool) -> None:
 
 def describe_manifest(manifest: dict[str, Any], path: Path) -> str:
     """A few lines about an index: model, build time, sources, documents and unit counts."""
+    from bot.render import plural
     from index.storage import describe_sources, recorded_sources
 
     docs = manifest.get("documents", [])
-    lines = [f"index {path}: {manifest.get('units')} units in {len(docs)} documents",
+    units = manifest.get("units")
+    held = plural(units, "unit") if isinstance(units, int) else f"{units} units"
+    lines = [f"index {path}: {held} in {plural(len(docs), 'document')}",
              f"model {manifest.get('model', {}).get('name')}, built {manifest.get('built_at')}",
              f"built from {describe_sources(recorded_sources(manifest))}"]
-    lines += [f"  {d['name']}: {d['count']} units" for d in docs[:50]]
+    lines += [f"  {d['name']}: {plural(d['count'], 'unit')}" for d in docs[:50]]
     if len(docs) > 50:
         lines.append(f"  … and {len(docs) - 50} more")
     return "\n".join(lines)
@@ -324,7 +374,7 @@ def describe_manifest(manifest: dict[str, Any], path: Path) -> str:
 
 @cli.command()
 @click.option("-k", "--top-k", type=click.IntRange(1, 50), help="How many passages to show.")
-@click.option("--doc", help="Only search this document.")
+@click.option("--doc", shell_complete=complete_doc, help="Only search this document.")
 @click.option("--index-dir", type=click.Path(path_type=Path), help="Index folder to use.")
 def repl(top_k: int | None, doc: str | None, index_dir: Path | None) -> None:
     """Ask questions interactively (reads one question a line when stdin is not a terminal)."""

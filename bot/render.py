@@ -1,59 +1,197 @@
 """Plain-text rendering of answers for the terminal (CLI and REPL).
 
 Document text is shown through :func:`safe_text`: no control sequence reaches the terminal.
+Styles (colour, bold) are escape codes the caller passes in, only when it writes to a
+terminal that wants them (:func:`terminal_styles`); the renderer wraps lines on what the
+reader sees, so escape codes and wide characters do not throw the wrapping off.
 """
 
 from __future__ import annotations
 
-import textwrap
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+import click
+from wcwidth import wcswidth
 
 from bot.safe_text import safe_text
 from index.search import Answer, Passage
 
 Style = Callable[[str], str]
+WIDTH = 88
+# "Also relevant" leaves out a passage the reranker finds this many times less likely to
+# answer than the best one (only when passage scores are its calibrated probabilities). On
+# the article question set (81 questions, 5 passages each, bundled models) 1/20 keeps every
+# further passage that holds a gold answer (16 of 16) and drops half of the others shown
+# beside an answer (46 of 93); 1/10 already dropped a gold one. The best passage is always
+# shown, and ``--json`` keeps all of them.
+FAR_BELOW = 20.0
 
 
-def _plain_highlight(text: str) -> str:
-    return f"**{text}**"
+@dataclass(frozen=True)
+class Styles:
+    """How the answer sentence and asides are marked. ``highlight`` and ``dim`` add escape
+    codes only (zero width); without them the answer is marked with visible ``**``."""
+
+    highlight: Style | None = None
+    dim: Style | None = None
+
+
+def wants_color(stream: TextIO) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or odd stream: no terminal
+        return False
+
+
+def terminal_styles(stream: TextIO) -> Styles:
+    """The styles for ``stream``: bold yellow answers and dim asides on a colour terminal."""
+    if not wants_color(stream):
+        return Styles()
+    return Styles(lambda s: click.style(s, bold=True, fg="yellow"),
+                  lambda s: click.style(s, dim=True))
+
+
+def terminal_width(stream: TextIO) -> int:
+    """Lines fit the terminal (at most :data:`WIDTH` columns); elsewhere :data:`WIDTH`."""
+    import shutil
+
+    try:
+        if stream.isatty():
+            return max(40, min(WIDTH, shutil.get_terminal_size((WIDTH, 24)).columns))
+    except (AttributeError, ValueError):
+        pass
+    return WIDTH
+
+
+def visible_width(text: str) -> int:
+    """Terminal columns ``text`` takes: escape codes take none, wide characters two."""
+    plain = click.unstyle(text)
+    width = wcswidth(plain)
+    return width if width >= 0 else len(plain)
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 unit``, ``2 units``; ``many`` for irregular plurals."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def _words(segments: Sequence[tuple[str, Style | None]]) -> list[tuple[str, Style | None]]:
+    return [(w, style) for text, style in segments for w in text.split()]
+
+
+def wrap(segments: Sequence[tuple[str, Style | None]], *, width: int = WIDTH,
+         indent: str = "  ", subsequent: str | None = None) -> str:
+    """Fill styled text into lines of at most ``width`` visible columns.
+
+    ``segments`` are (text, style) pieces. Words are measured without their style, and a
+    style is applied per line, so each line opens and closes its own escape codes (a line
+    cut out by a pager or ``grep`` never leaves the terminal bold). Words longer than a
+    line are not broken.
+    """
+    rest = indent if subsequent is None else subsequent
+    lines: list[list[tuple[str, Style | None]]] = [[]]
+    used = visible_width(indent)
+    for word, style in _words(segments):
+        w = visible_width(word)
+        if lines[-1] and used + 1 + w > width:
+            lines.append([])
+            used = visible_width(rest)
+        used += w + (1 if lines[-1] else 0)
+        lines[-1].append((word, style))
+    return "\n".join((indent if n == 0 else rest) + _join_styled(line)
+                     for n, line in enumerate(lines))
+
+
+def _join_styled(words: list[tuple[str, Style | None]]) -> str:
+    """Join words with spaces, one styled run per stretch of words of the same style."""
+    runs: list[tuple[Style | None, list[str]]] = []
+    for word, style in words:
+        if runs and runs[-1][0] is style:
+            runs[-1][1].append(word)
+        else:
+            runs.append((style, [word]))
+    return " ".join(style(" ".join(ws)) if style else " ".join(ws) for style, ws in runs)
 
 
 def _cite(p: Passage) -> str:
     return f"[{safe_text(p.unit.doc, one_line=True)}, sentence {p.unit.position}]"
 
 
-def _wrap(text: str, indent: str = "  ", width: int = 88) -> str:
-    return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent,
-                         break_long_words=False, break_on_hyphens=False)
+def corpus_says_nothing(answer: Answer) -> str:
+    """Who does not say, in a decline: the one document asked of, the article (an index of
+    one document) or the documents (several)."""
+    if answer.doc is not None and answer.documents == 1:
+        return f"the document {safe_text(answer.doc, one_line=True)} doesn't say"
+    if answer.documents > 1:
+        return "the documents don't say"
+    return "the article doesn't say"
 
 
-def render_answer(answer: Answer, highlight: Style | None = None, dim: Style | None = None
-                  ) -> str:
-    """Render an answer: the best sentence highlighted in context, citation, score, more."""
-    hl = highlight or _plain_highlight
-    faint = dim or (lambda s: s)
+def related_passages(answer: Answer) -> list[Passage]:
+    """The passages after the best one worth showing: not :data:`FAR_BELOW` the best.
+
+    First-stage scores are not probabilities (no ratio means anything): all are shown.
+    """
+    best, more = (answer.passages[0], answer.passages[1:]) if answer.passages else (None, [])
+    if best is None or not answer.calibrated_scores:
+        return list(more)
+    return [p for p in more if p.score * FAR_BELOW >= best.score]
+
+
+def _marked(text: str, styles: Styles) -> list[tuple[str, Style | None]]:
+    """The answer sentence as segments: styled, or between visible ``**`` marks."""
+    if styles.highlight is not None:
+        return [(text, styles.highlight)]
+    words = text.split()
+    if not words:
+        return []
+    words[0], words[-1] = "**" + words[0], words[-1] + "**"
+    return [(" ".join(words), None)]
+
+
+def render_question(question: str, highlight: Style | None = None, *,
+                    width: int = WIDTH) -> str:
+    """The question above its answer (``--batch`` in text): ``Q: ...``, wrapped."""
+    return wrap([("Q:", highlight), (safe_text(question, one_line=True), None)], width=width,
+                indent="", subsequent="   ")
+
+
+def render_answer(answer: Answer, highlight: Style | None = None, dim: Style | None = None,
+                  *, width: int = WIDTH) -> str:
+    """Render an answer: the best sentence highlighted in context, citation, score, more.
+
+    ``highlight`` and ``dim`` add escape codes (see :class:`Styles`); without them the
+    output is plain text, the answer between ``**``.
+    """
+    styles = Styles(highlight, dim)
     lines: list[str] = []
     if answer.notice:
-        lines.append(faint(f"({safe_text(answer.notice)})"))
+        lines.append(wrap([(f"({safe_text(answer.notice)})", dim)], width=width, indent=""))
     best = answer.best
     if best is None:
         lines.append("I don't know: the index has nothing to search.")
         return "\n".join(lines)
-    context = " ".join(x for x in (safe_text(best.before), hl(safe_text(best.unit.text)),
-                                   safe_text(best.after)) if x)
+    context = [(safe_text(best.before), None), *_marked(safe_text(best.unit.text), styles),
+               (safe_text(best.after), None)]
     if answer.answered:
         lines.append(f"Answer {_cite(best)}  confidence {answer.confidence:.2f}")
-        lines.append(_wrap(context))
     else:
-        lines.append(f"I don't know: the article doesn't say (confidence "
-                     f"{answer.confidence:.2f} is below the threshold {answer.threshold:.2f}).")
+        lines.append(wrap([(f"I don't know: {corpus_says_nothing(answer)} (confidence "
+                            f"{answer.confidence:.2f} is below the threshold "
+                            f"{answer.threshold:.2f}).", None)], width=width, indent=""))
         lines.append(f"Closest passage (a hint, not an answer) {_cite(best)}:")
-        lines.append(_wrap(context))
-    more = answer.passages[1:]
+    lines.append(wrap(context, width=width))
+    more = related_passages(answer)
     if more:
         lines.append("Also relevant:" if answer.answered else "Other passages:")
         for p in more:
-            lines.append(textwrap.fill(f"- {_cite(p)} ({p.score:.2f}) {safe_text(p.unit.text)}",
-                                       width=88, initial_indent="  ",
-                                       subsequent_indent="    "))
+            lines.append(wrap([(f"- {_cite(p)}", None), (f"({p.score:.2f})", dim),
+                               (safe_text(p.unit.text), None)],
+                              width=width, indent="  ", subsequent="    "))
     return "\n".join(lines)

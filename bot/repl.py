@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import click
 
-from bot.render import render_answer
+from bot.render import plural, render_answer, terminal_styles, terminal_width
 from bot.safe_text import safe_text
 from index.errors import QabotError
 
@@ -43,6 +43,8 @@ class Repl:
         self.top_k = top_k or engine.settings.top_k
         self.out = out or sys.stdout
         self.interactive = sys.stdin.isatty() and self.out.isatty()
+        # Colour on a terminal without NO_COLOR (even with piped questions), never in a file.
+        self.styles = terminal_styles(self.out)
 
     def say(self, text: str) -> None:
         """Print a line of ours, which may quote names and errors: no control sequences."""
@@ -61,12 +63,8 @@ class Repl:
             self.say(f"error: {exc}")
             return True
         # render_answer makes the document text safe; the styles are the only escapes.
-        if self.interactive:
-            text = render_answer(answer, lambda s: click.style(s, bold=True, fg="yellow"),
-                                 lambda s: click.style(s, dim=True))
-        else:
-            text = render_answer(answer)
-        click.echo(text, file=self.out)
+        click.echo(render_answer(answer, self.styles.highlight, self.styles.dim,
+                                 width=terminal_width(self.out)), file=self.out)
         self.say("")
         return True
 
@@ -87,7 +85,7 @@ class Repl:
             self._set_doc(arg)
         elif name == "sources":
             for d in self.engine.documents():
-                self.say(f"  {d.name}: {d.count} units")
+                self.say(f"  {d.name}: {plural(d.count, 'unit')}")
             self.say(f"model {self.engine.embedder.name}, built {self.engine.data.built_at}")
         elif name == "reindex":
             self._reindex()
@@ -106,8 +104,8 @@ class Repl:
             self.say(f"error: {exc}")
             return
         state = "unchanged, skipped" if result.skipped else f"{result.seconds:.1f} s"
-        self.say(f"reindexed: {result.units} units from {result.documents} "
-                 f"document(s) ({state})")
+        self.say(f"reindexed: {plural(result.units, 'unit')} from "
+                 f"{plural(result.documents, 'document')} ({state})")
 
     def _set_doc(self, arg: str) -> None:
         if not arg:
@@ -120,6 +118,13 @@ class Repl:
             return
         self.doc = info.name if info else None
         self.say(f"searching {self.doc or 'all documents'}")
+
+    def corpus(self) -> str:
+        """What questions are asked of: the article, the document NAME, or N documents."""
+        if self.doc:
+            return f"the document {self.doc}"
+        count = len(self.engine.documents())
+        return "the article" if count == 1 else f"the {plural(count, 'document')}"
 
     def run(self, lines: Iterable[str] | None = None) -> None:
         """Run until :quit or end of input."""
@@ -146,7 +151,7 @@ class Repl:
             history = InMemoryHistory()
         session: PromptSession[str] = PromptSession(history=history)
         prompt: Callable[[], str] = lambda: session.prompt("qabot> ")  # noqa: E731
-        self.say("qabot: ask about the article (:help for commands, Ctrl-D to leave)")
+        self.say(f"qabot: ask about {self.corpus()} (:help for commands, Ctrl-D to leave)")
         while True:
             try:
                 line = prompt()

@@ -343,7 +343,9 @@ class Engine:
         answered = words and bool(passages) and confidence >= threshold
         return Answer(question=question, answered=answered,
                       passages=passages, threshold=threshold, confidence=confidence,
-                      truncated=truncated, notice=notice)
+                      truncated=truncated, notice=notice,
+                      documents=1 if info else len(data.docs), doc=info.name if info else None,
+                      calibrated_scores=reranker is not None and words)
 
 
 class RebuildInProgress(UsageError):

@@ -149,18 +149,32 @@ class Answer:
     confidence: float = 0.0  # probability that the best passage answers; vs the threshold
     truncated: bool = False
     notice: str = ""
+    # What was searched, so that a decline can name it ("the article", "the documents").
+    documents: int = 1  # how many documents the question was asked of
+    doc: str | None = None  # the one document asked of (a --doc filter), else None
+    # True when passage scores are probabilities (the reranker's calibrated ranking), so
+    # that they can be compared with each other as such; else first-stage scores.
+    calibrated_scores: bool = False
 
     @property
     def best(self) -> Passage | None:
         return self.passages[0] if self.passages else None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """The ``--json`` object. Keys are only ever added (other tools parse it):
+        ``threshold`` says what ``confidence`` was compared with; ``truncated`` is always
+        there, ``notice`` only when qabot changed or could not use the question."""
+        out: dict[str, Any] = {
             "question": self.question,
             "answered": self.answered,
             "confidence": round(float(self.confidence), 4),
-            "passages": [p.to_json() for p in self.passages],
+            "threshold": round(float(self.threshold), 4),
+            "truncated": self.truncated,
         }
+        if self.notice:
+            out["notice"] = self.notice
+        out["passages"] = [p.to_json() for p in self.passages]
+        return out
 
 
 def context_of(units: Sequence[Unit], uid: int, lo: int, hi: int, window: int

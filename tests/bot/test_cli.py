@@ -44,7 +44,9 @@ def test_json_contract(runner: CliRunner, index_dir: Path) -> None:
                                  "Who met Putin in Hamburg?"])
     assert result.exit_code == 0, result.output
     (obj,) = _json_lines(result.stdout)
-    assert set(obj) == {"question", "answered", "confidence", "passages"}
+    assert set(obj) == {"question", "answered", "confidence", "threshold", "truncated",
+                        "passages"}, "no notice when the question was used as asked"
+    assert obj["truncated"] is False and 0.0 <= obj["threshold"] <= 1.0
     assert 0.0 <= obj["confidence"] <= 1.0
     assert obj["question"] == "Who met Putin in Hamburg?"
     assert isinstance(obj["answered"], bool)
@@ -214,7 +216,7 @@ def test_batch_keeps_order_and_reports_bad_lines(runner: CliRunner, index_dir: P
         result = runner.invoke(cli, ["ask", "--json", "--index-dir", str(index_dir),
                                      "--batch", "-"], input=BATCH)
     assert result.exit_code == 1
-    assert "3 batch line(s) could not be answered" in result.stderr
+    assert "3 batch lines could not be answered" in result.stderr
     _check_batch(result.stdout)
 
 
@@ -248,7 +250,7 @@ def test_index_build_reports_skips_and_bad_sources(runner: CliRunner, index_dir:
     assert result.exit_code == 1
     assert f"{bad}:2: not valid JSON" in result.stderr and "Traceback" not in result.output
     info = runner.invoke(cli, ["index", "info", "--index-dir", str(index_dir)])
-    assert "35 units in 1 documents" in info.stdout, "the failed build left the index as it was"
+    assert "35 units in 1 document\n" in info.stdout, "the failed build left the index as it was"
 
 
 def test_index_build_jsonl_source(runner: CliRunner, tmp_path: Path) -> None:

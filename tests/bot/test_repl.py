@@ -47,7 +47,7 @@ def test_reindex_rebuilds_from_the_recorded_sources(fake_engine, tmp_path: Path)
     fake_engine.settings.sources = []  # the built-in article: not what the index holds
     text = _run(fake_engine, [":reindex", ":sources"])
     assert f"reindexing from {folder}..." in text
-    assert "reindexed: 3 units from 2 document(s)" in text and "extra: 2 units" in text
+    assert "reindexed: 3 units from 2 documents" in text and "extra: 2 units" in text
 
 
 def test_empty_question_line_is_ignored_and_bad_input_reported(fake_engine) -> None:
