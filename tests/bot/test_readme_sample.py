@@ -1,0 +1,116 @@
+"""The README's sample output: made by scripts/readme_sample.py, shaped like the renderer's.
+
+The unit tests check the script's rewriting with a stand-in runner and that every README
+block has the structure ``render_answer`` produces; the integration test runs the script's
+``--check`` with the real bundled models, which fails when the README is stale.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from bot.render import WIDTH, visible_width
+
+ROOT = Path(__file__).parents[2]
+
+
+def _script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("readme_sample",
+                                                  ROOT / "scripts" / "readme_sample.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+readme_sample = _script()
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+CITE = r"\[[^\]]+, sentence \d+\]"
+HEAD = [re.compile(rf"^Answer {CITE}  confidence \d\.\d\d$"),
+        re.compile(r"^I don't know: (the article doesn't say|the documents don't say|"
+                   r"the document \S+ doesn't say) \(confidence \d\.\d\d is below the "
+                   r"threshold \d\.\d\d\)\.$")]
+HINT = re.compile(rf"^Closest passage \(a hint, not an answer\) {CITE}:$")
+MORE = re.compile(rf"^  - {CITE} \(\d\.\d\d\) \S")
+
+
+def _blocks() -> list[tuple[str, list[str]]]:
+    return [(m["command"], m["block"].splitlines()) for m in readme_sample.SAMPLE.finditer(README)]
+
+
+def test_readme_has_samples_for_an_answer_and_a_decline() -> None:
+    blocks = _blocks()
+    assert len(blocks) >= 2
+    firsts = [lines[1] for _, lines in blocks]
+    assert any(line.startswith("Answer [") for line in firsts)
+    assert any(line.startswith("I don't know") for line in firsts)
+
+
+@pytest.mark.parametrize("n", range(2))
+def test_sample_block_has_the_renderer_structure(n: int) -> None:
+    command, lines = _blocks()[n]
+    assert lines[0] == f"$ {command}"
+    out = lines[1:]
+    assert any(p.match(out[0]) for p in HEAD), out[0]
+    body = out[2:] if out[0].startswith("I don't know") else out[1:]
+    if out[0].startswith("I don't know"):
+        assert HINT.match(out[1]), out[1]
+    context = []
+    for line in body:
+        if line in ("Also relevant:", "Other passages:"):
+            break
+        assert line.startswith("  ") and not line.startswith("   "), line
+        context.append(line)
+    joined = " ".join(context)
+    assert joined.count("**") == 2 and re.search(r"\*\*\S.*\S\*\*", joined)
+    rest = body[len(context):]
+    if rest:
+        assert rest[0] == ("Also relevant:" if out[0].startswith("Answer") else
+                           "Other passages:")
+        assert MORE.match(rest[1]) and all(MORE.match(x) or x.startswith("    ")
+                                            for x in rest[1:])
+    assert all(visible_width(line) <= WIDTH for line in out)
+
+
+def test_update_rewrites_stale_blocks_and_is_stable() -> None:
+    text = ('intro\n<!-- sample: qabot ask "Hi there?" -->\n```\n$ qabot ask "Hi there?"\n'
+            'old output\n```\nmiddle\n<!-- sample: qabot ask --doc d x -->\n```\n```\nend\n')
+    calls: list[list[str]] = []
+
+    def run(args: list[str]) -> str:
+        calls.append(args)
+        return f"output of {' '.join(args)}\n\n"
+
+    new = readme_sample.update(text, run)
+    assert calls == [["ask", "Hi there?"], ["ask", "--doc", "d", "x"]]
+    assert new == ('intro\n<!-- sample: qabot ask "Hi there?" -->\n```\n$ qabot ask "Hi there?"\n'
+                   'output of ask Hi there?\n```\nmiddle\n<!-- sample: qabot ask --doc d x -->\n'
+                   '```\n$ qabot ask --doc d x\noutput of ask --doc d x\n```\nend\n')
+    assert readme_sample.update(new, run) == new
+
+
+def test_check_fails_on_a_stale_readme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stale = tmp_path / "README.md"
+    stale.write_text('<!-- sample: qabot ask "Q?" -->\n```\n$ qabot ask "Q?"\nold\n```\n')
+    monkeypatch.setattr(readme_sample, "real_runner", lambda workdir: lambda args: "new\n")
+    before = stale.read_text()
+    assert readme_sample.main(["--check", "--readme", str(stale)]) == 1
+    assert stale.read_text() == before, "--check writes nothing"
+    assert readme_sample.main(["--readme", str(stale)]) == 0
+    assert stale.read_text().endswith('$ qabot ask "Q?"\nnew\n```\n')
+    assert readme_sample.main(["--check", "--readme", str(stale)]) == 0
+
+
+@pytest.mark.integration
+def test_readme_samples_match_a_real_run() -> None:
+    """The README equals what the bundled models print now (scripts/readme_sample.py)."""
+    done = subprocess.run([sys.executable, "scripts/readme_sample.py", "--check"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
