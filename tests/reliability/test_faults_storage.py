@@ -649,7 +649,7 @@ def test_reindex_rebuilds_from_the_recorded_sources_and_says_which(
     result = runner.invoke(cli, ["repl", "--index-dir", str(index)], input=":reindex\n")
     assert result.exit_code == 0, result.output
     assert f"reindexing from {src}..." in result.stdout
-    assert "reindexed: 3 units from 2 document(s)" in result.stdout
+    assert "reindexed: 3 units from 2 documents" in result.stdout
     assert doc_names(index) == ["more", "notes"], "not replaced by the built-in article"
 
 
