@@ -190,7 +190,9 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("question", nargs=-1)
-@click.option("-k", "--top-k", type=click.IntRange(1, 50), help="How many passages to show.")
+@click.option("-k", "--top-k", type=click.IntRange(1, 50),
+              help="How many passages to show (at most: text leaves out those far below the "
+                   "best; --json lists all).")
 @click.option("--doc", shell_complete=complete_doc,
               help="Only search this document (see `qabot index info`).")
 @click.option("--index-dir", type=click.Path(path_type=Path), help="Index folder to use.")
