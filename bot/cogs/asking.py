@@ -6,8 +6,6 @@ import asyncio
 import logging
 import math
 import re
-import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -27,26 +25,16 @@ MAX_CHOICES = 25  # Discord shows at most 25 autocomplete choices
 CHOICE_LIMIT = 100  # characters in a choice's name and value
 
 
-class Cooldown:
-    """One question per user every ``seconds`` (0 turns it off)."""
+def user_cooldown(seconds: float) -> commands.CooldownMapping[int] | None:
+    """One question per user every ``seconds`` (None when 0 turns it off).
 
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.seconds = seconds
-        self.clock = clock
-        self._last: dict[int, float] = {}
-
-    def retry_after(self, user_id: int) -> float:
-        """Return 0 and count the question when the user may ask now, else seconds to wait."""
-        if self.seconds <= 0:
-            return 0.0
-        now = self.clock()
-        last = self._last.get(user_id)
-        if last is not None and now - last < self.seconds:
-            return self.seconds - (now - last)
-        self._last[user_id] = now
-        if len(self._last) > 1000:  # forget users whose cooldown is over
-            self._last = {u: t for u, t in self._last.items() if now - t < self.seconds}
-        return 0.0
+    discord.py's own mapping, keyed by user id so that ``/ask``, mentions and ``!ask`` share
+    one budget (switching the way in does not skip the wait); it forgets users whose window
+    is over by itself.
+    """
+    if seconds <= 0:
+        return None
+    return commands.CooldownMapping.from_cooldown(1, seconds, lambda user_id: user_id)
 
 
 def mention_question(content: str, bot_id: int) -> str | None:
@@ -60,7 +48,7 @@ class Asking(commands.Cog):
 
     def __init__(self, bot: QABot) -> None:
         self.bot = bot
-        self.cooldown = Cooldown(bot.settings.discord_cooldown_seconds)
+        self.cooldown = user_cooldown(bot.settings.discord_cooldown_seconds)
 
     # --- the shared steps ---------------------------------------------------------------
     def refusal(self, user_id: int, question: str, usage: str) -> str | None:
@@ -72,8 +60,8 @@ class Asking(commands.Cog):
         if len(question) > bound:
             return (f"That question is {len(question)} characters long; the limit is {bound}. "
                     f"Please ask something shorter.")
-        wait = self.cooldown.retry_after(user_id)
-        if wait > 0:
+        wait = self.cooldown.update_rate_limit(user_id) if self.cooldown else None
+        if wait:
             return f"One question at a time, please: you can ask again in {math.ceil(wait)} s."
         return None
 

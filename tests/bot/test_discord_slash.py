@@ -14,6 +14,7 @@ import discord
 import numpy as np
 import pytest
 from discord import app_commands
+from discord.ext import commands
 
 from bot.cogs.admin import BUSY, NOT_ADMIN
 from bot.cogs.errors import SORRY
@@ -111,18 +112,16 @@ async def test_ask_cooldown_is_friendly_and_ephemeral(make_bot: MakeBot) -> None
     assert reply.content == "One question at a time, please: you can ask again in 10 s."
 
 
-def test_cooldown_expires() -> None:
-    from bot.cogs.asking import Cooldown
+def test_cooldown_expires_per_user_with_discord_py_s_mapping() -> None:
+    from bot.cogs.asking import user_cooldown
 
-    now = [100.0]
-    cooldown = Cooldown(5, clock=lambda: now[0])
-    assert cooldown.retry_after(1) == 0
-    now[0] += 2
-    assert cooldown.retry_after(1) == pytest.approx(3)
-    assert cooldown.retry_after(2) == 0
-    now[0] += 3
-    assert cooldown.retry_after(1) == 0
-    assert Cooldown(0).retry_after(1) == Cooldown(0).retry_after(1) == 0
+    cooldown = user_cooldown(5)
+    assert isinstance(cooldown, commands.CooldownMapping)
+    assert cooldown.update_rate_limit(1, current=100.0) is None
+    assert cooldown.update_rate_limit(1, current=102.0) == pytest.approx(3)
+    assert cooldown.update_rate_limit(2, current=102.0) is None
+    assert cooldown.update_rate_limit(1, current=105.5) is None
+    assert user_cooldown(0) is None
 
 
 @pytest.mark.parametrize(("typed", "expected"), [
