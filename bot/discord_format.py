@@ -141,11 +141,17 @@ def _set_footer(embed: discord.Embed, model: str, built_at: str) -> None:
         embed.set_footer(text=shorten(text, FOOTER_LIMIT))
 
 
+HINT_LIMIT = 600  # characters of the one passage a decline shows as a hint
+DECLINE = "**I don't know:** the documents don't seem to say."
+NOTHING = "I don't know: the index has nothing to search."
+
+
 def answer_embed(answer: Answer, *, built_at: str = "", model: str = "") -> discord.Embed:
     """Render an answer: the best sentence in context, its citation and confidence, more.
 
-    When qabot declines, the embed says the article doesn't say and shows the closest
-    passage, marked as a hint.
+    When qabot declines (an off-topic question, or one the documents don't answer), the
+    embed is a short "I don't know" with at most the closest passage, quoted and marked as a
+    hint, and no further passages: passages below the threshold are noise in a channel.
     """
     best = answer.best
     embed = discord.Embed(
@@ -158,23 +164,24 @@ def answer_embed(answer: Answer, *, built_at: str = "", model: str = "") -> disc
     if answer.notice:
         head.append(f"*({escape(answer.notice)})*")
     if best is None:
-        head.append("The article doesn't say: the index has nothing to search.")
+        head.append(NOTHING)
         embed.description = shorten("\n".join(head), DESCRIPTION_LIMIT)
         return embed
-    if not answer.answered:
-        head.append("**The article doesn't say.** Closest passage, a hint and not an answer:")
     citation = f"— {cite(best)} · confidence {answer.confidence:.2f}"
-    fixed = len("\n".join(head)) + len(citation) + 6  # two blank-line separators, "> "
-    body = _in_context(best, DESCRIPTION_LIMIT - fixed)
     if not answer.answered:
-        body = "> " + body  # a quote block marks the hint as the article's words, not ours
+        head.append(f"{DECLINE} The closest passage, a hint and not an answer:")
+        # A quote block marks the hint as the article's words, not ours.
+        hint = "> " + shorten(escape(best.unit.text), HINT_LIMIT)
+        embed.description = "\n\n".join(["\n".join(head), hint, citation])
+        return embed
+    fixed = len("\n".join(head)) + len(citation) + 4  # two blank-line separators
+    body = _in_context(best, DESCRIPTION_LIMIT - fixed)
     embed.description = "\n\n".join([*(["\n".join(head)] if head else []), body, citation])
 
-    label = "Also relevant" if answer.answered else "Other passages"
     for n, passage in enumerate(answer.passages[1:], start=1):
         if n > MAX_FIELDS:
             break
-        name = shorten(f"{label}: {cite(passage)} · {passage.score:.2f}", FIELD_NAME_LIMIT)
+        name = shorten(f"Also relevant: {cite(passage)} · {passage.score:.2f}", FIELD_NAME_LIMIT)
         room = min(FIELD_VALUE_LIMIT, EMBED_LIMIT - len(embed) - len(name))
         if room < MIN_FIELD_VALUE:  # no room left for a useful field
             break
