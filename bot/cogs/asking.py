@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import re
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -37,10 +39,43 @@ def user_cooldown(seconds: float) -> commands.CooldownMapping[int] | None:
     return commands.CooldownMapping.from_cooldown(1, seconds, lambda user_id: user_id)
 
 
-def mention_question(content: str, bot_id: int) -> str | None:
-    """Return the question after a leading mention of the bot, or None if there is none."""
-    match = re.match(rf"\s*<@!?{bot_id}>", content)
+def mention_question(content: str, bot_id: int, role_id: int | None = None) -> str | None:
+    """Return the question after a leading mention of the bot, or None if there is none.
+
+    A mention of the bot's own role (the one Discord creates for it in each server, which
+    the member list offers beside the bot when people type @qabot) counts too.
+    """
+    who = rf"!?{bot_id}" + (rf"|&{role_id}" if role_id is not None else "")
+    match = re.match(rf"\s*<@(?:{who})>", content)
     return content[match.end() :].strip() if match else None
+
+
+def own_role_id(message: discord.Message) -> int | None:
+    """The id of the bot's managed role in the message's server, if it has one."""
+    role = message.guild.self_role if message.guild is not None else None
+    return role.id if role is not None else None
+
+
+async def reply(message: discord.Message, content: str | None = None, **kwargs: Any
+                ) -> discord.Message:
+    """Reply to ``message`` in its channel (or thread), shown as a reply to the question.
+
+    A question deleted meanwhile does not lose the answer: it is sent without the link.
+    """
+    reference = message.to_reference(fail_if_not_exists=False)
+    return await message.channel.send(content, reference=reference, mention_author=False,
+                                      allowed_mentions=NO_PINGS, **kwargs)
+
+
+@contextlib.asynccontextmanager
+async def typing(channel: discord.abc.Messageable) -> AsyncIterator[None]:
+    """Show "qabot is typing…" meanwhile; a refused indicator is no reason not to answer."""
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            await stack.enter_async_context(channel.typing())
+        except discord.HTTPException as exc:
+            log.info("no typing indicator (HTTP %s); answering anyway", exc.status)
+        yield
 
 
 class Asking(commands.Cog):
@@ -78,11 +113,11 @@ class Asking(commands.Cog):
         async with self.bot.serving():
             refusal = self.refusal(message.author.id, question, usage)
             if refusal is not None:
-                await message.reply(plain(refusal), mention_author=False,
-                                    allowed_mentions=NO_PINGS)
+                await reply(message, plain(refusal))
                 return
-            embed = await self.answer(question)
-            await message.reply(embed=embed, mention_author=False, allowed_mentions=NO_PINGS)
+            async with typing(message.channel):
+                embed = await self.answer(question)
+            await reply(message, embed=embed)
 
     # --- the ways in ----------------------------------------------------------------------
     @app_commands.command(name="ask")
@@ -124,7 +159,7 @@ class Asking(commands.Cog):
     async def on_message(self, message: discord.Message) -> None:
         if message.author.bot or self.bot.user is None:
             return
-        question = mention_question(message.content, self.bot.user.id)
+        question = mention_question(message.content, self.bot.user.id, own_role_id(message))
         if question is None:
             return
         await self.answer_message(message, question, f"@{self.bot.user.name} {EXAMPLE}")

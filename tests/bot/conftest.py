@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,6 +134,8 @@ async def dpy(make_bot: MakeBot) -> AsyncIterator[Callable[..., Awaitable[QABot]
         bot._connection.member_cache_flags = discord.MemberCacheFlags.from_intents(
             bot._connection._intents)
         dpytest.configure(bot, members=2)
+        # dpytest's connection state has no loop; discord.py's typing indicator needs one.
+        bot._connection.loop = asyncio.get_running_loop()
         return bot
 
     yield start
