@@ -211,6 +211,50 @@ def sources_embed(docs: Sequence[DocInfo], *, units: int, model: str, built_at: 
     return embed
 
 
+HELP_DOCS = 10  # documents named in /help; /sources lists them all
+
+
+def _document_lines(docs: Sequence[DocInfo], shown: int) -> str:
+    lines = [shorten(f"• **{escape(d.name)}**: {d.count} sentences", 120) for d in docs[:shown]]
+    if len(docs) > shown:
+        lines.append(f"… and {len(docs) - shown} more: `/sources` lists them all")
+    return "\n".join(lines) or "None yet: the index is empty."
+
+
+def help_embed(docs: Sequence[DocInfo], *, units: int, bot_name: str, example: str,
+               prefix: str | None, cooldown: float, max_chars: int) -> discord.Embed:
+    """What the bot can do, what it has read and how to ask it (``/help``).
+
+    ``prefix`` is None when the prefix commands are off (no message-content intent).
+    """
+    plural = "s" if len(docs) != 1 else ""
+    name = escape(bot_name)
+    embed = discord.Embed(title=shorten(f"{bot_name}: questions about the documents",
+                                        TITLE_LIMIT), colour=INFO_COLOUR)
+    embed.description = (
+        f"I answer questions from {len(docs)} document{plural} ({units} sentences): I quote "
+        "the sentence that answers in its context, say where it comes from (document, "
+        "sentence number) and how confident I am. When the documents don't say, I say "
+        "\"I don't know\" instead of guessing.")
+    ways = [f"• `/ask question: {example}` (add `doc:` to search one document)",
+            f"• `@{name} {example}` (mention me or my role at the start of a message)"]
+    if prefix is not None:
+        ways.append(f"• `{escape(prefix)}ask {example}`")
+    embed.add_field(name="How to ask", value="\n".join(ways), inline=False)
+    embed.add_field(name=f"Documents ({len(docs)})", value=shorten(
+        _document_lines(docs, HELP_DOCS), FIELD_VALUE_LIMIT), inline=False)
+    embed.add_field(name="Votes", value=(
+        "Press 👍 or 👎 under an answer: 👍 if the quoted sentence answers the question, 👎 "
+        "if it does not. The votes become the questions qabot is measured on."), inline=False)
+    limits = [f"one question every {cooldown:g} s" if cooldown > 0 else "",
+              f"questions up to {max_chars} characters"]
+    commands = ["`/sources` lists the documents", "`/reindex` rebuilds the index (admins)",
+                f"`@{name} help` shows this"]
+    embed.add_field(name="Also", value="; ".join(x for x in limits if x) + ".\n"
+                    + "; ".join(commands) + ".", inline=False)
+    return embed
+
+
 def rebuild_summary(result: BuildResult) -> str:
     """One or two sentences on what a rebuild did (and from which sources)."""
     docs = f"{result.documents} document{'s' if result.documents != 1 else ''}"

@@ -119,6 +119,14 @@ class Asking(commands.Cog):
                 embed = await self.answer(question)
             await reply(message, embed=embed)
 
+    def help(self) -> discord.Embed:
+        """The /help embed, for ``@qabot help``."""
+        from bot.cogs.info import Info  # Info imports this module
+
+        info = self.bot.get_cog("Info")
+        assert isinstance(info, Info), "the Info cog is loaded with this one"
+        return info.help()
+
     # --- the ways in ----------------------------------------------------------------------
     @app_commands.command(name="ask")
     @app_commands.describe(question="What you want to know, e.g. " + EXAMPLE,
@@ -161,6 +169,9 @@ class Asking(commands.Cog):
             return
         question = mention_question(message.content, self.bot.user.id, own_role_id(message))
         if question is None:
+            return
+        if question.lower().strip(" ?!.") == "help":
+            await reply(message, embed=self.help())
             return
         await self.answer_message(message, question, f"@{self.bot.user.name} {EXAMPLE}")
 

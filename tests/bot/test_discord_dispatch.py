@@ -156,6 +156,24 @@ async def test_prefix_reindex_is_for_admins(dpy: Any) -> None:
     assert dpytest.get_message().content.startswith("Rebuilt the index: 35 units from 1 document")
 
 
+@pytest.mark.parametrize("text", ["help", "Help?"])
+async def test_a_mention_asking_for_help_gets_the_help(dpy: Any, fake_engine: Any, text: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    bot = await dpy()
+    monkeypatch.setattr(fake_engine, "ask", None)  # help is not a question for the engine
+    await dpytest.message(mention(bot, text))
+    embed = dpytest.get_message().embeds[0]
+    assert embed.fields[0].name == "How to ask"
+    assert f"@{bot.user.name} {HEADLINE}" in (embed.fields[0].value or "")
+
+
+async def test_prefix_help(dpy: Any) -> None:
+    await dpy(discord_message_content=True)
+    await dpytest.message("!help")
+    embed = dpytest.get_message().embeds[0]
+    assert f"`!ask {HEADLINE}`" in (embed.fields[0].value or "")
+
+
 async def test_prefix_sources(dpy: Any) -> None:
     await dpy(discord_message_content=True)
     await dpytest.message("!sources")
