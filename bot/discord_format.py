@@ -51,6 +51,20 @@ def escape(text: str) -> str:
     return discord.utils.escape_mentions(discord.utils.escape_markdown(safe_text(text)))
 
 
+_ESCAPED = re.compile(r"\\(.)", re.DOTALL)
+
+
+def unescape(text: str) -> str:
+    """Undo :func:`escape` on text the bot wrote itself, such as an answer's title.
+
+    ``escape_markdown`` puts a backslash before each Markdown character, backslashes
+    included, so dropping the backslash before every character restores the text, and
+    ``escape_mentions`` puts a zero-width space after "@" (``safe_text`` leaves none of its
+    own). Only a backslash inside a URL, which is not escaped, would be lost.
+    """
+    return _ESCAPED.sub(r"\1", text).replace("@\u200b", "@")
+
+
 def shorten(text: str, limit: int, *, hard: bool = True) -> str:
     """Cut ``text`` to at most ``limit`` characters, marking the cut with an ellipsis.
 

@@ -14,6 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cogs.votes import vote_view
 from bot.discord_format import NO_PINGS, answer_embed, own_title, plain
 from bot.safe_text import safe_text
 
@@ -100,12 +101,16 @@ class Asking(commands.Cog):
             return f"One question at a time, please: you can ask again in {math.ceil(wait)} s."
         return None
 
-    async def answer(self, question: str, doc: str | None = None) -> discord.Embed:
-        """Ask the engine off the event loop and render the answer."""
+    async def answer(self, question: str, doc: str | None = None
+                     ) -> tuple[discord.Embed, dict[str, Any]]:
+        """Ask the engine off the event loop; return the answer's embed and the send options
+        that add the vote buttons (none when votes are off or there is nothing to vote on)."""
         engine = self.bot.engine
         # Encoding and FAISS block: keep them off the loop so the gateway heartbeat runs.
         answer = await asyncio.to_thread(engine.ask, question, doc=doc or None)
-        return answer_embed(answer, built_at=engine.data.built_at, model=engine.embedder.name)
+        embed = answer_embed(answer, built_at=engine.data.built_at, model=engine.embedder.name)
+        view = vote_view(answer, scoped=bool(doc)) if self.bot.get_cog("Votes") else None
+        return embed, {"view": view} if view is not None else {}
 
     async def answer_message(self, message: discord.Message, question: str, usage: str
                              ) -> None:
@@ -116,8 +121,8 @@ class Asking(commands.Cog):
                 await reply(message, plain(refusal))
                 return
             async with typing(message.channel):
-                embed = await self.answer(question)
-            await reply(message, embed=embed)
+                embed, buttons = await self.answer(question)
+            await reply(message, embed=embed, **buttons)
 
     def help(self) -> discord.Embed:
         """The /help embed, for ``@qabot help``."""
@@ -142,8 +147,8 @@ class Asking(commands.Cog):
                                                         allowed_mentions=NO_PINGS)
                 return
             await interaction.response.defer(thinking=True)  # Discord allows 3 s before this
-            embed = await self.answer(question, doc)
-            await interaction.followup.send(embed=embed, allowed_mentions=NO_PINGS)
+            embed, buttons = await self.answer(question, doc)
+            await interaction.followup.send(embed=embed, allowed_mentions=NO_PINGS, **buttons)
 
     @ask_slash.autocomplete("doc")
     async def doc_autocomplete(self, interaction: discord.Interaction, current: str

@@ -114,7 +114,7 @@ def test_the_bot_never_pings_and_needs_no_privileged_intent(settings: Any,
 async def test_setup_hook_loads_one_cog_per_feature_and_the_commands(make_bot: MakeBot
                                                                      ) -> None:
     bot = await make_bot()
-    assert set(bot.cogs) == {"Asking", "Admin", "Info", "ErrorHandler"}
+    assert set(bot.cogs) == {"Asking", "Admin", "Info", "ErrorHandler", "Votes"}
     assert {c.name for c in bot.tree.get_commands()} == {"ask", "help", "reindex", "sources"}
     assert {c.name for c in bot.commands} == {"ask", "help", "reindex", "sources"}
     ask = bot.tree.get_command("ask")
