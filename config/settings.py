@@ -105,10 +105,14 @@ class Settings(BaseSettings):
 
     @property
     def votes_path(self) -> Path:
-        """The vote file: the setting, else beside the index folder (not inside it: a
-        rebuild replaces the folder, and the votes must outlive it)."""
+        """The vote file: the setting, else beside the index folder, not inside it (a
+        rebuild replaces the folder, and the votes must outlive it); but inside an index
+        folder that is a mount point, which a rebuild leaves in place, since beside it is
+        off the volume."""
         if self.discord_votes_file is not None:
             return self.discord_votes_file
+        if os.path.ismount(self.index_dir):
+            return self.index_dir / "votes.jsonl"
         return self.index_dir.with_name(self.index_dir.name + "-votes.jsonl")
 
     @field_validator("sources", "discord_admin_ids", mode="before")

@@ -145,6 +145,7 @@ class Votes(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(VoteButton)
+        log.info("votes on answers are appended to %s", self.path)
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(VoteButton)

@@ -102,6 +102,18 @@ async def test_a_mention_answer_carries_vote_buttons_naming_its_passage(
     assert emoji == ["👍", "👎"]
 
 
+async def test_the_buttons_of_many_answers_keep_nothing_in_memory(
+        dpy: Any, payloads: list[dict]) -> None:
+    bot = await dpy(discord_cooldown_seconds=0)
+    for _ in range(3):
+        await dpytest.message(mention(bot, FAKE_QUESTION))
+    assert [len(buttons(p)) for p in payloads] == [2, 2, 2]
+    store = bot._connection._view_store
+    # Only the button class is registered, not one view per answer sent.
+    assert not store._views and not store._synced_message_views
+    assert list(store._dynamic_items.values()) == [VoteButton]
+
+
 async def test_a_declined_answer_can_be_voted_on_and_refusals_cannot(
         dpy: Any, payloads: list[dict]) -> None:
     bot = await dpy(discord_cooldown_seconds=30)
@@ -218,6 +230,11 @@ def test_the_vote_file_is_beside_the_index_unless_set(tmp_path: Path,
     assert load_settings(_env_file=None).votes_path == tmp_path / "idx-votes.jsonl"
     monkeypatch.setenv("QABOT_DISCORD_VOTES_FILE", str(tmp_path / "v.jsonl"))
     assert load_settings(_env_file=None).votes_path == tmp_path / "v.jsonl"
+    monkeypatch.setattr("os.path.ismount", lambda path: Path(path) == tmp_path / "idx")
+    assert load_settings(_env_file=None).votes_path == tmp_path / "v.jsonl"
+    monkeypatch.delenv("QABOT_DISCORD_VOTES_FILE")
+    # A volume mounted as the index folder: the votes stay on it.
+    assert load_settings(_env_file=None).votes_path == tmp_path / "idx" / "votes.jsonl"
 
 
 def test_concurrent_appends_never_interleave(tmp_path: Path) -> None:
