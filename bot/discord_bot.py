@@ -24,6 +24,7 @@ from bot.cogs.admin import Admin
 from bot.cogs.asking import Asking
 from bot.cogs.errors import ErrorHandler, ShuttingDown, report
 from bot.cogs.info import Info
+from bot.cogs.votes import Votes
 from bot.discord_format import NO_PINGS
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ class QABot(commands.Bot):
         self._stop_task: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
-        for cog in (ErrorHandler(self), Asking(self), Admin(self), Info(self)):
+        for cog in (ErrorHandler(self), Asking(self), Admin(self), Info(self), Votes(self)):
             await self.add_cog(cog)
         await self.sync_commands()
 

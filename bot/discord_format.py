@@ -51,6 +51,20 @@ def escape(text: str) -> str:
     return discord.utils.escape_mentions(discord.utils.escape_markdown(safe_text(text)))
 
 
+_ESCAPED = re.compile(r"\\(.)", re.DOTALL)
+
+
+def unescape(text: str) -> str:
+    """Undo :func:`escape` on text the bot wrote itself, such as an answer's title.
+
+    ``escape_markdown`` puts a backslash before each Markdown character, backslashes
+    included, so dropping the backslash before every character restores the text, and
+    ``escape_mentions`` puts a zero-width space after "@" (``safe_text`` leaves none of its
+    own). Only a backslash inside a URL, which is not escaped, would be lost.
+    """
+    return _ESCAPED.sub(r"\1", text).replace("@\u200b", "@")
+
+
 def shorten(text: str, limit: int, *, hard: bool = True) -> str:
     """Cut ``text`` to at most ``limit`` characters, marking the cut with an ellipsis.
 
@@ -141,11 +155,17 @@ def _set_footer(embed: discord.Embed, model: str, built_at: str) -> None:
         embed.set_footer(text=shorten(text, FOOTER_LIMIT))
 
 
+HINT_LIMIT = 600  # characters of the one passage a decline shows as a hint
+DECLINE = "**I don't know:** the documents don't seem to say."
+NOTHING = "I don't know: the index has nothing to search."
+
+
 def answer_embed(answer: Answer, *, built_at: str = "", model: str = "") -> discord.Embed:
     """Render an answer: the best sentence in context, its citation and confidence, more.
 
-    When qabot declines, the embed says the article doesn't say and shows the closest
-    passage, marked as a hint.
+    When qabot declines (an off-topic question, or one the documents don't answer), the
+    embed is a short "I don't know" with at most the closest passage, quoted and marked as a
+    hint, and no further passages: passages below the threshold are noise in a channel.
     """
     best = answer.best
     embed = discord.Embed(
@@ -158,23 +178,24 @@ def answer_embed(answer: Answer, *, built_at: str = "", model: str = "") -> disc
     if answer.notice:
         head.append(f"*({escape(answer.notice)})*")
     if best is None:
-        head.append("The article doesn't say: the index has nothing to search.")
+        head.append(NOTHING)
         embed.description = shorten("\n".join(head), DESCRIPTION_LIMIT)
         return embed
-    if not answer.answered:
-        head.append("**The article doesn't say.** Closest passage, a hint and not an answer:")
     citation = f"— {cite(best)} · confidence {answer.confidence:.2f}"
-    fixed = len("\n".join(head)) + len(citation) + 6  # two blank-line separators, "> "
-    body = _in_context(best, DESCRIPTION_LIMIT - fixed)
     if not answer.answered:
-        body = "> " + body  # a quote block marks the hint as the article's words, not ours
+        head.append(f"{DECLINE} The closest passage, a hint and not an answer:")
+        # A quote block marks the hint as the article's words, not ours.
+        hint = "> " + shorten(escape(best.unit.text), HINT_LIMIT)
+        embed.description = "\n\n".join(["\n".join(head), hint, citation])
+        return embed
+    fixed = len("\n".join(head)) + len(citation) + 4  # two blank-line separators
+    body = _in_context(best, DESCRIPTION_LIMIT - fixed)
     embed.description = "\n\n".join([*(["\n".join(head)] if head else []), body, citation])
 
-    label = "Also relevant" if answer.answered else "Other passages"
     for n, passage in enumerate(answer.passages[1:], start=1):
         if n > MAX_FIELDS:
             break
-        name = shorten(f"{label}: {cite(passage)} · {passage.score:.2f}", FIELD_NAME_LIMIT)
+        name = shorten(f"Also relevant: {cite(passage)} · {passage.score:.2f}", FIELD_NAME_LIMIT)
         room = min(FIELD_VALUE_LIMIT, EMBED_LIMIT - len(embed) - len(name))
         if room < MIN_FIELD_VALUE:  # no room left for a useful field
             break
@@ -201,6 +222,50 @@ def sources_embed(docs: Sequence[DocInfo], *, units: int, model: str, built_at: 
         used += len(line) + 1
     embed.description = "\n".join(lines) or "The index is empty."
     _set_footer(embed, model, built_at)
+    return embed
+
+
+HELP_DOCS = 10  # documents named in /help; /sources lists them all
+
+
+def _document_lines(docs: Sequence[DocInfo], shown: int) -> str:
+    lines = [shorten(f"• **{escape(d.name)}**: {d.count} sentences", 120) for d in docs[:shown]]
+    if len(docs) > shown:
+        lines.append(f"… and {len(docs) - shown} more: `/sources` lists them all")
+    return "\n".join(lines) or "None yet: the index is empty."
+
+
+def help_embed(docs: Sequence[DocInfo], *, units: int, bot_name: str, example: str,
+               prefix: str | None, cooldown: float, max_chars: int) -> discord.Embed:
+    """What the bot can do, what it has read and how to ask it (``/help``).
+
+    ``prefix`` is None when the prefix commands are off (no message-content intent).
+    """
+    plural = "s" if len(docs) != 1 else ""
+    name = escape(bot_name)
+    embed = discord.Embed(title=shorten(f"{bot_name}: questions about the documents",
+                                        TITLE_LIMIT), colour=INFO_COLOUR)
+    embed.description = (
+        f"I answer questions from {len(docs)} document{plural} ({units} sentences): I quote "
+        "the sentence that answers in its context, say where it comes from (document, "
+        "sentence number) and how confident I am. When the documents don't say, I say "
+        "\"I don't know\" instead of guessing.")
+    ways = [f"• `/ask question: {example}` (add `doc:` to search one document)",
+            f"• `@{name} {example}` (mention me or my role at the start of a message)"]
+    if prefix is not None:
+        ways.append(f"• `{escape(prefix)}ask {example}`")
+    embed.add_field(name="How to ask", value="\n".join(ways), inline=False)
+    embed.add_field(name=f"Documents ({len(docs)})", value=shorten(
+        _document_lines(docs, HELP_DOCS), FIELD_VALUE_LIMIT), inline=False)
+    embed.add_field(name="Votes", value=(
+        "Press 👍 or 👎 under an answer: 👍 if the quoted sentence answers the question, 👎 "
+        "if it does not. The votes become the questions qabot is measured on."), inline=False)
+    limits = [f"one question every {cooldown:g} s" if cooldown > 0 else "",
+              f"questions up to {max_chars} characters"]
+    commands = ["`/sources` lists the documents", "`/reindex` rebuilds the index (admins)",
+                f"`@{name} help` shows this"]
+    embed.add_field(name="Also", value="; ".join(x for x in limits if x) + ".\n"
+                    + "; ".join(commands) + ".", inline=False)
     return embed
 
 

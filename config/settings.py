@@ -97,6 +97,23 @@ class Settings(BaseSettings):
     discord_admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     discord_cooldown_seconds: float = Field(5.0, ge=0.0, le=3600.0)
     discord_max_question_chars: int = Field(500, ge=10, le=4000)
+    discord_votes_file: Path | None = Field(
+        None,
+        description="where the 👍/👎 votes on answers are appended (JSONL, read by `qabot "
+        "eval`); unset or empty = beside the index, <index_dir>-votes.jsonl",
+    )
+
+    @property
+    def votes_path(self) -> Path:
+        """The vote file: the setting, else beside the index folder, not inside it (a
+        rebuild replaces the folder, and the votes must outlive it); but inside an index
+        folder that is a mount point, which a rebuild leaves in place, since beside it is
+        off the volume."""
+        if self.discord_votes_file is not None:
+            return self.discord_votes_file
+        if os.path.ismount(self.index_dir):
+            return self.index_dir / "votes.jsonl"
+        return self.index_dir.with_name(self.index_dir.name + "-votes.jsonl")
 
     @field_validator("sources", "discord_admin_ids", mode="before")
     @classmethod
@@ -110,7 +127,7 @@ class Settings(BaseSettings):
             raise ValueError("must not be empty (unset it for the default folder)")
         return value
 
-    @field_validator("answer_threshold", "threads", mode="before")
+    @field_validator("answer_threshold", "threads", "discord_votes_file", mode="before")
     @classmethod
     def _blank_is_default(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

@@ -4,12 +4,17 @@ A question set is JSONL: ``{"question": str, "doc": str (optional), "gold": [str
 A gold entry that equals a unit id matches that unit; any other entry matches every unit
 whose text contains it (a substring of the gold sentence). An empty ``gold`` list means the
 corpus does not answer the question, and qabot should decline.
+
+The Discord bot's vote file is a question set too: its lines are votes, ``{"question",
+"doc", "vote": "up"|"down", "passage": unit id, "user", ...}`` (see :func:`read_votes`),
+and a file may mix votes with questions.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -22,7 +27,10 @@ if TYPE_CHECKING:
     from index.engine import Engine
     from index.search import Answer
 
+log = logging.getLogger(__name__)
+
 RANK_DEPTH = 50
+VOTES = ("up", "down")
 
 
 @dataclass(frozen=True)
@@ -63,8 +71,12 @@ class Metrics:
 
 
 def read_questions(path: Path) -> list[EvalQuestion]:
-    """Read a JSONL question set; a bad line is a DataError naming file and line."""
+    """Read a JSONL question set (or vote file); a bad line is a DataError naming file and line.
+
+    Lines with a ``"vote"`` are votes, turned into questions by :func:`read_votes`.
+    """
     out: list[EvalQuestion] = []
+    votes: list[tuple[int, dict[str, Any]]] = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -78,16 +90,64 @@ def read_questions(path: Path) -> list[EvalQuestion]:
             raise DataError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
         if not isinstance(obj, dict) or not isinstance(obj.get("question"), str):
             raise DataError(f'{path}:{n}: expected {{"question": str, "gold": [str, ...]}}')
-        gold = obj.get("gold", [])
-        if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
-            raise DataError(f'{path}:{n}: "gold" must be a list of strings')
         doc = obj.get("doc")
         if doc is not None and not isinstance(doc, str):
             raise DataError(f'{path}:{n}: "doc" must be a string')
+        if "vote" in obj:
+            votes.append((n, obj))
+            continue
+        gold = obj.get("gold", [])
+        if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
+            raise DataError(f'{path}:{n}: "gold" must be a list of strings')
         out.append(EvalQuestion(obj["question"], doc, tuple(gold)))
+    skipped = 0
+    if votes:
+        voted, skipped = read_votes(votes, path)
+        out += voted
     if not out:
-        raise DataError(f"{path}: no questions")
+        why = (f" ({skipped} voted question{'s' if skipped != 1 else ''} left out: no "
+               "passage with more 👍 than 👎, or the question was cut)" if skipped else "")
+        raise DataError(f"{path}: no questions{why}")
     return out
+
+
+def read_votes(votes: Sequence[tuple[int, dict[str, Any]]], path: Path
+               ) -> tuple[list[EvalQuestion], int]:
+    """Turn vote lines into questions; return them and how many voted questions were left out.
+
+    Each voter's last vote on a (question, doc, passage) counts. A passage is gold when more
+    voters gave it 👍 than 👎. A passage with more 👎 is known to be wrong, which the metrics
+    have no use for: a question whose passages are all 👎 (or tied) is left out, not counted
+    as unanswerable, because a 👎 says the passage shown does not answer, not that the
+    documents don't. Votes on a question longer than the answer's title (``question_cut``)
+    are left out too: the title holds only the start of the question.
+    """
+    latest: dict[tuple[str, str | None, str], dict[Any, str]] = {}
+    cut: set[tuple[str, str | None]] = set()
+    for n, obj in votes:
+        vote, passage = obj.get("vote"), obj.get("passage")
+        if vote not in VOTES:
+            raise DataError(f'{path}:{n}: "vote" must be "up" or "down"')
+        if not isinstance(passage, str) or not passage:
+            raise DataError(f'{path}:{n}: "passage" must be a unit id')
+        key = (obj["question"], obj.get("doc"))
+        if obj.get("question_cut"):
+            cut.add(key)
+            continue
+        voter = obj.get("user", f"line {n}")  # a vote without a voter counts on its own
+        latest.setdefault((*key, passage), {})[voter] = vote
+    gold: dict[tuple[str, str | None], list[str]] = {}
+    for (question, doc, passage), by_voter in latest.items():
+        ups = sum(v == "up" for v in by_voter.values())
+        entry = gold.setdefault((question, doc), [])
+        if ups > len(by_voter) - ups:
+            entry.append(passage)
+    out = [EvalQuestion(q, doc, tuple(ids)) for (q, doc), ids in gold.items() if ids]
+    skipped = len(gold) - len(out) + len(cut - gold.keys())
+    if skipped:
+        log.info("%s: %d voted question(s) left out: no passage with a 👍 majority, or the "
+                 "question was cut", path, skipped)
+    return out, skipped
 
 
 def wikiqa_to_jsonl(tsv: Path, out_dir: Path) -> tuple[Path, Path]:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import re
-import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cogs.votes import vote_view
 from bot.discord_format import NO_PINGS, answer_embed, own_title, plain
 from bot.safe_text import safe_text
 
@@ -27,32 +28,55 @@ MAX_CHOICES = 25  # Discord shows at most 25 autocomplete choices
 CHOICE_LIMIT = 100  # characters in a choice's name and value
 
 
-class Cooldown:
-    """One question per user every ``seconds`` (0 turns it off)."""
+def user_cooldown(seconds: float) -> commands.CooldownMapping[int] | None:
+    """One question per user every ``seconds`` (None when 0 turns it off).
 
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.seconds = seconds
-        self.clock = clock
-        self._last: dict[int, float] = {}
-
-    def retry_after(self, user_id: int) -> float:
-        """Return 0 and count the question when the user may ask now, else seconds to wait."""
-        if self.seconds <= 0:
-            return 0.0
-        now = self.clock()
-        last = self._last.get(user_id)
-        if last is not None and now - last < self.seconds:
-            return self.seconds - (now - last)
-        self._last[user_id] = now
-        if len(self._last) > 1000:  # forget users whose cooldown is over
-            self._last = {u: t for u, t in self._last.items() if now - t < self.seconds}
-        return 0.0
+    discord.py's own mapping, keyed by user id so that ``/ask``, mentions and ``!ask`` share
+    one budget (switching the way in does not skip the wait); it forgets users whose window
+    is over by itself.
+    """
+    if seconds <= 0:
+        return None
+    return commands.CooldownMapping.from_cooldown(1, seconds, lambda user_id: user_id)
 
 
-def mention_question(content: str, bot_id: int) -> str | None:
-    """Return the question after a leading mention of the bot, or None if there is none."""
-    match = re.match(rf"\s*<@!?{bot_id}>", content)
+def mention_question(content: str, bot_id: int, role_id: int | None = None) -> str | None:
+    """Return the question after a leading mention of the bot, or None if there is none.
+
+    A mention of the bot's own role (the one Discord creates for it in each server, which
+    the member list offers beside the bot when people type @qabot) counts too.
+    """
+    who = rf"!?{bot_id}" + (rf"|&{role_id}" if role_id is not None else "")
+    match = re.match(rf"\s*<@(?:{who})>", content)
     return content[match.end() :].strip() if match else None
+
+
+def own_role_id(message: discord.Message) -> int | None:
+    """The id of the bot's managed role in the message's server, if it has one."""
+    role = message.guild.self_role if message.guild is not None else None
+    return role.id if role is not None else None
+
+
+async def reply(message: discord.Message, content: str | None = None, **kwargs: Any
+                ) -> discord.Message:
+    """Reply to ``message`` in its channel (or thread), shown as a reply to the question.
+
+    A question deleted meanwhile does not lose the answer: it is sent without the link.
+    """
+    reference = message.to_reference(fail_if_not_exists=False)
+    return await message.channel.send(content, reference=reference, mention_author=False,
+                                      allowed_mentions=NO_PINGS, **kwargs)
+
+
+@contextlib.asynccontextmanager
+async def typing(channel: discord.abc.Messageable) -> AsyncIterator[None]:
+    """Show "qabot is typing…" meanwhile; a refused indicator is no reason not to answer."""
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            await stack.enter_async_context(channel.typing())
+        except discord.HTTPException as exc:
+            log.info("no typing indicator (HTTP %s); answering anyway", exc.status)
+        yield
 
 
 class Asking(commands.Cog):
@@ -60,7 +84,7 @@ class Asking(commands.Cog):
 
     def __init__(self, bot: QABot) -> None:
         self.bot = bot
-        self.cooldown = Cooldown(bot.settings.discord_cooldown_seconds)
+        self.cooldown = user_cooldown(bot.settings.discord_cooldown_seconds)
 
     # --- the shared steps ---------------------------------------------------------------
     def refusal(self, user_id: int, question: str, usage: str) -> str | None:
@@ -72,17 +96,21 @@ class Asking(commands.Cog):
         if len(question) > bound:
             return (f"That question is {len(question)} characters long; the limit is {bound}. "
                     f"Please ask something shorter.")
-        wait = self.cooldown.retry_after(user_id)
-        if wait > 0:
+        wait = self.cooldown.update_rate_limit(user_id) if self.cooldown else None
+        if wait:
             return f"One question at a time, please: you can ask again in {math.ceil(wait)} s."
         return None
 
-    async def answer(self, question: str, doc: str | None = None) -> discord.Embed:
-        """Ask the engine off the event loop and render the answer."""
+    async def answer(self, question: str, doc: str | None = None
+                     ) -> tuple[discord.Embed, dict[str, Any]]:
+        """Ask the engine off the event loop; return the answer's embed and the send options
+        that add the vote buttons (none when votes are off or there is nothing to vote on)."""
         engine = self.bot.engine
         # Encoding and FAISS block: keep them off the loop so the gateway heartbeat runs.
         answer = await asyncio.to_thread(engine.ask, question, doc=doc or None)
-        return answer_embed(answer, built_at=engine.data.built_at, model=engine.embedder.name)
+        embed = answer_embed(answer, built_at=engine.data.built_at, model=engine.embedder.name)
+        view = vote_view(answer, scoped=bool(doc)) if self.bot.get_cog("Votes") else None
+        return embed, {"view": view} if view is not None else {}
 
     async def answer_message(self, message: discord.Message, question: str, usage: str
                              ) -> None:
@@ -90,11 +118,19 @@ class Asking(commands.Cog):
         async with self.bot.serving():
             refusal = self.refusal(message.author.id, question, usage)
             if refusal is not None:
-                await message.reply(plain(refusal), mention_author=False,
-                                    allowed_mentions=NO_PINGS)
+                await reply(message, plain(refusal))
                 return
-            embed = await self.answer(question)
-            await message.reply(embed=embed, mention_author=False, allowed_mentions=NO_PINGS)
+            async with typing(message.channel):
+                embed, buttons = await self.answer(question)
+            await reply(message, embed=embed, **buttons)
+
+    def help(self) -> discord.Embed:
+        """The /help embed, for ``@qabot help``."""
+        from bot.cogs.info import Info  # Info imports this module
+
+        info = self.bot.get_cog("Info")
+        assert isinstance(info, Info), "the Info cog is loaded with this one"
+        return info.help()
 
     # --- the ways in ----------------------------------------------------------------------
     @app_commands.command(name="ask")
@@ -111,8 +147,8 @@ class Asking(commands.Cog):
                                                         allowed_mentions=NO_PINGS)
                 return
             await interaction.response.defer(thinking=True)  # Discord allows 3 s before this
-            embed = await self.answer(question, doc)
-            await interaction.followup.send(embed=embed, allowed_mentions=NO_PINGS)
+            embed, buttons = await self.answer(question, doc)
+            await interaction.followup.send(embed=embed, allowed_mentions=NO_PINGS, **buttons)
 
     @ask_slash.autocomplete("doc")
     async def doc_autocomplete(self, interaction: discord.Interaction, current: str
@@ -136,8 +172,11 @@ class Asking(commands.Cog):
     async def on_message(self, message: discord.Message) -> None:
         if message.author.bot or self.bot.user is None:
             return
-        question = mention_question(message.content, self.bot.user.id)
+        question = mention_question(message.content, self.bot.user.id, own_role_id(message))
         if question is None:
+            return
+        if question.lower().strip(" ?!.") == "help":
+            await reply(message, embed=self.help())
             return
         await self.answer_message(message, question, f"@{self.bot.user.name} {EXAMPLE}")
 

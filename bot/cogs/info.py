@@ -1,4 +1,4 @@
-"""Info: ``/sources`` lists what the bot answers from."""
+"""Info: ``/help`` says what the bot does and how to ask; ``/sources`` what it answers from."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_format import NO_PINGS, sources_embed
+from bot.cogs.asking import EXAMPLE
+from bot.discord_format import NO_PINGS, help_embed, sources_embed
 
 if TYPE_CHECKING:
     from bot.discord_bot import QABot
@@ -26,6 +27,29 @@ class Info(commands.Cog):
         data = engine.data  # one read: a rebuild may swap the index meanwhile
         return sources_embed(list(data.docs.values()), units=len(data.units),
                              model=engine.embedder.name, built_at=data.built_at)
+
+    def help(self) -> discord.Embed:
+        """What the bot can do, the indexed documents and how to ask."""
+        settings = self.bot.settings
+        data = self.bot.engine.data
+        return help_embed(list(data.docs.values()), units=len(data.units),
+                          bot_name=self.bot.user.name if self.bot.user else "qabot",
+                          example=EXAMPLE,
+                          prefix=settings.discord_prefix if settings.discord_message_content
+                          else None,
+                          cooldown=settings.discord_cooldown_seconds,
+                          max_chars=settings.discord_max_question_chars)
+
+    @app_commands.command(name="help")
+    async def help_slash(self, interaction: discord.Interaction) -> None:
+        """What the bot can do, the documents it has read and how to ask it."""
+        await interaction.response.send_message(embed=self.help(), ephemeral=True,
+                                                allowed_mentions=NO_PINGS)
+
+    @commands.command(name="help")
+    async def help_prefix(self, ctx: commands.Context[Any]) -> None:
+        """What the bot can do and how to ask it."""
+        await ctx.reply(embed=self.help(), mention_author=False, allowed_mentions=NO_PINGS)
 
     @app_commands.command(name="sources")
     async def sources_slash(self, interaction: discord.Interaction) -> None:

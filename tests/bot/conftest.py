@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,7 +133,12 @@ async def dpy(make_bot: MakeBot) -> AsyncIterator[Callable[..., Awaitable[QABot]
         bot._connection._intents.members = True
         bot._connection.member_cache_flags = discord.MemberCacheFlags.from_intents(
             bot._connection._intents)
+        views = bot._connection._view_store  # the persistent buttons registered at set-up
         dpytest.configure(bot, members=2)
+        # dpytest's new connection state has no loop (discord.py's typing indicator needs
+        # one) and none of the buttons the bot registered on the real one.
+        bot._connection.loop = asyncio.get_running_loop()
+        bot._connection._view_store = views
         return bot
 
     yield start

@@ -156,6 +156,24 @@ async def test_prefix_reindex_is_for_admins(dpy: Any) -> None:
     assert dpytest.get_message().content.startswith("Rebuilt the index: 35 units from 1 document")
 
 
+@pytest.mark.parametrize("text", ["help", "Help?"])
+async def test_a_mention_asking_for_help_gets_the_help(dpy: Any, fake_engine: Any, text: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    bot = await dpy()
+    monkeypatch.setattr(fake_engine, "ask", None)  # help is not a question for the engine
+    await dpytest.message(mention(bot, text))
+    embed = dpytest.get_message().embeds[0]
+    assert embed.fields[0].name == "How to ask"
+    assert f"@{bot.user.name} {HEADLINE}" in (embed.fields[0].value or "")
+
+
+async def test_prefix_help(dpy: Any) -> None:
+    await dpy(discord_message_content=True)
+    await dpytest.message("!help")
+    embed = dpytest.get_message().embeds[0]
+    assert f"`!ask {HEADLINE}`" in (embed.fields[0].value or "")
+
+
 async def test_prefix_sources(dpy: Any) -> None:
     await dpy(discord_message_content=True)
     await dpytest.message("!sources")
@@ -169,3 +187,73 @@ async def test_headline_by_mention_with_the_real_model(dpy: Any, real_engine: An
     embed = dpytest.get_message().embeds[0]
     assert HEADLINE_ANSWER in description(embed)
     assert "**" + "Secretary of State Rex Tillerson" in description(embed)
+
+
+# --- mentions: the bot's role, typing, replies ----------------------------------------------
+def managed_role(bot: commands.Bot, guild: discord.Guild) -> discord.Role:
+    """The role Discord creates for a bot in a server (tagged with the bot's id)."""
+    assert bot.user is not None
+    role = dpytest.backend.make_role(bot.user.name, guild, mentionable=True)
+    role.tags = discord.RoleTags({"bot_id": str(bot.user.id)})  # type: ignore[typeddict-item]
+    return role
+
+
+async def test_a_mention_of_the_bot_s_role_asks_too(dpy: Any) -> None:
+    bot = await dpy()
+    guild = dpytest.get_config().guilds[0]
+    role = managed_role(bot, guild)
+    assert guild.self_role == role
+    await dpytest.message(f"<@&{role.id}> {FAKE_QUESTION}")
+    assert HEADLINE_ANSWER in description(dpytest.get_message().embeds[0])
+
+    other = dpytest.backend.make_role("mods", guild, mentionable=True)
+    await dpytest.message(f"<@&{other.id}> {FAKE_QUESTION}")
+    assert dpytest.verify().message().nothing()
+
+
+async def test_a_mention_shows_typing_while_the_answer_is_computed(
+        dpy: Any, fake_engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    bot = await dpy()
+    events: list[str] = []
+    real_typing, real_ask = bot.http.send_typing, fake_engine.ask
+
+    async def send_typing(channel_id: int) -> None:
+        events.append("typing")
+        await real_typing(channel_id)
+
+    def ask(*args: Any, **kwargs: Any) -> Any:
+        events.append("ask")
+        return real_ask(*args, **kwargs)
+
+    monkeypatch.setattr(bot.http, "send_typing", send_typing)
+    monkeypatch.setattr(fake_engine, "ask", ask)
+    await dpytest.message(mention(bot, FAKE_QUESTION))
+    assert events == ["typing", "ask"]
+    assert HEADLINE_ANSWER in description(dpytest.get_message().embeds[0])
+
+
+async def test_a_refused_typing_indicator_does_not_stop_the_answer(
+        dpy: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    bot = await dpy()
+
+    async def refuse(channel_id: int) -> None:
+        response = type("Response", (), {"status": 403, "reason": "Forbidden"})()
+        raise discord.Forbidden(response, "Missing Permissions")
+
+    monkeypatch.setattr(bot.http, "send_typing", refuse)
+    await dpytest.message(mention(bot, FAKE_QUESTION))
+    assert HEADLINE_ANSWER in description(dpytest.get_message().embeds[0])
+
+
+async def test_answers_and_refusals_are_replies_that_survive_a_deleted_question(
+        dpy: Any, payloads: list[dict]) -> None:
+    bot = await dpy(discord_cooldown_seconds=30)
+    asked = await dpytest.message(mention(bot, FAKE_QUESTION))
+    await dpytest.message(mention(bot, FAKE_QUESTION))  # refused: cooldown
+    assert len(payloads) == 2
+    for payload in payloads:
+        reference = payload["message_reference"]
+        assert reference["channel_id"] == asked.channel.id
+        assert reference["fail_if_not_exists"] is False
+        assert payload["allowed_mentions"] == NO_PINGS_PAYLOAD
+    assert payloads[0]["message_reference"]["message_id"] == asked.id

@@ -30,8 +30,9 @@ from bot.discord_format import (
 from index.engine import Engine
 from index.search import Answer
 from index.storage import BuildResult, DocInfo
-from tests.bot.conftest import FakeInteraction, MakeBot
+from tests.bot.conftest import FakeInteraction, MakeBot, embed_text
 from tests.bot.test_discord_slash import call
+from tests.conftest import ARTICLE_DOC
 from tests.fakes import FakeEmbedder
 
 TEXT = ("The summit opened on Friday. Leaders met in Hamburg for two days! Was it a success? "
@@ -203,20 +204,40 @@ def test_article_text_is_escaped(engine_over: Callable[[str | list[str]], Engine
     assert "@\u200beveryone" in description and "<@\u200b&123456789012345678>" in description
 
 
-def test_a_declined_answer_says_so_and_marks_the_hint(fake_engine: Any) -> None:
-    answer = fake_engine.ask("Zebra quantum xylophone?")
-    assert not answer.answered
+@pytest.mark.parametrize("question", ["Zebra quantum xylophone?",
+                                      "Best recipe for banana bread?"])
+def test_a_declined_answer_is_a_short_i_dont_know_with_one_hint(fake_engine: Any,
+                                                               question: str) -> None:
+    answer = fake_engine.ask(question)
+    assert not answer.answered and len(answer.passages) == 3  # the engine found three
     embed = answer_embed(answer)
     description = embed.description or ""
-    assert description.startswith("**The article doesn't say.** Closest passage, a hint and "
-                                  "not an answer:\n\n> ")
-    assert all((f.name or "").startswith("Other passages: ") for f in embed.fields)
+    assert answer.best is not None
+    hint = answer.best.unit.text
+    assert description == (
+        "**I don't know:** the documents don't seem to say. The closest passage, a hint and "
+        f"not an answer:\n\n> {hint}\n\n— {ARTICLE_DOC}, sentence {answer.best.unit.position}"
+        f" · confidence {answer.confidence:.2f}")
+    assert not embed.fields  # not three unrelated passages
+    assert answer.passages[1].unit.text not in embed_text(embed)
     assert embed.colour == discord.Colour.light_grey()
+    assert len(description) < 800
+
+
+def test_a_declined_hint_is_cut_short(engine_over: Callable[[str | list[str]], Engine]
+                                      ) -> None:
+    engine = engine_over([long_sentence("giraffe", 3000)])
+    answer = engine.ask("Zebra quantum xylophone?")
+    assert not answer.answered
+    description = answer_embed(answer).description or ""
+    hint = description.split("\n\n")[1]
+    assert len(description) < 800
+    assert hint.startswith("> The giraffe giraffe0 word") and hint.endswith(" …")
 
 
 def test_an_answer_without_passages() -> None:
     embed = answer_embed(Answer(question="Why?", answered=False, passages=[], threshold=0.5))
-    assert embed.description == "The article doesn't say: the index has nothing to search."
+    assert embed.description == "I don't know: the index has nothing to search."
 
 
 def test_a_notice_is_shown_above_the_answer(fake_engine: Any) -> None:

@@ -14,6 +14,7 @@ import discord
 import numpy as np
 import pytest
 from discord import app_commands
+from discord.ext import commands
 
 from bot.cogs.admin import BUSY, NOT_ADMIN
 from bot.cogs.errors import SORRY
@@ -111,18 +112,16 @@ async def test_ask_cooldown_is_friendly_and_ephemeral(make_bot: MakeBot) -> None
     assert reply.content == "One question at a time, please: you can ask again in 10 s."
 
 
-def test_cooldown_expires() -> None:
-    from bot.cogs.asking import Cooldown
+def test_cooldown_expires_per_user_with_discord_py_s_mapping() -> None:
+    from bot.cogs.asking import user_cooldown
 
-    now = [100.0]
-    cooldown = Cooldown(5, clock=lambda: now[0])
-    assert cooldown.retry_after(1) == 0
-    now[0] += 2
-    assert cooldown.retry_after(1) == pytest.approx(3)
-    assert cooldown.retry_after(2) == 0
-    now[0] += 3
-    assert cooldown.retry_after(1) == 0
-    assert Cooldown(0).retry_after(1) == Cooldown(0).retry_after(1) == 0
+    cooldown = user_cooldown(5)
+    assert isinstance(cooldown, commands.CooldownMapping)
+    assert cooldown.update_rate_limit(1, current=100.0) is None
+    assert cooldown.update_rate_limit(1, current=102.0) == pytest.approx(3)
+    assert cooldown.update_rate_limit(2, current=102.0) is None
+    assert cooldown.update_rate_limit(1, current=105.5) is None
+    assert user_cooldown(0) is None
 
 
 @pytest.mark.parametrize(("typed", "expected"), [
@@ -163,6 +162,51 @@ async def test_sources_lists_documents_model_and_build_time(make_bot: MakeBot) -
     assert "model fake-embedder · index built" in text
     assert reply.embed.timestamp is not None
     assert reply.embed.timestamp.isoformat() == bot.engine.data.built_at
+
+
+# --- /help -------------------------------------------------------------------------------
+async def test_help_says_what_the_bot_does_what_it_read_and_how_to_ask(
+        make_bot: MakeBot) -> None:
+    bot = await make_bot(discord_cooldown_seconds=7, discord_max_question_chars=300)
+    interaction = FakeInteraction()
+    await call(bot, "help", interaction)
+    [reply] = interaction.response.sent
+    assert reply.ephemeral and reply.embed is not None
+    assert reply.kwargs["allowed_mentions"] is NO_PINGS
+    fields = {f.name: f.value or "" for f in reply.embed.fields}
+    assert "I don't know" in reply.description and "1 document (35 sentences)" in reply.description
+    ways = fields["How to ask"]
+    assert f"`/ask question: {HEADLINE}`" in ways and f"@qabot {HEADLINE}" in ways
+    assert "!ask" not in ways  # the prefix commands are off without message content
+    assert fields["Documents (1)"] == f"• **{ARTICLE_DOC}**: 35 sentences"
+    assert "👍" in fields["Votes"] and "👎" in fields["Votes"]
+    assert "one question every 7 s" in fields["Also"] and "300 characters" in fields["Also"]
+
+
+async def test_help_shows_the_prefix_command_only_when_it_works(make_bot: MakeBot) -> None:
+    bot = await make_bot(discord_message_content=True, discord_prefix="?")
+    interaction = FakeInteraction()
+    await call(bot, "help", interaction)
+    embed = interaction.response.sent[0].embed
+    assert embed is not None
+    assert f"`?ask {HEADLINE}`" in embed.fields[0].value  # type: ignore[operator]
+
+
+def test_help_with_many_documents_names_ten_and_fits() -> None:
+    from bot.discord_format import help_embed
+    from index.storage import DocInfo
+    from tests.bot.test_discord_format import assert_fits
+
+    docs = [DocInfo(name=f"{'long-name-' * 20}{n}", title="", source="x", start=n, count=3)
+            for n in range(400)]
+    embed = help_embed(docs, units=1200, bot_name="@everyone" * 40, example=HEADLINE,
+                       prefix="!", cooldown=0, max_chars=500)
+    assert_fits(embed)
+    documents = embed.fields[1].value or ""
+    assert documents.count("•") == 10 and documents.endswith("… and 390 more: `/sources` lists "
+                                                              "them all")
+    assert "@everyone" not in "".join(f.value or "" for f in embed.fields)
+    assert "one question every" not in (embed.fields[3].value or "")  # no cooldown
 
 
 # --- /reindex -----------------------------------------------------------------------------
