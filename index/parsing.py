@@ -194,7 +194,7 @@ def parse_markdown(text: str, where: str) -> Parsed:
 
 
 # --- HTML ----------------------------------------------------------------------------------
-def parse_html(html: str, where: str) -> Parsed:
+def parse_html(html: bytes | str, where: str) -> Parsed:
     """Extract the main text of a web page (trafilatura), with its title and canonical URL."""
     import trafilatura
 

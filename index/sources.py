@@ -107,15 +107,19 @@ def _is_regular(path: Path) -> bool:
         return False
 
 
-def _read_text(path: Path) -> str:
+def _read_bytes(path: Path) -> bytes:
     if path.exists() and not path.is_dir() and not _is_regular(path):
         # A FIFO would block the read forever: refuse it without opening it.
         raise SourceError(f"{path}: not a regular file (a FIFO, socket or device); give a "
                           "file or a folder")
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _read_text(path: Path) -> str:
+    raw = _read_bytes(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -153,12 +157,13 @@ def _parse(path: Path) -> Parsed:
     """Parse a Markdown, reStructuredText or HTML file by its suffix."""
     from index import parsing
 
-    text, where, suffix = _read_text(path), str(path), path.suffix.lower()
+    where, suffix = str(path), path.suffix.lower()
     if suffix in HTML_SUFFIXES:
-        return parsing.parse_html(text, where)
+        # A saved page declares its own encoding (often not UTF-8): trafilatura reads it.
+        return parsing.parse_html(_read_bytes(path), where)
     if suffix in RST_SUFFIXES:
-        return parsing.parse_rst(text, where)
-    return parsing.parse_markdown(text, where)
+        return parsing.parse_rst(_read_text(path), where)
+    return parsing.parse_markdown(_read_text(path), where)
 
 
 def read_parsed_document(path: Path, name: str | None = None) -> Document:

@@ -296,3 +296,12 @@ def test_nothing_skipped_says_nothing(tmp_path: Path) -> None:
     said: list[str] = []
     assert [d.name for d in load_sources([tmp_path], notify=said.append)] == ["a"]
     assert said == []
+
+
+def test_html_in_its_declared_encoding(tmp_path: Path) -> None:
+    page = PAGE.replace("<head>", '<head><meta charset="windows-1252">').replace(
+        "Columbia", "Columbia, the café of the sky,")
+    path = tmp_path / "latin.html"
+    path.write_bytes(page.encode("cp1252"))
+    (doc,) = load_sources([path])
+    assert any("the café of the sky" in u.text for u in doc.units)
