@@ -21,6 +21,7 @@ file is read: nothing here weighs on answering a question.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -193,10 +194,21 @@ def parse_markdown(text: str, where: str) -> Parsed:
     return Parsed(title=title, url=url, blocks=blocks)
 
 
+def _quiet(name: str) -> None:
+    """Keep a library's own reports of a page it cannot use off stderr (it logs them as
+    ERRORs; qabot says so itself, in one line); left alone when the log is at DEBUG or the
+    level was set."""
+    logger = logging.getLogger(name)
+    if logger.level == logging.NOTSET and logging.getLogger().level > logging.DEBUG:
+        logger.setLevel(logging.CRITICAL)
+
+
 # --- HTML ----------------------------------------------------------------------------------
 def parse_html(html: bytes | str, where: str) -> Parsed:
     """Extract the main text of a web page (trafilatura), with its title and canonical URL."""
     import trafilatura
+
+    _quiet("trafilatura")
 
     markdown = trafilatura.extract(
         html, output_format="markdown", with_metadata=True, include_comments=False,

@@ -248,9 +248,14 @@ def test_html_page_main_text_title_and_canonical_url(tmp_path: Path) -> None:
     assert [u.section for u in doc.units] == ["", "", "The crew"]
 
 
-def test_html_without_main_text_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(SourceError, match="page.html: no main text found"):
+def test_html_without_main_text_is_one_error_and_no_library_noise(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    with caplog.at_level(logging.INFO), pytest.raises(SourceError,
+                                                      match="page.html: no main text found"):
         load_sources([_write(tmp_path / "page.html", "<html><body></body></html>")])
+    assert not [r for r in caplog.records if r.name.startswith("trafilatura")]
 
 
 def test_jsonl_url_is_kept_and_checked(tmp_path: Path) -> None:
