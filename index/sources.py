@@ -215,7 +215,7 @@ def read_jsonl_documents(path: Path) -> list[Document]:
         doc = _field(obj, "doc", where)
         body = _field(obj, "text", where)
         title = _field(obj, "title", where, required=False)
-        url = check_url(obj["url"], where) if obj.get("url") is not None else ""
+        url = check_url(obj["url"], where) if obj.get("url") not in (None, "") else ""
         if not uid.strip() or not doc.strip():
             raise SourceError(f'{where}: "id" and "doc" must not be empty')
         if not body.strip():

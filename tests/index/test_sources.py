@@ -260,7 +260,7 @@ def test_html_without_main_text_is_one_error_and_no_library_noise(
 
 def test_jsonl_url_is_kept_and_checked(tmp_path: Path) -> None:
     rows = [{"id": "a", "doc": "D", "text": "One.", "url": "https://example.com/d#1"},
-            {"id": "b", "doc": "D", "text": "Two."}]
+            {"id": "b", "doc": "D", "text": "Two.", "url": ""}]
     path = _write(tmp_path / "u.jsonl", "\n".join(json.dumps(r) for r in rows))
     (doc,) = load_sources([path])
     assert doc.url == "https://example.com/d#1"
