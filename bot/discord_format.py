@@ -114,8 +114,28 @@ def plain(text: str) -> str:
 
 
 def cite(passage: Passage) -> str:
-    """The citation of a passage, as the CLI prints it: document and sentence number."""
-    return f"{escape(passage.unit.doc)}, sentence {passage.unit.position}"
+    """The citation of a passage, as the CLI prints it: document, section, sentence number."""
+    where = " › ".join(x for x in (passage.unit.doc, passage.unit.section) if x)
+    return f"{escape(where)}, sentence {passage.unit.position}"
+
+
+def source_url(passage: Passage) -> str:
+    """The passage's web address when Discord can link to it, else "".
+
+    Sources are checked when read; this check is for an index written by hand: Discord
+    refuses a whole embed whose link is not a web address.
+    """
+    url = passage.unit.url
+    ok = url.startswith(("https://", "http://")) and len(url) <= 2000 and not any(
+        c.isspace() or c in "<>" for c in url)
+    return url if ok else ""
+
+
+def _linked(text: str, url: str) -> str:
+    """``text`` as a Markdown link to ``url`` (brackets in the address escaped)."""
+    if not url:
+        return text
+    return f"[{text}]({url.replace('(', '%28').replace(')', '%29')})"
 
 
 def own_title(doc: DocInfo) -> str:
@@ -171,6 +191,8 @@ def answer_embed(answer: Answer, *, built_at: str = "", model: str = "") -> disc
     embed = discord.Embed(
         title=shorten(escape(answer.question), TITLE_LIMIT),
         colour=ANSWERED_COLOUR if answer.answered else DECLINED_COLOUR,
+        # The title links to the best passage's source, when it has a web address.
+        url=source_url(best) if best is not None and source_url(best) else None,
     )
     _set_footer(embed, model, built_at)
 
@@ -181,7 +203,7 @@ def answer_embed(answer: Answer, *, built_at: str = "", model: str = "") -> disc
         head.append(NOTHING)
         embed.description = shorten("\n".join(head), DESCRIPTION_LIMIT)
         return embed
-    citation = f"— {cite(best)} · confidence {answer.confidence:.2f}"
+    citation = f"— {_linked(cite(best), source_url(best))} · confidence {answer.confidence:.2f}"
     if not answer.answered:
         head.append(f"{DECLINE} The closest passage, a hint and not an answer:")
         # A quote block marks the hint as the article's words, not ours.

@@ -120,7 +120,14 @@ def _join_styled(words: list[tuple[str, Style | None]]) -> str:
 
 
 def _cite(p: Passage) -> str:
-    return f"[{safe_text(p.unit.doc, one_line=True)}, sentence {p.unit.position}]"
+    """"[doc › Section, sentence N]": the section only where the document has headings."""
+    where = " › ".join(x for x in (p.unit.doc, p.unit.section) if x)
+    return f"[{safe_text(where, one_line=True)}, sentence {p.unit.position}]"
+
+
+def _source(p: Passage, indent: str = "  ") -> list[str]:
+    """The line naming the passage's web address, when its source has one."""
+    return [f"{indent}Source: {safe_text(p.unit.url, one_line=True)}"] if p.unit.url else []
 
 
 def corpus_says_nothing(answer: Answer) -> str:
@@ -187,6 +194,7 @@ def render_answer(answer: Answer, highlight: Style | None = None, dim: Style | N
                             f"{answer.threshold:.2f}).", None)], width=width, indent=""))
         lines.append(f"Closest passage (a hint, not an answer) {_cite(best)}:")
     lines.append(wrap(context, width=width))
+    lines.extend(_source(best))
     more = related_passages(answer)
     if more:
         lines.append("Also relevant:" if answer.answered else "Other passages:")
@@ -194,4 +202,6 @@ def render_answer(answer: Answer, highlight: Style | None = None, dim: Style | N
             lines.append(wrap([(f"- {_cite(p)}", None), (f"({p.score:.2f})", dim),
                                (safe_text(p.unit.text), None)],
                               width=width, indent="  ", subsequent="    "))
+            if p.unit.url != best.unit.url:  # the same page once is enough
+                lines.extend(_source(p, "    "))
     return "\n".join(lines)

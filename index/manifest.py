@@ -45,6 +45,7 @@ class DocEntry(BaseModel):
     source: str
     start: int = Field(ge=0)
     count: int = Field(ge=1)
+    url: str = ""  # absent in older indexes and for documents without one
 
 
 class FaissParams(BaseModel):

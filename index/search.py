@@ -128,7 +128,9 @@ class Passage:
     signals: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """The passage for ``--json``: ``section`` and ``url`` only where the source has
+        them (headings above the sentence; a web address for the document)."""
+        out: dict[str, Any] = {
             "text": self.unit.text,
             "context": self.context,
             "score": round(float(self.score), 4),
@@ -136,6 +138,11 @@ class Passage:
             "id": self.unit.id,
             "sentence": self.unit.position,
         }
+        if self.unit.section:
+            out["section"] = self.unit.section
+        if self.unit.url:
+            out["url"] = self.unit.url
+        return out
 
 
 @dataclass

@@ -1,11 +1,19 @@
-"""Reading sources into documents made of units (sentences, or pre-split JSONL units)."""
+"""Reading sources into documents made of units (sentences, or pre-split JSONL units).
+
+Plain text is split as it is; Markdown, reStructuredText and HTML are parsed first
+(:mod:`index.parsing`), so that headings become the section each sentence carries rather
+than sentences of their own. A folder is read recursively, as if each file in it had been
+given; what it holds that is not read is counted in one summary line.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import stat
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -13,12 +21,18 @@ from pathlib import Path
 from typing import Any
 
 from index.errors import SourceError
+from index.parsing import SECTION_SEPARATOR, Parsed, check_url
 from index.splitter import split_sentences
 
-TEXT_SUFFIXES = (".txt", ".md")
+TEXT_SUFFIXES = (".txt",)  # split as they are
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+HTML_SUFFIXES = (".html", ".htm")
+RST_SUFFIXES = (".rst",)
 JSONL_SUFFIX = ".jsonl"
+SUPPORTED = (*TEXT_SUFFIXES, *MARKDOWN_SUFFIXES, *RST_SUFFIXES, *HTML_SUFFIXES, JSONL_SUFFIX)
 BUILTIN_ARTICLE = "trump-putin-g20-meeting.txt"
 BIG_CORPUS = 1 << 20  # bytes: reading and splitting more than this is announced
+NAMED_SKIPS = 3  # file names shown for each reason in the skipped-files line
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +42,11 @@ class Unit:
     """One retrievable unit: a sentence, or a JSONL unit kept exactly as given.
 
     ``position`` is the 0-based place of the unit in its document; ``start``/``end`` are
-    character offsets into the source text (``None`` for JSONL units, which have no text
-    around them).
+    character offsets into the source text of a plain-text file (``None`` for JSONL units,
+    which have no text around them, and for parsed documents, whose text is not a slice of
+    their markup). ``section`` is the path of headings above the unit (" › " between
+    levels), ``url`` the web address of its source; both are "" when there is none, and
+    left out of the JSON then, so that an index of plain text is written as before.
     """
 
     id: str
@@ -40,9 +57,15 @@ class Unit:
     end: int | None = None
     paragraph: int = 0
     title: str = ""
+    section: str = ""
+    url: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        for key in ("section", "url"):
+            if not data[key]:
+                del data[key]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Unit:
@@ -51,11 +74,12 @@ class Unit:
 
 @dataclass(slots=True)
 class Document:
-    """A named document and its units, in order."""
+    """A named document and its units, in order; ``url`` is its web address, if known."""
 
     name: str
     source: str
     title: str = ""
+    url: str = ""
     units: list[Unit] = field(default_factory=list)
 
 
@@ -65,8 +89,10 @@ def humanise(name: str) -> str:
 
 
 def embed_text(unit: Unit, title: str) -> str:
-    """The text embedded for a unit: its document title as context, then the unit."""
-    return f"{title}: {unit.text}" if title else unit.text
+    """The text embedded for a unit: its document title and section as context, then the
+    unit ("Title › Section: text"); without a section exactly "Title: text", as always."""
+    head = SECTION_SEPARATOR.join(x for x in (title, unit.section) if x)
+    return f"{head}: {unit.text}" if head else unit.text
 
 
 def builtin_article() -> Path:
@@ -81,15 +107,19 @@ def _is_regular(path: Path) -> bool:
         return False
 
 
-def _read_text(path: Path) -> str:
+def _read_bytes(path: Path) -> bytes:
     if path.exists() and not path.is_dir() and not _is_regular(path):
         # A FIFO would block the read forever: refuse it without opening it.
         raise SourceError(f"{path}: not a regular file (a FIFO, socket or device); give a "
                           "file or a folder")
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _read_text(path: Path) -> str:
+    raw = _read_bytes(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -101,7 +131,8 @@ def _read_text(path: Path) -> str:
 
 
 def read_text_document(path: Path, name: str | None = None) -> Document:
-    """Read a .txt/.md file as one document named after the file stem, split into sentences."""
+    """Read a plain-text file as one document named after the file stem, split into
+    sentences."""
     text = _read_text(path)
     doc = name or path.stem
     spans = split_sentences(text)
@@ -122,6 +153,36 @@ def read_text_document(path: Path, name: str | None = None) -> Document:
     return Document(name=doc, source=str(path), title=humanise(doc), units=units)
 
 
+def _parse(path: Path) -> Parsed:
+    """Parse a Markdown, reStructuredText or HTML file by its suffix."""
+    from index import parsing
+
+    where, suffix = str(path), path.suffix.lower()
+    if suffix in HTML_SUFFIXES:
+        # A saved page declares its own encoding (often not UTF-8): trafilatura reads it.
+        return parsing.parse_html(_read_bytes(path), where)
+    if suffix in RST_SUFFIXES:
+        return parsing.parse_rst(_read_text(path), where)
+    return parsing.parse_markdown(_read_text(path), where)
+
+
+def read_parsed_document(path: Path, name: str | None = None) -> Document:
+    """Read a Markdown, reStructuredText or HTML file as one document: each block of prose
+    split into sentences that carry the headings above it as their section."""
+    parsed = _parse(path)
+    doc = name or path.stem
+    units: list[Unit] = []
+    for number, block in enumerate(parsed.blocks):
+        for span in split_sentences(block.text):
+            units.append(Unit(id=f"{doc}:{len(units)}", doc=doc,
+                              text=block.text[span.start : span.end], position=len(units),
+                              paragraph=number, section=block.section_label, url=parsed.url))
+    if not units:
+        raise SourceError(f"{path}: empty document (no text to index)")
+    return Document(name=doc, source=str(path), title=parsed.title or humanise(doc),
+                    url=parsed.url, units=units)
+
+
 def _field(obj: dict[str, Any], key: str, where: str, required: bool = True) -> str:
     value = obj.get(key)
     if value is None and not required:
@@ -133,7 +194,10 @@ def _field(obj: dict[str, Any], key: str, where: str, required: bool = True) -> 
 
 
 def read_jsonl_documents(path: Path) -> list[Document]:
-    """Read pre-split units, one JSON object a line: {"id", "doc", "text", "title"?}."""
+    """Read pre-split units, one JSON object a line: {"id", "doc", "text", "title"?, "url"?}.
+
+    A document's URL is the first one its units give.
+    """
     text = _read_text(path)
     docs: dict[str, Document] = {}
     seen: dict[str, int] = {}
@@ -151,6 +215,7 @@ def read_jsonl_documents(path: Path) -> list[Document]:
         doc = _field(obj, "doc", where)
         body = _field(obj, "text", where)
         title = _field(obj, "title", where, required=False)
+        url = check_url(obj["url"], where) if obj.get("url") not in (None, "") else ""
         if not uid.strip() or not doc.strip():
             raise SourceError(f'{where}: "id" and "doc" must not be empty')
         if not body.strip():
@@ -160,39 +225,96 @@ def read_jsonl_documents(path: Path) -> list[Document]:
         seen[uid] = lineno
         document = docs.setdefault(doc, Document(name=doc, source=str(path),
                                                  title=title or humanise(doc)))
+        document.url = document.url or url
         document.units.append(
-            Unit(id=uid, doc=doc, text=body, position=len(document.units), title=title)
+            Unit(id=uid, doc=doc, text=body, position=len(document.units), title=title,
+                 url=url)
         )
     if not docs:
         raise SourceError(f"{path}: empty document (no units)")
     return list(docs.values())
 
 
-def _folder_files(folder: Path) -> list[Path]:
-    """The folder's .txt/.md regular files; links are followed only when they stay inside."""
+class _Skipped:
+    """What a folder holds that is not read: by reason, counted and named."""
+
+    def __init__(self) -> None:
+        self.names: defaultdict[str, list[str]] = defaultdict(list)
+
+    def add(self, reason: str, entry: Path, folder: Path) -> None:
+        log.debug("skipping %r: %s", str(entry), reason)
+        self.names[reason].append(entry.relative_to(folder).as_posix())
+
+    def summary(self, folder: Path) -> str:
+        """One line: how many were skipped and why, naming the first few of each reason."""
+        total = sum(len(v) for v in self.names.values())
+        parts = []
+        for reason, names in sorted(self.names.items(), key=lambda kv: -len(kv[1])):
+            shown = ", ".join(names[:NAMED_SKIPS]) + (", …" if len(names) > NAMED_SKIPS else "")
+            parts.append(f"{len(names)} {reason} ({shown})")
+        return f"skipped {_count(total, 'file')} in {folder}: {'; '.join(parts)}"
+
+
+def _folder_files(folder: Path, skipped: _Skipped) -> list[tuple[Path, str]]:
+    """The readable files under ``folder``, recursively, each with its document name.
+
+    Links are followed only when they stay inside the folder (never links to folders: a
+    loop, or the same files twice); hidden entries (".git") and files of other types are
+    left out, and counted in ``skipped``. A file in a subfolder is named by its path from
+    the folder ("guides/setup"), so that two README files do not collide.
+    """
     inside = folder.resolve()
     files = []
-    for entry in sorted(folder.iterdir()):
-        if entry.suffix.lower() not in TEXT_SUFFIXES or entry.is_dir():
-            continue
-        if entry.is_symlink() and not entry.resolve().is_relative_to(inside):
-            log.warning("skipping %r: a link to outside the folder", str(entry))
-        elif not _is_regular(entry):
-            log.warning("skipping %r: not a regular file", str(entry))
-        else:
-            files.append(entry)
+    for root, dirs, names in os.walk(folder):
+        here = Path(root)
+        for name in sorted(dirs):
+            entry = here / name
+            if name.startswith("."):
+                skipped.add("hidden", entry, folder)
+                dirs.remove(name)
+            elif entry.is_symlink():
+                skipped.add("a link to a folder", entry, folder)
+                dirs.remove(name)
+        dirs.sort()
+        for name in sorted(names):
+            entry = here / name
+            reason = _skip_reason(entry, inside)
+            if reason:
+                skipped.add(reason, entry, folder)
+            else:
+                files.append((entry, entry.relative_to(folder).with_suffix("").as_posix()))
     return files
 
 
-def _expand(path: Path) -> list[Path]:
+def _skip_reason(entry: Path, inside: Path) -> str:
+    """Why a file in a folder is not read ("" when it is)."""
+    if entry.name.startswith("."):
+        return "hidden"
+    if entry.suffix.lower() not in SUPPORTED:
+        return "of a type qabot does not read"
+    if entry.is_symlink() and not entry.resolve().is_relative_to(inside):
+        return "a link to outside the folder"
+    if not _is_regular(entry):
+        return "not a regular file"
+    return ""
+
+
+def _expand(path: Path, say: Callable[[str], None]) -> list[tuple[Path, str | None]]:
     if path.is_dir():
-        files = _folder_files(path)
+        skipped = _Skipped()
+        files: list[tuple[Path, str | None]] = list(_folder_files(path, skipped))
+        if skipped.names:
+            say(skipped.summary(path))
         if not files:
-            raise SourceError(f"{path}: folder has no .txt or .md files")
+            raise SourceError(f"{path}: folder has no files qabot reads ({_kinds()})")
         return files
     if not path.exists():
         raise SourceError(f"{path}: no such file or folder")
-    return [path]
+    return [(path, None)]
+
+
+def _kinds() -> str:
+    return ", ".join(SUPPORTED)
 
 
 def _size(files: Sequence[Path]) -> int:
@@ -204,13 +326,15 @@ def load_sources(paths: Sequence[Path] | None = None, *,
     """Read every source; no paths means the built-in article.
 
     Reading more than :data:`BIG_CORPUS` bytes is announced through ``notify`` (default: the
-    log, at INFO), before and after.
+    log, at INFO), before and after; the files a folder holds that are not read, in one
+    line through ``notify`` (default: the log, at WARNING).
     """
-    files: Sequence[Path] = [builtin_article()] if not paths else []
-    if paths:
-        files = [f for p in paths for f in _expand(Path(p))]
-    size = _size(files)
     say = notify or log.info
+    warn = notify or log.warning  # skipped files are never silent
+    files: list[tuple[Path, str | None]] = [(builtin_article(), None)] if not paths else []
+    if paths:
+        files = [f for p in paths for f in _expand(Path(p), warn)]
+    size = _size([f for f, _ in files])
     started = time.perf_counter()
     if size > BIG_CORPUS:
         say(f"reading and splitting {size / 1e6:.1f} MB of sources ({_count(len(files), 'file')})"
@@ -227,18 +351,20 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _read_all(files: Iterable[Path]) -> list[Document]:
+def _read_all(files: Iterable[tuple[Path, str | None]]) -> list[Document]:
     documents: list[Document] = []
     names: dict[str, str] = {}
     ids: set[str] = set()
-    for file in files:
+    for file, name in files:
         suffix = file.suffix.lower()
         if suffix == JSONL_SUFFIX:
             found = read_jsonl_documents(file)
         elif suffix in TEXT_SUFFIXES:
-            found = [read_text_document(file)]
+            found = [read_text_document(file, name)]
+        elif suffix in SUPPORTED:
+            found = [read_parsed_document(file, name)]
         else:
-            raise SourceError(f"{file}: unsupported file type (use .txt, .md or .jsonl)")
+            raise SourceError(f"{file}: unsupported file type (use {_kinds()})")
         for doc in found:
             if doc.name in names:
                 raise SourceError(

@@ -4,14 +4,15 @@ An index (what a folder holding it contains)::
 
     manifest.json   format version, model + weights fingerprint, dimension, corpus hash,
                     splitter settings, unit count, documents (name, title, source, unit
-                    range), the sources given to the build, build time, package versions,
-                    size and sha256 of each data file
+                    range, URL when known), the sources given to the build, build time,
+                    package versions, size and sha256 of each data file
     vectors.faiss   the FAISS index (written by faiss.write_index; no pickle anywhere)
     units.json      the units, in id order
     lexical.*       the lexical model (index/lexical.py: numpy arrays and JSON); an index
                     without them still loads, its lexical model rebuilt from the units
 
-A rebuild reuses the vectors of units whose embedded text ("Title: text") is unchanged,
+A rebuild reuses the vectors of units whose embedded text ("Title: text", or
+"Title › Section: text" for a unit under a heading) is unchanged,
 when the model and its weights are the same: only new or changed units are encoded.
 
 Versions and the switch. For an index folder ``PARENT/NAME``::
@@ -94,7 +95,10 @@ MOUNTED = "current"
 # How often a reader starts again when a build switched versions while it read.
 READ_ATTEMPTS = 3
 
-# How unit texts are turned into what is embedded; a change invalidates older indexes.
+# How unit texts are turned into what is embedded; a change invalidates older indexes. A
+# unit's section joins the title ("{title} › {section}") only where it has one: units
+# without one, all that an older index holds, embed exactly as before, so the template
+# recorded stays the same and older indexes stay valid.
 EMBEDDING_SETTINGS = {"template": "{title}: {text}", "normalised": True}
 
 
@@ -117,6 +121,7 @@ class DocInfo:
     source: str
     start: int
     count: int
+    url: str = ""  # the document's web address; "" when unknown (and in older indexes)
 
 
 @dataclass
@@ -159,12 +164,23 @@ class BuildResult:
 
 
 def corpus_hash(documents: Sequence[Document]) -> str:
-    """Hash everything about the corpus that changes the index (names, ids, texts, order)."""
+    """Hash everything about the corpus that changes the index (names, ids, texts, sections,
+    URLs, order).
+
+    A section or URL is hashed only when there is one: a corpus without them hashes as it
+    did before they existed, so its index is not rebuilt for nothing.
+    """
     digest = hashlib.sha256()
     for doc in documents:
         digest.update(b"\x00doc\x00" + doc.name.encode() + b"\x00" + doc.title.encode())
+        if doc.url:
+            digest.update(b"\x00url\x00" + doc.url.encode())
         for unit in doc.units:
             digest.update(b"\x00u\x00" + unit.id.encode() + b"\x00" + unit.text.encode())
+            if unit.section:
+                digest.update(b"\x00s\x00" + unit.section.encode())
+            if unit.url:
+                digest.update(b"\x00url\x00" + unit.url.encode())
     return digest.hexdigest()
 
 
@@ -388,7 +404,7 @@ def _load_folder(index_dir: Path, folder: Path, *, model: str, fingerprint: str 
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise IndexLoadError(f"index at {index_dir} is corrupt: units.json cannot be read "
                              f"({exc}); {hint}") from None
-    docs = {d.name: DocInfo(d.name, d.title, d.source, d.start, d.count)
+    docs = {d.name: DocInfo(d.name, d.title, d.source, d.start, d.count, d.url)
             for d in parsed.documents}
     try:
         store = FaissStore.load(folder / VECTORS, parsed.faiss.kind,
@@ -635,7 +651,7 @@ def _write_build(folder: Path, documents: Sequence[Document], embedder: Embedder
     docs, pos = [], 0
     for d in documents:
         docs.append({"name": d.name, "title": d.title, "source": source_label(d.source),
-                     "start": pos, "count": len(d.units)})
+                     "start": pos, "count": len(d.units), **({"url": d.url} if d.url else {})})
         pos += len(d.units)
     manifest = {
         "format_version": FORMAT_VERSION,

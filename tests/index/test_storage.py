@@ -339,3 +339,52 @@ def test_a_symlinked_index_folder_builds_again_and_again(tmp_path: Path,
     for _ in range(3):
         build_index(load_sources(), fake_embedder, link, force=True)
     assert link.is_symlink() and len(_load(link, fake_embedder).units) == 35
+
+
+def _old_corpus_hash(documents) -> str:
+    """The corpus hash as qabot computed it before sections and URLs existed."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for doc in documents:
+        digest.update(b"\x00doc\x00" + doc.name.encode() + b"\x00" + doc.title.encode())
+        for unit in doc.units:
+            digest.update(b"\x00u\x00" + unit.id.encode() + b"\x00" + unit.text.encode())
+    return digest.hexdigest()
+
+
+def test_plain_text_corpus_hashes_as_before(tmp_path: Path) -> None:
+    from index.storage import corpus_hash
+
+    docs = load_sources()
+    assert corpus_hash(docs) == _old_corpus_hash(docs)
+    notes = tmp_path / "notes.md"
+    notes.write_text("---\nurl: https://example.com/n\n---\n## Part\n\nText here.\n")
+    assert corpus_hash(load_sources([notes])) != _old_corpus_hash(load_sources([notes]))
+
+
+def test_sections_and_urls_are_stored_and_a_moved_heading_reencodes(tmp_path: Path) -> None:
+    emb = FakeEmbedder()
+    index = tmp_path / "idx"
+    src = tmp_path / "notes.md"
+    src.write_text("---\ntitle: Notes\nurl: https://example.com/n\n---\n"
+                   "## Carry-over\n\nFix the build.\n")
+    build_index(load_sources([src]), emb, index)
+    manifest = json.loads((index / MANIFEST).read_text())
+    assert manifest["documents"][0]["url"] == "https://example.com/n"
+    (unit,) = json.loads((index / UNITS).read_text())
+    assert (unit["section"], unit["url"]) == ("Carry-over", "https://example.com/n")
+    data = _load(index, emb)
+    assert data.docs["notes"].url == "https://example.com/n"
+    assert (data.units[0].section, data.units[0].url) == ("Carry-over", "https://example.com/n")
+    # The same sentence under another heading embeds differently: encoded again.
+    src.write_text("---\ntitle: Notes\nurl: https://example.com/n\n---\n"
+                   "## Done\n\nFix the build.\n")
+    assert build_index(load_sources([src]), emb, index).reused == 0
+
+
+def test_an_index_whose_documents_have_no_url_field_loads(built: Path, fake_embedder) -> None:
+    manifest = json.loads((built / MANIFEST).read_text())
+    assert all("url" not in d for d in manifest["documents"])  # as older indexes wrote it
+    data = _load(built, fake_embedder)
+    assert {d.url for d in data.docs.values()} == {""}
