@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.render import corpus_says_nothing, related_passages
 from bot.safe_text import safe_text
 from index.sources import humanise
 
@@ -176,7 +177,6 @@ def _set_footer(embed: discord.Embed, model: str, built_at: str) -> None:
 
 
 HINT_LIMIT = 600  # characters of the one passage a decline shows as a hint
-DECLINE = "**I don't know:** the documents don't seem to say."
 NOTHING = "I don't know: the index has nothing to search."
 
 
@@ -205,7 +205,8 @@ def answer_embed(answer: Answer, *, built_at: str = "", model: str = "") -> disc
         return embed
     citation = f"— {_linked(cite(best), source_url(best))} · confidence {answer.confidence:.2f}"
     if not answer.answered:
-        head.append(f"{DECLINE} The closest passage, a hint and not an answer:")
+        head.append(f"**I don't know:** {corpus_says_nothing(answer)}. The closest passage, "
+                    f"a hint and not an answer:")
         # A quote block marks the hint as the article's words, not ours.
         hint = "> " + shorten(escape(best.unit.text), HINT_LIMIT)
         embed.description = "\n\n".join(["\n".join(head), hint, citation])
@@ -214,7 +215,7 @@ def answer_embed(answer: Answer, *, built_at: str = "", model: str = "") -> disc
     body = _in_context(best, DESCRIPTION_LIMIT - fixed)
     embed.description = "\n\n".join([*(["\n".join(head)] if head else []), body, citation])
 
-    for n, passage in enumerate(answer.passages[1:], start=1):
+    for n, passage in enumerate(related_passages(answer), start=1):
         if n > MAX_FIELDS:
             break
         name = shorten(f"Also relevant: {cite(passage)} · {passage.score:.2f}", FIELD_NAME_LIMIT)

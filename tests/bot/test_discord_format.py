@@ -215,7 +215,7 @@ def test_a_declined_answer_is_a_short_i_dont_know_with_one_hint(fake_engine: Any
     assert answer.best is not None
     hint = answer.best.unit.text
     assert description == (
-        "**I don't know:** the documents don't seem to say. The closest passage, a hint and "
+        "**I don't know:** the article doesn't say. The closest passage, a hint and "
         f"not an answer:\n\n> {hint}\n\n— {ARTICLE_DOC}, sentence {answer.best.unit.position}"
         f" · confidence {answer.confidence:.2f}")
     assert not embed.fields  # not three unrelated passages
@@ -275,3 +275,18 @@ def test_rebuild_summaries() -> None:
     assert rebuild_summary(skipped) == ("The index is up to date (unchanged): 70 units from 2 "
                                         "documents, nothing rebuilt. Use `force` to rebuild "
                                         "anyway.")
+
+
+def test_also_relevant_drops_passages_far_below_the_best(fake_engine: Any) -> None:
+    import dataclasses
+
+    answer = fake_engine.ask("How long did the meeting last?", top_k=3)
+    assert answer.answered and len(answer.passages) == 3
+    best, near, far = answer.passages
+    scored = dataclasses.replace(answer, calibrated_scores=True, passages=[
+        dataclasses.replace(best, score=0.9), dataclasses.replace(near, score=0.3),
+        dataclasses.replace(far, score=0.01)])
+    names = [f.name or "" for f in answer_embed(scored).fields]
+    assert len(names) == 1 and f"sentence {near.unit.position}" in names[0]
+    # First-stage scores are not probabilities: nothing is dropped.
+    assert len(answer_embed(dataclasses.replace(scored, calibrated_scores=False)).fields) == 2
