@@ -39,7 +39,7 @@ BARE_BATCH = textwrap.dedent("""
 # connecting anywhere.
 BOT_IDLE = textwrap.dedent("""
     import gc, json, psutil
-    from bot.cli import get_settings
+    from bot.app import get_settings
     from bot.discord_bot import QABot, _open_engine
     settings = get_settings()
     bot = QABot(_open_engine(settings), settings)

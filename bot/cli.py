@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 from click.shell_completion import CompletionItem
 
+from bot.app import check_index, get_settings, open_engine, setup_logging
+
 if TYPE_CHECKING:
-    from config import Settings
     from index.engine import Engine
     from index.search import Answer
-    from index.threads import Purpose
 
 log = logging.getLogger(__name__)
 
@@ -56,77 +56,6 @@ class QabotGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             raise click.exceptions.Exit(130) from None
-
-
-def setup_logging(level: str, *, discord_style: bool = False) -> None:
-    """Configure logging once, for the whole process, on stderr.
-
-    ``discord_style``: through discord.py's own setup (what ``bot.run`` would do), for the bot.
-    """
-    if discord_style:
-        import discord
-
-        discord.utils.setup_logging(level=getattr(logging, level, logging.INFO))
-    else:
-        logging.basicConfig(level=getattr(logging, level, logging.WARNING), stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("sentence_transformers", "transformers", "bm25s", "httpx", "urllib3", "filelock",
-                  "faiss"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
-
-
-def get_settings(**overrides: Any) -> Settings:
-    """Load settings (env, .env, CLI overrides) and configure logging from them."""
-    from config import load_settings
-
-    settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
-    if not logging.root.handlers:
-        setup_logging(settings.log_level)
-    return settings
-
-
-def open_engine(settings: Settings, *, auto_build: bool, warm: bool = False,
-                purpose: Purpose = "answer") -> Engine:
-    """Open the model and the index; build the index first when allowed and missing.
-
-    ``warm``: load the models now, saying so (the REPL and the bot, before their prompt or
-    connecting); otherwise they load on the first question. ``purpose`` "build": bulk work
-    (``--batch``), on every core unless QABOT_THREADS says otherwise.
-    """
-    from index.engine import Engine, default_embedder, default_reranker
-
-    engine = Engine(settings, default_embedder(settings, purpose),
-                    reranker=default_reranker(settings, purpose))
-    if not auto_build:
-        engine.prefetch()  # the models load while the index is read
-    if auto_build:
-        engine.load_or_build(notify=lambda m: click.echo(f"qabot: {m}", err=True))
-    else:
-        engine.load()
-    if warm:
-        click.echo(f"qabot: loading {engine.describe_models()}...", err=True)
-        engine.warm_up()
-    return engine
-
-
-def check_index(settings: Settings, doc: str | None = None) -> bool:
-    """Check the index on disk before the model loads; return True if it must be built.
-
-    One rule however the folder was configured (environment, .env, --index-dir): a
-    missing or empty folder is built from the configured sources.
-    """
-    from index.errors import unknown_document
-    from index.storage import has_index, read_manifest
-
-    index_dir = Path(settings.index_dir)
-    if not has_index(index_dir):
-        return True
-    manifest = read_manifest(index_dir)
-    if doc and doc != "all":
-        names = [d["name"] for d in manifest["documents"]]
-        if doc not in names:
-            raise unknown_document(doc, names)
-    return False
 
 
 def print_answer(answer: Answer, as_json: bool, *, with_question: bool = False) -> None:

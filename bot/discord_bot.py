@@ -152,7 +152,7 @@ class QABot(commands.Bot):
 
 def _open_engine(settings: Settings) -> Engine:
     """Load the engine as the CLI does: the default index is built when missing."""
-    from bot.cli import check_index, open_engine
+    from bot.app import check_index, open_engine
 
     must_build = check_index(settings)
     return open_engine(settings, auto_build=must_build, warm=True)
