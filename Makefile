@@ -4,6 +4,8 @@
 #   make bench  run the benchmarks at full size (docs/performance.md)
 #   make reranker  train, calibrate and ship qabot's own reranker (about 30-60 min on 2 cores)
 #   make onnx   re-export the bundled encoder and reranker to ONNX (about 30 s)
+#   make wheel  build dist/qabot-*.whl (with the models: about 180 MB, 25 s)
+#   make requirements  re-pin requirements.txt (the Heroku lock) from the installed venv
 PYTHON ?= python3
 VENV ?= .venv
 # torch 2.13.0 is a CPU build on this machine's package mirror; see the README for elsewhere.
@@ -11,16 +13,20 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 QUESTION ?= How long did the meeting last?
 
-.PHONY: demo repl test lint bench venv dev clean reranker onnx
+.PHONY: demo repl test lint bench venv dev clean reranker onnx wheel requirements
 
+# pip says what it fetches and installs (torch alone is ~190 MB): no --quiet, so a first
+# `make demo` shows its progress instead of a silent minute.
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet $(TORCH_SPEC)
-	$(BIN)/pip install --quiet -e .
+	@echo "qabot: installing torch ($(TORCH_SPEC)), then qabot and its dependencies..."
+	$(BIN)/pip install --progress-bar on $(TORCH_SPEC)
+	$(BIN)/pip install --progress-bar on -e .
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime
-	$(BIN)/pip install --quiet -e ".[dev]"
+	@echo "qabot: installing the dev tools (pytest, ruff, mypy, dpytest)..."
+	$(BIN)/pip install --progress-bar on -e ".[dev]"
 	touch $@
 
 venv: $(VENV)/.runtime
@@ -45,7 +51,7 @@ bench: dev
 	$(BIN)/python -m benchmarks.run
 
 $(VENV)/.train: $(VENV)/.dev
-	$(BIN)/pip install --quiet -e ".[dev,train]"
+	$(BIN)/pip install --progress-bar on -e ".[dev,train]"
 	touch $@
 
 # Reproducible from ../shared/data/qa-train (seeded); writes build/reranker, then ships it
@@ -65,5 +71,14 @@ reranker: $(VENV)/.train
 onnx: $(VENV)/.train
 	$(BIN)/python -m training.export
 
+# The wheel qabot installs from: bot, index (with its models and data) and config, nothing
+# else (tests/test_packaging.py checks the list without building).
+wheel: venv
+	$(BIN)/pip wheel --no-deps -w dist .
+
+# requirements.txt pins what the venv runs, for pip-based hosts (Heroku); torch as +cpu.
+requirements: venv
+	$(BIN)/python scripts/lock.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info dist

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -31,6 +32,39 @@ def history_path() -> Path:
     from config import default_index_dir
 
     return default_index_dir().parent / "repl_history"
+
+
+@contextlib.contextmanager
+def keys_unechoed(stdin: TextIO | None) -> Iterator[None]:
+    """Keep the terminal from echoing keys typed during a long step, such as a build.
+
+    Between prompts nobody reads the terminal, so it echoes typed keys itself, into the
+    middle of the progress bar. Unechoed, they stay typed ahead: the next prompt shows them.
+    Ctrl-C still interrupts. Nothing happens when ``stdin`` is not a terminal (or on Windows).
+    """
+    restore = _echo_off(stdin) if stdin is not None else None
+    try:
+        yield
+    finally:
+        if restore is not None:
+            restore()
+
+
+def _echo_off(stdin: TextIO) -> Callable[[], None] | None:
+    """Turn the terminal's echo off; return what turns it back on (None: not a terminal)."""
+    try:
+        import termios
+    except ImportError:  # not POSIX
+        return None
+    try:
+        fd = stdin.fileno()
+        saved = termios.tcgetattr(fd)
+    except (termios.error, OSError, ValueError):
+        return None
+    quiet = list(saved)
+    quiet[3] &= ~termios.ECHO  # the local modes
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    return lambda: termios.tcsetattr(fd, termios.TCSANOW, saved)
 
 
 class Repl:
@@ -98,8 +132,12 @@ class Repl:
 
         sources = self.engine.recorded_sources()
         self.say(f"reindexing from {describe_sources([source_label(s) for s in sources])}...")
+        # The bar (tqdm, on stderr) only where a person watches it; a log file would get
+        # its carriage returns.
+        progress = self.interactive and sys.stderr.isatty()
         try:
-            result = self.engine.rebuild(progress=self.interactive)
+            with keys_unechoed(sys.stdin if self.interactive else None):
+                result = self.engine.rebuild(progress=progress)
         except QabotError as exc:
             self.say(f"error: {exc}")
             return

@@ -84,3 +84,50 @@ def test_repl_loads_the_models_before_reading_and_says_which(
     assert "qabot: loading fake-embedder and qabot's reranker (ONNX Runtime)..." in \
         result.stderr
     assert loads == ["encoder"], "loaded once, before the first question"
+
+
+@pytest.mark.parametrize("stderr_is_terminal", [True, False])
+def test_reindex_on_a_terminal_shows_progress_and_hides_keys_typed_meanwhile(
+        fake_engine, monkeypatch: pytest.MonkeyPatch, stderr_is_terminal: bool) -> None:
+    """Typed keys would be echoed into the bar (nobody reads the terminal between prompts);
+    the bar goes only to a terminal."""
+    import os
+    import select
+    import sys
+
+    pty = pytest.importorskip("pty")
+    termios = pytest.importorskip("termios")
+    master, slave = pty.openpty()
+    with os.fdopen(slave, "w", encoding="utf-8") as tty, \
+            os.fdopen(os.dup(slave), encoding="utf-8") as keyboard:
+        monkeypatch.setattr(sys, "stdin", keyboard)
+        monkeypatch.setattr(sys, "stderr", tty if stderr_is_terminal else io.StringIO())
+        seen: dict[str, bool] = {}
+        rebuild = fake_engine.rebuild
+
+        def watched(**kwargs):
+            seen["progress"] = kwargs["progress"]
+            seen["echo"] = bool(termios.tcgetattr(slave)[3] & termios.ECHO)
+            return rebuild(**kwargs)
+
+        monkeypatch.setattr(fake_engine, "rebuild", watched)
+        assert termios.tcgetattr(slave)[3] & termios.ECHO
+        Repl(fake_engine, out=tty).run([":reindex"])
+        tty.flush()
+        assert seen == {"progress": stderr_is_terminal, "echo": False}
+        assert termios.tcgetattr(slave)[3] & termios.ECHO, "echo is back for the next prompt"
+        shown = b""
+        while b"reindexed" not in shown and select.select([master], [], [], 5)[0]:
+            shown += os.read(master, 65536)
+        assert b"reindexed: 35 units" in shown
+    os.close(master)
+
+
+def test_reindex_without_a_terminal_shows_no_bar(fake_engine,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[bool] = []
+    rebuild = fake_engine.rebuild
+    monkeypatch.setattr(fake_engine, "rebuild",
+                        lambda **kw: seen.append(kw["progress"]) or rebuild(**kw))
+    assert "reindexed: 35 units" in _run(fake_engine, [":reindex"])
+    assert seen == [False]
