@@ -57,7 +57,9 @@ def test_no_dev_or_training_tool_is_deployed() -> None:
     _, pins = _requirements()
     extras = PROJECT["optional-dependencies"]
     tools = {canonicalize_name(Requirement(r).name) for r in extras["dev"] + extras["train"]}
-    needed_at_run_time = {"scikit-learn"}  # sentence-transformers imports it
+    # Also dependencies of the runtime: sentence-transformers imports scikit-learn, torch
+    # needs setuptools, transformers packaging.
+    needed_at_run_time = {"scikit-learn", "setuptools", "packaging"}
     assert set(pins) & tools <= needed_at_run_time
 
 
