@@ -222,8 +222,9 @@ def cold(folder: Path, runs: int, smoke: bool) -> list[Row]:
         light.append(("`qabot index build`, corpus unchanged", _qabot("index", "build")))
     for name, cmd in light:
         procs = alternate([cmd], max(3, runs), env=env)[0]
+        instant = "build" not in name  # a build reads and checks the sources: no target
         rows.append(Row(f"{name} wall time", median([p.wall for p in procs]), "s",
-                        target="value <= 0.5", note=f"median of {len(procs)}"))
+                        target="value <= 0.5" if instant else "", note=f"median of {len(procs)}"))
     if smoke:
         # No model in smoke mode: exercise the alternation with light commands.
         ask_cmd = _qabot("--version")
