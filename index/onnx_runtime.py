@@ -146,10 +146,13 @@ class _Export:
         from concurrent.futures import ThreadPoolExecutor
 
         from index.embedder import sha256_file
+        from index.verified import known_good, remember
 
         model = self.folder / MODEL_FILE
         log.info("loading %s %s (ONNX Runtime, %d thread%s)", self.info.kind, self.info.name,
                  self.threads, "" if self.threads == 1 else "s")
+        if known_good(model, self.info.onnx_sha256):  # hashed before, unchanged since
+            return self._open(model)
         with ThreadPoolExecutor(1) as pool:  # hashing releases the GIL: beside the loading
             digest = pool.submit(sha256_file, model)
             try:
@@ -166,6 +169,7 @@ class _Export:
                              f"set QABOT_RUNTIME=torch")
         if isinstance(opened, ModelError):
             raise opened
+        remember(model, self.info.onnx_sha256)
         return opened
 
     def _open(self, model: Path) -> tuple[Any, Any]:

@@ -253,3 +253,64 @@ def test_a_one_shot_ask_exits_with_its_output_flushed(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "bot", "ask", "--doc", "nope", "q?"], env=env,
                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unknown document" in bad.stderr
+
+
+# --- the record of graphs that hashed right --------------------------------------------------
+def _count_hashes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    import index.embedder
+
+    hashed: list[Path] = []
+    real = index.embedder.sha256_file
+
+    def counting(path: Path, chunk: int = 1 << 20) -> str:
+        hashed.append(path)
+        return real(path, chunk)
+
+    monkeypatch.setattr(index.embedder, "sha256_file", counting)
+    return hashed
+
+
+def test_a_graph_that_hashed_right_is_not_hashed_again_while_unchanged(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from index.verified import cache_file
+
+    folder = _copy_export(ENCODER_EXPORT, tmp_path / "enc")
+    hashed = _count_hashes(monkeypatch)
+    first = OnnxEmbedder(folder).encode(["a question"])
+    assert hashed == [folder / MODEL_FILE] and cache_file().is_file()
+    second = OnnxEmbedder(folder).encode(["a question"])  # a new process would do the same
+    assert hashed == [folder / MODEL_FILE] and np.allclose(first, second)
+
+
+def test_a_graph_changed_after_its_check_is_hashed_again_and_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import time
+
+    folder = _copy_export(ENCODER_EXPORT, tmp_path / "enc")
+    OnnxEmbedder(folder).load()
+    model = folder / MODEL_FILE
+    before = model.stat()
+    time.sleep(0.01)
+    with model.open("r+b") as fh:  # same size, and the modification time put back
+        fh.seek(-100, 2)
+        fh.write(b"\x00" * 8)
+    os.utime(model, ns=(before.st_atime_ns, before.st_mtime_ns))
+    hashed = _count_hashes(monkeypatch)
+    with pytest.raises(ModelError, match="fails the sha256 check"):
+        OnnxEmbedder(folder).load()
+    assert hashed == [model]
+
+
+@pytest.mark.parametrize("record", ["not json", "[]", '{"x": 1}'])
+def test_a_damaged_record_only_means_hashing_again(tmp_path: Path, record: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from index.verified import cache_file
+
+    folder = _copy_export(RERANKER_EXPORT, tmp_path / "rr")
+    cache_file().parent.mkdir(parents=True)
+    cache_file().write_text(record)
+    hashed = _count_hashes(monkeypatch)
+    OnnxReranker(folder, calibration=bundled_calibration()).load()
+    assert hashed == [folder / MODEL_FILE]
+    assert json.loads(cache_file().read_text())[str((folder / MODEL_FILE).resolve())]
