@@ -186,8 +186,10 @@ class Answer:
 
 def context_of(units: Sequence[Unit], uid: int, lo: int, hi: int, window: int
                ) -> tuple[str, str, str]:
-    """Return (before, unit text, after) with ``window`` neighbours inside [lo, hi)."""
+    """Return (before, unit text, after) with ``window`` neighbours inside [lo, hi) and
+    inside the unit's section (a heading's sentences are not the previous section's)."""
+    section = units[uid].section
     first, last = max(lo, uid - window), min(hi, uid + window + 1)
-    before = " ".join(u.text for u in units[first:uid])
-    after = " ".join(u.text for u in units[uid + 1 : last])
+    before = " ".join(u.text for u in units[first:uid] if u.section == section)
+    after = " ".join(u.text for u in units[uid + 1 : last] if u.section == section)
     return before, units[uid].text, after
