@@ -161,3 +161,31 @@ def payloads(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
     monkeypatch.setattr(discord.abc, "handle_message_parameters", spy)
     return seen
+
+
+# --- the CLI tests' fixtures (tests/bot/test_cli*.py use "fake_model" for every test) ---------
+@pytest.fixture
+def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI opens its engine with the fast fake embedder."""
+    import index.engine
+    from tests.fakes import FakeEmbedder
+
+    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: FakeEmbedder())
+
+
+@pytest.fixture
+def runner() -> Any:
+    from click.testing import CliRunner
+
+    return CliRunner()
+
+
+@pytest.fixture
+def index_dir(tmp_path: Any, runner: Any, fake_model: None) -> Any:
+    """An index of the built-in article, built through the CLI with the fake embedder."""
+    from bot.cli import cli
+
+    path = tmp_path / "idx"
+    result = runner.invoke(cli, ["index", "build", "--index-dir", str(path)])
+    assert result.exit_code == 0, result.output
+    return path

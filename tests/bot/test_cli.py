@@ -14,25 +14,7 @@ from bot.cli import cli
 from tests.conftest import ARTICLE_DOC
 from tests.fakes import FakeEmbedder
 
-
-@pytest.fixture(autouse=True)
-def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.engine
-
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: FakeEmbedder())
-
-
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
-
-
-@pytest.fixture
-def index_dir(tmp_path: Path, runner: CliRunner) -> Path:
-    path = tmp_path / "idx"
-    result = runner.invoke(cli, ["index", "build", "--index-dir", str(path)])
-    assert result.exit_code == 0, result.output
-    return path
+pytestmark = pytest.mark.usefixtures("fake_model")
 
 
 def _json_lines(text: str) -> list[dict]:

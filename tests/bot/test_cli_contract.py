@@ -14,28 +14,12 @@ from click.testing import CliRunner
 
 from bot.cli import cli
 from tests.conftest import ARTICLE_DOC
-from tests.fakes import FakeEmbedder
+
+pytestmark = pytest.mark.usefixtures("fake_model")
 
 ROOT = Path(__file__).parents[2]
 
 
-@pytest.fixture(autouse=True)
-def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.engine
-
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: FakeEmbedder())
-
-
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
-
-
-@pytest.fixture
-def index_dir(tmp_path: Path, runner: CliRunner) -> Path:
-    path = tmp_path / "idx"
-    assert runner.invoke(cli, ["index", "build", "--index-dir", str(path)]).exit_code == 0
-    return path
 
 
 @pytest.fixture
