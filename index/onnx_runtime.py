@@ -79,11 +79,6 @@ class ExportInfo:
         return info
 
 
-def has_export(folder: Path) -> bool:
-    """True when ``folder`` holds an export (not yet verified)."""
-    return all((folder / f).is_file() for f in (MODEL_FILE, TOKENIZER_FILE, EXPORT_FILE))
-
-
 def _session_options(threads: int) -> Any:
     import onnxruntime as ort
 
