@@ -65,6 +65,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--model", default="all-MiniLM-L6-v2",
                    help="the embedding model the calibration is for (QABOT_MODEL)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--removed", action="store_true", help="also ask each answerable "
+                   "question without its own paragraph, as an unanswerable one")
     p.add_argument("--rows", type=Path, help="keep the collected candidates in this JSON file "
                    "and reuse them when it exists (the models are not run again)")
     return p.parse_args(argv)
@@ -86,8 +88,18 @@ def _engine(index_dir: Path, reranker: str, depth: int, model_name: str) -> Engi
                   calibration=Calibration(placeholder, placeholder, 0.5))
 
 
-def collect(data: Path, reranker: str, depth: int, model_name: str) -> list[Row]:
-    """Index each dev article with qabot and record the signals of every candidate."""
+def collect(data: Path, reranker: str, depth: int, model_name: str, *,
+            removed: bool = False) -> list[Row]:
+    """Index each dev article with qabot and record the signals of every candidate.
+
+    With ``removed``, each answerable question is also asked as if its own paragraph were
+    not in the article: its candidates are the first stage's best ``depth`` of the other
+    paragraphs (none holding an answer text), and it is unanswerable there. Those are
+    the questions a document on the right topic does not answer (the same names, the
+    same event, not that fact), which the dev set's unanswerable questions, written by
+    changing a word of an answerable one, are not."""
+    import numpy as np
+
     by_article: dict[str, list[Question]] = defaultdict(list)
     for q in read_squad(data / DEV_FILE):
         by_article[q.title].append(q)
@@ -102,15 +114,31 @@ def collect(data: Path, reranker: str, depth: int, model_name: str) -> list[Row]
             # One document per article, a paragraph a block: sentences split as qabot does.
             (src / f"{title}.txt").write_text(
                 "\n\n".join(" ".join(p) for p in paragraphs), encoding="utf-8")
-        engine = _engine(Path(tmp) / "index", reranker, depth, model_name)
+        # Ranked deeper than the product does, then cut back to the first stage's best
+        # ``depth``: with and without the question's own paragraph.
+        wide = 3 * depth if removed else depth
+        engine = _engine(Path(tmp) / "index", reranker, wide, model_name)
         engine.rebuild([src])
+        w = engine.weights
         for title, questions in by_article.items():
-            answers = engine.ask_many([(q.question, title) for q in questions], top_k=depth)
+            answers = engine.ask_many([(q.question, title) for q in questions], top_k=wide)
             for q, answer in zip(questions, answers, strict=True):
                 gold = {q.sentences[i] for i in q.answers}
+                first = np.array([w.dense * p.signals["dense"] + w.coverage * p.signals[
+                    "coverage"] + w.cue * p.signals["cue"] for p in answer.passages])
+                ranked = [answer.passages[int(i)] for i in np.argsort(-first, kind="stable")]
+                # Back in the order the reranked product would list them.
+                keep = {id(p) for p in ranked[:depth]}
                 for p in answer.passages:
-                    rows.append(Row(title, q.qid, q.answerable, dict(p.signals),
-                                    int(p.unit.text in gold)))
+                    if id(p) in keep:
+                        rows.append(Row(title, q.qid, q.answerable, dict(p.signals),
+                                        int(p.unit.text in gold)))
+                if removed and q.answerable:
+                    own = set(q.sentences)
+                    others = [p for p in ranked if p.unit.text not in own
+                              and not any(t in p.unit.text for t in q.answer_texts)][:depth]
+                    rows += [Row(title, f"{q.qid}:removed", False, dict(p.signals), 0)
+                             for p in others]
     return rows
 
 
@@ -247,8 +275,9 @@ def fit_calibration(rows: list[Row], reranked: bool
     """Choose and fit both models on ``rows``; return them and the in-sample triggering."""
     available = [s for s in ("rerank", "dense", "coverage", "cue") if s in rows[0].signals]
 
-    def fold(r: Row) -> int:  # 5 folds by question: a question's rows stay together
-        return int(hashlib.sha256(b"inner:" + r.qid.encode()).hexdigest(), 16) % 5
+    def fold(r: Row) -> int:  # 5 folds by question: a question's rows stay together,
+        base = r.qid.split(":")[0]  # with those of its paragraph-removed twin
+        return int(hashlib.sha256(b"inner:" + base.encode()).hexdigest(), 16) % 5
 
     def cross_validated(train_fn: Any) -> float:
         total = 0.0
@@ -303,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.wikiqa:
         rows = collect_wikiqa(args.wikiqa, args.reranker, args.depth, args.model)
     else:
-        rows = collect(args.data, args.reranker, args.depth, args.model)
+        rows = collect(args.data, args.reranker, args.depth, args.model,
+                       removed=args.removed)
     source = ({"file": args.wikiqa.name, "sha256": sha256_file(args.wikiqa)} if args.wikiqa
               else {"file": DEV_FILE, "sha256": sha256_file(args.data / DEV_FILE)})
     if args.rows and not args.rows.is_file():
@@ -348,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         **calibration.to_json(),
         "fitted_on": {**source, "rows": len(rows), "questions": len({r.qid for r in rows}),
                       "depth": args.depth, "reranker": args.reranker,
+                      "paragraph_removed_questions": args.removed,
                       "model": args.model},
         "in_sample": in_sample,
         "cross_validated": {"parts": held_out, "pooled": pooled},

@@ -38,6 +38,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--max-pairs", type=int, default=0, help="cap on training pairs (0 = all)")
     p.add_argument("--negatives", type=int, default=1, help="negatives per question")
+    p.add_argument("--cross", type=int, default=0, help="more negatives per question from "
+                   "the other paragraphs of its article (word-sharing, not the answer)")
+    p.add_argument("--swapped", type=float, default=0.0, help="share of answerable "
+                   "questions that also give a negative with a name or number swapped")
     p.add_argument("--epochs", type=float, default=1.0)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=5e-5)
@@ -50,8 +54,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def load_pairs(data: Path, seed: int, negatives: int, max_pairs: int
-               ) -> tuple[list[Pair], dict[str, str], int]:
+def load_pairs(data: Path, seed: int, negatives: int, max_pairs: int, cross: int = 0,
+               swapped: float = 0.0) -> tuple[list[Pair], dict[str, str], int]:
     """The training pairs, the sha256 of each file they came from, and the question count."""
     questions: list[Question] = []
     hashes: dict[str, str] = {}
@@ -59,7 +63,8 @@ def load_pairs(data: Path, seed: int, negatives: int, max_pairs: int
         path = data / name
         hashes[name] = sha256_file(path)
         questions.extend(read_squad(path))
-    pairs = make_pairs(questions, seed=seed, negatives=negatives)
+    pairs = make_pairs(questions, seed=seed, negatives=negatives, cross=cross,
+                       swapped=swapped)
     if max_pairs:
         pairs = pairs[:max_pairs]
     return pairs, hashes, len(questions)
@@ -90,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 
-    pairs, hashes, n_questions = load_pairs(args.data, args.seed, args.negatives, args.max_pairs)
+    pairs, hashes, n_questions = load_pairs(args.data, args.seed, args.negatives,
+                                           args.max_pairs, args.cross, args.swapped)
     positives = sum(p.label > 0 for p in pairs)
     log.info("%d pairs (%d positive) from %d questions", len(pairs), positives, n_questions)
     dataset = Dataset.from_dict({"question": [p.question for p in pairs],
@@ -129,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         "base": {"name": "all-MiniLM-L6-v2", "weights_sha256": base_sha},
         "continued_from": _card(args.init),
         "data": {"files": hashes, "questions": n_questions, "pairs": len(pairs),
-                 "positive_pairs": positives, "negatives_per_question": args.negatives},
+                 "positive_pairs": positives, "negatives_per_question": args.negatives,
+                 "cross_paragraph_negatives_per_question": args.cross,
+                 "swapped_negatives_share": args.swapped},
         "recipe": {"loss": "BinaryCrossEntropyLoss", "optimizer": "AdamW", "lr": args.lr,
                    "warmup_ratio": args.warmup, "batch_size": args.batch_size,
                    "max_length": args.max_length, "epochs": args.epochs,

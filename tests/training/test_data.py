@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,78 @@ def test_the_shared_training_files_give_thousands_of_questions() -> None:
     questions = list(read_squad(root / "squad2-train-subset.json.gz"))
     assert len(questions) > 4000
     assert sum(not q.answerable for q in questions) > 300
+
+
+def test_cross_negatives_come_from_other_paragraphs_and_never_hold_the_answer(
+        tmp_path: Path) -> None:
+    other = ("The town below the castle held a market. In 1340 the fire spread to the town. "
+             "The castle gardens were planted by monks.")
+    data = {"version": "v2.0", "data": [{"title": "Rolf_Castle", "paragraphs": [
+        {"context": CONTEXT, "qas": [
+            {"id": "a", "question": "When did the castle burn down?",
+             "answers": [{"text": "1340", "answer_start": CONTEXT.index("1340")}]}]},
+        {"context": other, "qas": [
+            {"id": "m", "question": "What did the town hold?",
+             "answers": [{"text": "a market", "answer_start": other.index("a market")}]}]},
+    ]}]}
+    path = tmp_path / "two.json.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        json.dump(data, fh)
+    questions = list(read_squad(path))
+    assert questions[0].answer_texts == ("1340",)
+    plain = make_pairs(questions, seed=2, negatives=1)
+    for seed in range(5):
+        pairs = make_pairs(questions, seed=seed, negatives=1, cross=1)
+        assert len(pairs) == len(plain) + 2  # one more negative per question
+        burn = {p.passage for p in pairs
+                if p.question == "When did the castle burn down?" and p.label == 0.0}
+        # The other paragraph's sentence with "1340" in it answers too: never a negative.
+        assert "Rolf Castle: In 1340 the fire spread to the town." not in burn
+        assert burn & {"Rolf Castle: The town below the castle held a market.",
+                       "Rolf Castle: The castle gardens were planted by monks."}
+        town = {p.passage for p in pairs if p.question == "What did the town hold?"}
+        assert town & {f"Rolf Castle: {s}" for s in
+                       ("The castle was built in 1120 by Count Rolf.", "It burned down in 1340.",
+                        "A new tower was added in 1400.", "Tourists visit it every summer.")}
+    # Asked for more than there are, it takes every other sentence but the answering one.
+    every = make_pairs(questions, seed=0, negatives=0, cross=5)
+    assert {p.passage for p in every if p.question == "When did the castle burn down?"} == {
+        "Rolf Castle: It burned down in 1340.",
+        "Rolf Castle: The town below the castle held a market.",
+        "Rolf Castle: The castle gardens were planted by monks."}
+
+
+def test_swapped_negatives_change_a_shared_name_or_number_to_one_not_in_the_paragraph(
+        tmp_path: Path) -> None:
+    other = "Count Bertram founded the abbey of Saint Lutz. The abbey kept bees."
+    data = {"version": "v2.0", "data": [
+        {"title": "Rolf_Castle", "paragraphs": [{"context": CONTEXT, "qas": [
+            {"id": "a", "question": "What burned down in 1340?",
+             "answers": [{"text": "It", "answer_start": CONTEXT.index("It burned")}]},
+            {"id": "b", "question": "When did Count Rolf build the castle?",
+             "answers": [{"text": "1120", "answer_start": CONTEXT.index("1120")}]}]}]},
+        {"title": "Lutz_Abbey", "paragraphs": [{"context": other, "qas": [
+            {"id": "c", "question": "Who founded the abbey of Saint Lutz?",
+             "answers": [{"text": "Count Bertram", "answer_start": 0}]}]}]},
+    ]}
+    path = tmp_path / "swap.json.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        json.dump(data, fh)
+    questions = list(read_squad(path))
+    seen: set[str] = set()
+    for seed in range(12):
+        pairs = make_pairs(questions, seed=seed, negatives=0, swapped=1.0)
+        swapped = [p for p in pairs if p.label == 0.0]
+        for p in swapped:
+            assert p.question not in {q.question for q in questions}
+            source = next(q for q in questions if q.answerable and
+                          p.passage.endswith(q.sentences[min(q.answers)]))
+            # The new name or number is not in the answer's paragraph: it cannot answer.
+            old, new = source.question.rstrip("?").split(), p.question.rstrip("?").split()
+            head = len(os.path.commonprefix([old, new]))
+            tail = len(os.path.commonprefix([old[head:][::-1], new[head:][::-1]]))
+            inserted = " ".join(new[head : len(new) - tail])
+            assert inserted and inserted not in " ".join(source.sentences)
+            seen.add(p.question)
+    assert "When did Saint Lutz build the castle?" in seen  # a name from the other article
+    assert any(q.startswith("What burned down in ") and "1340" not in q for q in seen)
