@@ -65,6 +65,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--model", default="all-MiniLM-L6-v2",
                    help="the embedding model the calibration is for (QABOT_MODEL)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--criterion", choices=CRITERIA, default="f1", help="what the threshold "
+                   "maximises: answer-triggering F1, or answered share + declined share")
     p.add_argument("--removed", action="store_true", help="also ask each answerable "
                    "question without its own paragraph, as an unanswerable one")
     p.add_argument("--rows", type=Path, help="keep the collected candidates in this JSON file "
@@ -259,10 +261,20 @@ def triggering(tops: list[Row], conf: Any, threshold: float) -> dict[str, float]
             "hit_at_1": round(sum(t.label for t in tops if t.answerable) / max(answerable, 1), 4)}
 
 
-def best_threshold(tops: list[Row], conf: Any) -> dict[str, float]:
+CRITERIA = ("f1", "balanced")
+
+
+def best_threshold(tops: list[Row], conf: Any, criterion: str = "f1") -> dict[str, float]:
+    """The threshold that maximises answer-triggering F1, or with ``balanced`` the share of
+    answerable questions answered plus the share of unanswerable ones declined (the two
+    figures qabot's targets name, weighed alike)."""
     grid = [round(0.01 * i, 2) for i in range(1, 100)]
+
+    def score(m: dict[str, float]) -> float:
+        return m["f1"] if criterion == "f1" else m["answered"] + m["declined"]
+
     return max((triggering(tops, conf, t) for t in grid),
-               key=lambda m: (m["f1"], -abs(m["threshold"] - 0.5)))
+               key=lambda m: (score(m), -abs(m["threshold"] - 0.5)))
 
 
 def _subsets(available: Sequence[str], required: str | None) -> list[tuple[str, ...]]:
@@ -270,7 +282,7 @@ def _subsets(available: Sequence[str], required: str | None) -> list[tuple[str, 
             for c in itertools.combinations(available, n) if required is None or required in c]
 
 
-def fit_calibration(rows: list[Row], reranked: bool
+def fit_calibration(rows: list[Row], reranked: bool, criterion: str = "f1"
                     ) -> tuple[Calibration, dict[str, float], dict[str, Any]]:
     """Choose and fit both models on ``rows``; return them and the in-sample triggering."""
     available = [s for s in ("rerank", "dense", "coverage", "cue") if s in rows[0].signals]
@@ -313,7 +325,7 @@ def fit_calibration(rows: list[Row], reranked: bool
     conf_signals = min(conf_scores, key=lambda c: conf_scores[c])
     conf_model = _fit(tops, conf_signals)
     conf = conf_model.predict_proba(_matrix(tops, conf_signals))[:, 1]
-    chosen = best_threshold(tops, conf)
+    chosen = best_threshold(tops, conf, criterion)
     calibration = Calibration(rank, _linear(conf_model, conf_signals), chosen["threshold"])
     report = {"rank_log_loss": {"+".join(c): round(v, 5) for c, v in rank_scores.items()},
               "confidence_log_loss": {"+".join(c): round(v, 5) for c, v in conf_scores.items()}}
@@ -355,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     for held in sorted({part(r) for r in rows}):
         train = [r for r in rows if part(r) != held]
         test = [r for r in rows if part(r) == held]
-        cal, _, _ = fit_calibration(train, reranked)
+        cal, _, _ = fit_calibration(train, reranked, args.criterion)
         tops = top_rows(test, cal.rank if reranked else None)
         conf = np.array([cal.confidence_of(t.signals) for t in tops])
         held_out.append({"part": held, **triggering(tops, conf, cal.threshold),
@@ -373,12 +385,14 @@ def main(argv: list[str] | None = None) -> int:
     pooled = {**triggering(pooled_tops, pooled_conf, 0.5),
               **ranking(pooled_rows, Linear(("score",), (1.0,), 0.0))}
     pooled.pop("threshold")
-    calibration, in_sample, report = fit_calibration(rows, reranked)
+    calibration, in_sample, report = fit_calibration(rows, reranked, args.criterion)
     out = {
         **calibration.to_json(),
         "fitted_on": {**source, "rows": len(rows), "questions": len({r.qid for r in rows}),
                       "depth": args.depth, "reranker": args.reranker,
-                      "paragraph_removed_questions": args.removed,
+                      "paragraph_removed_questions": len(
+                          {r.qid for r in rows if r.qid.endswith(":removed")}),
+                      "threshold_criterion": args.criterion,
                       "model": args.model},
         "in_sample": in_sample,
         "cross_validated": {"parts": held_out, "pooled": pooled},
