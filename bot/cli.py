@@ -296,11 +296,23 @@ def describe_manifest(manifest: dict[str, Any], path: Path) -> str:
     held = plural(units, "unit") if isinstance(units, int) else f"{units} units"
     lines = [f"index {path}: {held} in {plural(len(docs), 'document')}",
              f"model {manifest.get('model', {}).get('name')}, built {manifest.get('built_at')}",
-             f"built from {describe_sources(recorded_sources(manifest))}"]
+             f"built from {describe_sources(recorded_sources(manifest))}",
+             describe_store(manifest)]
     lines += [f"  {d['name']}: {plural(d['count'], 'unit')}" for d in docs[:50]]
     if len(docs) > 50:
         lines.append(f"  … and {len(docs) - 50} more")
     return "\n".join(lines)
+
+
+def describe_store(manifest: dict[str, Any]) -> str:
+    """Where the index keeps its vectors: the store, and its index kind."""
+    milvus = manifest.get("milvus")
+    if manifest.get("store") == "milvus" and isinstance(milvus, dict):
+        return (f"store milvus: collection {milvus.get('collection')} (alias "
+                f"{milvus.get('alias')}) at {milvus.get('uri')}, {milvus.get('kind')} index")
+    faiss = manifest.get("faiss")
+    kind = faiss.get("kind", "flat") if isinstance(faiss, dict) else "flat"
+    return f"store faiss: {kind} index in the index folder"
 
 
 @cli.command()

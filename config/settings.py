@@ -85,6 +85,26 @@ class Settings(BaseSettings):
     batch_size: int = Field(64, ge=1, le=4096)
     faiss_index: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
     mmap: bool = Field(False, description="memory-map large FAISS indexes on load")
+    # --- the vector store (docs/scaling.md) ---
+    store: Literal["faiss", "milvus"] = Field(
+        "faiss",
+        description="where the vectors live: 'faiss' (a file in the index folder) or 'milvus' "
+        "(a Milvus collection; the units and the lexical model stay in the index folder)",
+    )
+    milvus_uri: str | None = Field(
+        None,
+        description="a Milvus server (http://host:19530) or a milvus-lite file (*.db); unset "
+        "or empty = beside the index folder, <index_dir>-milvus.db",
+    )
+    milvus_token: SecretStr | None = Field(
+        None, description="the Milvus token ('user:password' or an API key); never logged")
+    milvus_collection: str | None = Field(
+        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,180}$",
+        description="the alias readers follow; unset or empty = qabot_<index folder name>_"
+        "<hash of its path>",
+    )
+    milvus_timeout: float = Field(10.0, gt=0.0, le=600.0,
+                                  description="seconds to wait for the Milvus server")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
     # --- Discord ---
@@ -97,6 +117,12 @@ class Settings(BaseSettings):
     discord_admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     discord_cooldown_seconds: float = Field(5.0, ge=0.0, le=3600.0)
     discord_max_question_chars: int = Field(500, ge=10, le=4000)
+    discord_shards: str | None = Field(
+        None, pattern=r"^\s*(auto|\d+|\d+(\s*,\s*\d+)*\s*/\s*\d+)\s*$",
+        description="run sharded (AutoShardedBot): 'auto' (Discord's recommended count), "
+        "N (all N shards in this process) or 'I,J/N' (this process's shard ids of N); unset "
+        "or empty = one connection",
+    )
     discord_votes_file: Path | None = Field(
         None,
         description="where the 👍/👎 votes on answers are appended (JSONL, read by `qabot "
@@ -115,6 +141,30 @@ class Settings(BaseSettings):
             return self.index_dir / "votes.jsonl"
         return self.index_dir.with_name(self.index_dir.name + "-votes.jsonl")
 
+    @property
+    def milvus_target(self) -> str:
+        """Where the Milvus store lives: the setting, else a milvus-lite file beside the index
+        folder (inside it when it is a mount point), as for the votes."""
+        if self.milvus_uri:
+            return self.milvus_uri
+        if os.path.ismount(self.index_dir):
+            return str(self.index_dir / "milvus.db")
+        return str(self.index_dir.with_name(self.index_dir.name + "-milvus.db"))
+
+    @property
+    def shards(self) -> tuple[int | None, list[int] | None] | None:
+        """``QABOT_DISCORD_SHARDS`` as (shard count, this process's shard ids): None unset,
+        (None, None) for 'auto', (N, None) for all N here, (N, [I, J]) for some of N."""
+        text = (self.discord_shards or "").replace(" ", "")
+        if not text:
+            return None
+        if text == "auto":
+            return None, None
+        if "/" not in text:
+            return int(text), None
+        ids, count = text.split("/")
+        return int(count), sorted({int(i) for i in ids.split(",")})
+
     @field_validator("sources", "discord_admin_ids", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
@@ -127,7 +177,21 @@ class Settings(BaseSettings):
             raise ValueError("must not be empty (unset it for the default folder)")
         return value
 
-    @field_validator("answer_threshold", "threads", "discord_votes_file", mode="before")
+    @field_validator("discord_shards")
+    @classmethod
+    def _shards(cls, value: str | None) -> str | None:
+        text = (value or "").replace(" ", "")
+        if not text or text == "auto":
+            return value
+        count = int(text.rsplit("/", 1)[-1])
+        if not 1 <= count <= 10_000:
+            raise ValueError("the shard count must be 1 to 10000")
+        if "/" in text and any(int(i) >= count for i in text.split("/")[0].split(",")):
+            raise ValueError(f"a shard id must be below the shard count {count}")
+        return value
+
+    @field_validator("answer_threshold", "threads", "discord_votes_file", "milvus_uri",
+                     "milvus_token", "milvus_collection", "discord_shards", mode="before")
     @classmethod
     def _blank_is_default(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
     from config import Settings
     from index.embedder import Embedder
+    from index.milvus_store import MilvusConfig
 
 log = logging.getLogger(__name__)
 
@@ -164,12 +165,19 @@ class Engine:
     def index_dir(self) -> Path:
         return Path(self.settings.index_dir)
 
+    @property
+    def milvus(self) -> MilvusConfig | None:
+        """The Milvus store configured (``QABOT_STORE=milvus``), or None for FAISS."""
+        from index.milvus_store import milvus_config
+
+        return milvus_config(self.settings)
+
     def load(self) -> None:
         """Load the index from disk, verified against the model."""
         data, lexical = load_snapshot(self.index_dir, model=self.embedder.name,
                                       fingerprint=self.embedder.fingerprint,
                                       dimension=self.embedder.dimension,
-                                      mmap=self.settings.mmap)
+                                      mmap=self.settings.mmap, milvus=self.milvus)
         self._loaded = _Loaded(data, lexical)
 
     def load_or_build(self, notify: Callable[[str], None] | None = None) -> None:
@@ -209,7 +217,7 @@ class Engine:
         return build_index(documents, self.embedder, self.index_dir, force=force,
                            faiss_kind=self.settings.faiss_index,
                            batch_size=self.settings.batch_size, progress=progress,
-                           sources=chosen)
+                           sources=chosen, milvus=self.milvus)
 
     def rebuild(self, sources: Sequence[Path] | None = None, *, force: bool = False,
                 progress: bool = False) -> BuildResult:
@@ -265,7 +273,23 @@ class Engine:
 
     def ask_many(self, questions: Sequence[tuple[str, str | None]], *,
                  top_k: int | None = None) -> list[Answer]:
-        """Answer several questions, encoding them in one batch."""
+        """Answer several questions, encoding them in one batch.
+
+        When the index's vectors were dropped under it (a Milvus collection replaced by a
+        rebuild in another process), the index now named is loaded and the questions asked
+        again, once.
+        """
+        from index.milvus_store import StoreSwitched
+
+        try:
+            return self._ask_many(questions, top_k=top_k)
+        except StoreSwitched as exc:
+            log.info("%s: loading the index again", exc)
+            self.load()
+            return self._ask_many(questions, top_k=top_k)
+
+    def _ask_many(self, questions: Sequence[tuple[str, str | None]], *,
+                  top_k: int | None = None) -> list[Answer]:
         loaded = self._loaded
         if loaded is None:
             raise IndexLoadError("no index loaded; build one with `qabot index build`")

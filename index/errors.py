@@ -27,6 +27,10 @@ class IndexWriteError(DataError):
     """The index cannot be written: a read-only or full file system, a path in the way."""
 
 
+class StoreError(DataError):
+    """The vector store outside the index folder (Milvus) cannot be reached or fails."""
+
+
 class UsageError(QabotError):
     """The request itself is wrong (empty question, unknown document name)."""
 

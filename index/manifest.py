@@ -68,6 +68,21 @@ class FaissInfo(BaseModel):
     requested: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
 
 
+class MilvusInfo(BaseModel):
+    """Where an index keeps its vectors in Milvus (``store`` "milvus"): the collection
+    readers search, the alias builds switch, the URI shown (never with credentials), and
+    the index kind and its parameters as for FAISS."""
+
+    model_config = _STRICT
+
+    collection: str = Field(min_length=1)
+    alias: str = Field(min_length=1)
+    uri: str = ""
+    kind: Literal["flat", "hnsw", "ivf"] = "flat"
+    params: FaissParams = FaissParams()
+    requested: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
+
+
 class Manifest(BaseModel):
     """What ``ask``, ``index info`` and ``index build`` read of ``manifest.json``."""
 
@@ -81,6 +96,8 @@ class Manifest(BaseModel):
     units: int = Field(ge=0)
     documents: list[DocEntry]
     faiss: FaissInfo = FaissInfo()
+    store: Literal["faiss", "milvus"] = "faiss"  # absent in older indexes: FAISS
+    milvus: MilvusInfo | None = None  # with store "milvus"
     built_at: str = ""
     files: dict[str, FileInfo]
     sources: list[str] | None = None  # as given to the build; absent in older indexes
@@ -101,11 +118,14 @@ def _field_name(loc: Sequence[int | str]) -> str:
 def validate(raw: Any) -> Manifest:
     """Validate a parsed ``manifest.json``; raise ManifestError naming the first bad field."""
     try:
-        return Manifest.model_validate(raw)
+        manifest = Manifest.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         what = _KINDS.get(err["type"], err["msg"].removeprefix("Input ").lower())
         raise ManifestError(f"field {_field_name(err['loc'])}: {what}") from None
+    if manifest.store == "milvus" and manifest.milvus is None:
+        raise ManifestError("field milvus: is missing")
+    return manifest
 
 
 def check_ranges(manifest: Manifest) -> None:

@@ -6,7 +6,9 @@ An index (what a folder holding it contains)::
                     splitter settings, unit count, documents (name, title, source, unit
                     range, URL when known), the sources given to the build, build time,
                     package versions, size and sha256 of each data file
-    vectors.faiss   the FAISS index (written by faiss.write_index; no pickle anywhere)
+    vectors.faiss   the FAISS index (written by faiss.write_index; no pickle anywhere);
+                    with ``QABOT_STORE=milvus`` there is none: the manifest names the Milvus
+                    collection holding the vectors (index/milvus_store.py)
     units.json      the units, in id order
     lexical.*       the lexical model (index/lexical.py: numpy arrays and JSON); an index
                     without them still loads, its lexical model rebuilt from the units
@@ -77,7 +79,8 @@ if TYPE_CHECKING:
 
     from index.embedder import Embedder
     from index.manifest import Manifest
-    from index.store import FaissStore
+    from index.milvus_store import MilvusConfig
+    from index.store import VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +138,7 @@ class IndexData:
     manifest: dict[str, Any]
     units: list[Unit]
     docs: dict[str, DocInfo]
-    store: FaissStore
+    store: VectorStore
     index_dir: Path | None = None
 
     @property
@@ -271,7 +274,8 @@ def _parse_manifest(index_dir: Path, folder: Path) -> tuple[dict[str, Any], Mani
         raise IndexLoadError(f"index at {index_dir} is corrupt: manifest.json {exc}; "
                              f"{hint}") from None
     unknown = sorted(set(model.files) - DATA_FILES)
-    missing = [n for n in (VECTORS, UNITS) if n not in model.files]
+    needed = (VECTORS, UNITS) if model.store == "faiss" else (UNITS,)
+    missing = [n for n in needed if n not in model.files]
     if unknown or missing:
         what = f"names {unknown[0]!r}, not a file of an index" if unknown \
             else f"does not list {missing[0]}"
@@ -386,10 +390,10 @@ def has_index(index_dir: Path) -> bool:
 
 
 def _load_folder(index_dir: Path, folder: Path, *, model: str, fingerprint: str | None,
-                 dimension: int | None, mmap: bool) -> IndexData:
-    """Load and verify the index in ``folder`` (the version ``index_dir`` names)."""
-    from index.store import FaissStore
-
+                 dimension: int | None, mmap: bool,
+                 milvus: MilvusConfig | None = None, any_store: bool = False) -> IndexData:
+    """Load and verify the index in ``folder`` (the version ``index_dir`` names); its
+    vectors from Milvus when it keeps them there (``milvus`` says how to reach it)."""
     hint = rebuild_hint(index_dir)
     manifest, parsed = _parse_manifest(index_dir, folder)
     check_compatible(manifest, index_dir, model, fingerprint, dimension)
@@ -406,13 +410,8 @@ def _load_folder(index_dir: Path, folder: Path, *, model: str, fingerprint: str 
                              f"({exc}); {hint}") from None
     docs = {d.name: DocInfo(d.name, d.title, d.source, d.start, d.count, d.url)
             for d in parsed.documents}
-    try:
-        store = FaissStore.load(folder / VECTORS, parsed.faiss.kind,
-                                parsed.faiss.params.model_dump(exclude_none=True), mmap=mmap)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
-        raise IndexLoadError(f"index at {index_dir} is corrupt: {VECTORS} cannot be read "
-                             f"({first[:120]}); {hint}") from None
+    store = _open_store(index_dir, folder, parsed, mmap=mmap, milvus=milvus,
+                        any_store=any_store)
     if len(store) != len(units) or len(units) != parsed.units:
         raise IndexLoadError(f"index at {index_dir} is corrupt: {len(store)} vectors for "
                              f"{len(units)} units; {hint}")
@@ -422,6 +421,43 @@ def _load_folder(index_dir: Path, folder: Path, *, model: str, fingerprint: str 
     log.info("loaded index %s: %d units in %d documents", index_dir, len(units), len(docs))
     return IndexData(path=folder, manifest=manifest, units=units, docs=docs, store=store,
                      index_dir=Path(index_dir))
+
+
+def _open_store(index_dir: Path, folder: Path, parsed: Manifest, *, mmap: bool,
+                milvus: MilvusConfig | None, any_store: bool = False) -> VectorStore:
+    """The index's vectors: its FAISS file, or the Milvus collection its manifest names.
+
+    The store must be the configured one, unless ``any_store`` (a build reading the
+    previous index for its vectors: a FAISS index is read whatever is configured).
+    """
+    from index.store import FaissStore
+
+    hint = rebuild_hint(index_dir)
+    configured = "milvus" if milvus is not None else "faiss"
+    if parsed.store != configured and not (any_store and parsed.store == "faiss"):
+        where = "in Milvus" if parsed.store == "milvus" else "in a FAISS file"
+        raise IndexLoadError(f"index at {index_dir} keeps its vectors {where}, but "
+                             f"QABOT_STORE is {configured}; set QABOT_STORE={parsed.store}, "
+                             f"or {hint.removeprefix('rebuild it ')}")
+    if parsed.milvus is not None and milvus is not None:
+        from index.milvus_store import MilvusStore, StoreSwitched
+
+        info = parsed.milvus
+        try:
+            return MilvusStore.open(milvus, info.collection, info.kind,
+                                    info.params.model_dump(exclude_none=True), parsed.units,
+                                    parsed.model.dimension)
+        except StoreSwitched as exc:
+            raise StoreSwitched(f"index at {index_dir}: {exc}; {hint}") from None
+        except IndexLoadError as exc:
+            raise IndexLoadError(f"index at {index_dir} is corrupt: {exc}; {hint}") from None
+    try:
+        return FaissStore.load(folder / VECTORS, parsed.faiss.kind,
+                               parsed.faiss.params.model_dump(exclude_none=True), mmap=mmap)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+        raise IndexLoadError(f"index at {index_dir} is corrupt: {VECTORS} cannot be read "
+                             f"({first[:120]}); {hint}") from None
 
 
 def _check_files(index_dir: Path, folder: Path, manifest: Manifest) -> None:
@@ -446,15 +482,16 @@ def _check_files(index_dir: Path, folder: Path, manifest: Manifest) -> None:
 
 
 def load_index(index_dir: Path, *, model: str, fingerprint: str | None = None,
-               dimension: int | None = None, mmap: bool = False) -> IndexData:
+               dimension: int | None = None, mmap: bool = False,
+               milvus: MilvusConfig | None = None) -> IndexData:
     """Load and verify the index ``index_dir`` names, built for ``model``."""
     return _load_folder(index_dir, live_folder(index_dir), model=model,
-                        fingerprint=fingerprint, dimension=dimension, mmap=mmap)
+                        fingerprint=fingerprint, dimension=dimension, mmap=mmap, milvus=milvus)
 
 
 def load_snapshot(index_dir: Path, *, model: str, fingerprint: str | None = None,
-                  dimension: int | None = None, mmap: bool = False
-                  ) -> tuple[IndexData, Lexical]:
+                  dimension: int | None = None, mmap: bool = False,
+                  milvus: MilvusConfig | None = None) -> tuple[IndexData, Lexical]:
     """Load the index and its lexical model, both from one version.
 
     A build may switch versions and delete the old one while this reads: then it reads
@@ -464,7 +501,7 @@ def load_snapshot(index_dir: Path, *, model: str, fingerprint: str | None = None
         folder = live_folder(index_dir)
         try:
             data = _load_folder(index_dir, folder, model=model, fingerprint=fingerprint,
-                                dimension=dimension, mmap=mmap)
+                                dimension=dimension, mmap=mmap, milvus=milvus)
             return data, load_lexical(data, mmap=mmap)
         except IndexLoadError:
             if attempt == READ_ATTEMPTS or live_folder(index_dir) == folder:
@@ -492,14 +529,18 @@ def load_lexical(data: IndexData, *, mmap: bool = False) -> Lexical:
     return Lexical([u.text for u in data.units])
 
 
-def _current(index_dir: Path, folder: Path, embedder: Embedder) -> IndexData | None:
-    """The index in ``folder`` when it passes the checks ``load_index`` makes, else None."""
+def _current(index_dir: Path, folder: Path, embedder: Embedder,
+             milvus: MilvusConfig | None = None) -> IndexData | None:
+    """The index in ``folder`` when it passes the checks ``load_index`` makes, else None.
+
+    An index on the other store is read too (its vectors can be reused), when it can be.
+    """
     if not (folder / MANIFEST).is_file():
         return None
     try:
         return _load_folder(index_dir, folder, model=embedder.name,
                             fingerprint=embedder.fingerprint, dimension=embedder.dimension,
-                            mmap=True)
+                            mmap=True, milvus=milvus, any_store=True)
     except IndexLoadError as exc:
         log.info("the index at %s will be built anew: %s", index_dir, exc)
         return None
@@ -516,16 +557,21 @@ def _lexical_loads(data: IndexData) -> bool:
 
 
 def _same_build(manifest: dict[str, Any], corpus: str, fingerprint: str,
-                faiss_kind: str, sources: list[str]) -> bool:
+                faiss_kind: str, sources: list[str], alias: str | None = None) -> bool:
     """True when ``manifest`` describes this corpus, from these sources, embedded the way
-    this build would."""
+    this build would, in the same store (``alias``: the Milvus one, None: FAISS)."""
+    section = "faiss" if alias is None else "milvus"
+    stored = manifest.get("milvus") or {}
     return (
+        manifest.get("store", "faiss") == section
+        and (alias is None or stored.get("alias") == alias)
+        and
         manifest.get("corpus_hash") == corpus
         and manifest.get("sources") == sources
         and manifest.get("splitter") == SPLITTER_SETTINGS
         and manifest.get("embedding") == EMBEDDING_SETTINGS
         and manifest["model"].get("fingerprint") == fingerprint
-        and manifest.get("faiss", {}).get("requested", "auto") == faiss_kind
+        and (manifest.get(section) or {}).get("requested", "auto") == faiss_kind
     )
 
 
@@ -577,6 +623,7 @@ def build_index(
     progress: bool = False,
     on_encoded: Callable[[], None] | None = None,
     sources: Sequence[Path | str] | None = None,
+    milvus: MilvusConfig | None = None,
 ) -> BuildResult:
     """Embed ``documents`` and write the index to ``index_dir`` atomically.
 
@@ -587,9 +634,11 @@ def build_index(
     from; default the built-in article) is recorded for ``:reindex``/``/reindex``.
     ``on_encoded`` is called between encoding and writing (tests use it to interrupt a
     build half-way). Builds of one folder run one at a time; a second one waits.
-    """
-    from index.store import FaissStore
 
+    With ``milvus`` the vectors go to a new Milvus collection, written in batches; the
+    folder is switched once every row is counted there, then the alias, and the older
+    collections are dropped. A failed build drops its collection: the previous one answers.
+    """
     started = time.perf_counter()
     index_dir = Path(index_dir)
     labels = [source_label(s) for s in (sources or [builtin_article()])]
@@ -601,14 +650,16 @@ def build_index(
     _check_target(target, index_dir)
     with _build_lock(target, index_dir):
         live = live_folder(target)
-        current = _current(index_dir, live, embedder)
+        alias = milvus.alias_for(target) if milvus is not None else None
+        current = _current(index_dir, live, embedder, milvus)
         if not force and current is not None and _same_build(
-                current.manifest, corpus, embedder.fingerprint, faiss_kind, labels
+                current.manifest, corpus, embedder.fingerprint, faiss_kind, labels, alias
         ) and _lexical_loads(current):
             if live != Path(os.path.realpath(target)):  # recovered: name it again
                 with _writing(index_dir):
                     _point(target, _as_version(live, target))
             _cleanup(target)  # what an interrupted build left
+            _settle_milvus(milvus, alias, current.store)
             return BuildResult(index_dir, True, len(units), len(documents),
                                time.perf_counter() - started,
                                reason="corpus and model unchanged", sources=labels)
@@ -616,6 +667,7 @@ def build_index(
         with _writing(index_dir):  # before encoding: a place that cannot be written fails now
             tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.build-{os.getpid()}-",
                                         dir=target.parent))
+        store: VectorStore | None = None
         try:
             texts = [embed_text(u, d.title) for d in documents for u in d.units]
             previous = None if force else _previous_vectors(current, embedder)
@@ -625,26 +677,73 @@ def build_index(
             del previous  # the old index's units and vectors: free them before indexing
             if on_encoded is not None:
                 on_encoded()
-            store = FaissStore.build(vectors, faiss_kind)
+            store = _make_store(vectors, faiss_kind, milvus, alias, progress=progress)
             lexical = Lexical([u.text for u in units])
             with _writing(index_dir):
                 _write_build(tmp, documents, embedder, store, lexical, {
                     "corpus_hash": corpus, "sources": labels, "reused_vectors": reused,
-                    "requested": faiss_kind, "started": started})
+                    "requested": faiss_kind, "started": started, "alias": alias})
                 _switch(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
+            drop = getattr(store, "drop", None)
+            if drop is not None:  # a Milvus collection no index names
+                drop()
             raise
         _cleanup(target)
+        _settle_milvus(milvus, alias, store)
     return BuildResult(index_dir, False, len(units), len(documents),
                        time.perf_counter() - started, reused=reused,
                        encoded=len(units) - reused, sources=labels)
 
 
+def _make_store(vectors: np.ndarray, kind: str, milvus: MilvusConfig | None,
+                alias: str | None, *, progress: bool) -> VectorStore:
+    """Index ``vectors``: in FAISS, or in a new Milvus collection of ``alias``, complete."""
+    from index.store import FaissStore
+
+    if milvus is None or alias is None:
+        return FaissStore.build(vectors, kind)
+    from index.milvus_store import MilvusStore, new_collection_name, progress_bar
+
+    count, dimension = vectors.shape
+    store = MilvusStore.create(milvus, new_collection_name(alias), count, dimension, kind)
+    try:
+        with progress_bar(count, progress) as advance:
+            store.write(vectors, on_batch=advance)
+        store.finish(count)
+    except BaseException:
+        store.drop()
+        raise
+    log.info("wrote %d vectors to the Milvus collection %s", count, store.collection)
+    return store
+
+
+def _settle_milvus(milvus: MilvusConfig | None, alias: str | None,
+                   store: VectorStore | None) -> None:
+    """After a switch (or a skipped build): the alias names the live collection, and the
+    older collections are dropped. A failure here is only a warning: readers follow the
+    index folder, and the next build settles again."""
+    from index.errors import StoreError
+    from index.milvus_store import MilvusStore, drop_older, point_alias
+
+    if milvus is None or alias is None or not isinstance(store, MilvusStore):
+        return
+    try:
+        point_alias(milvus, alias, store.collection)
+        drop_older(milvus, alias, store.collection)
+    except StoreError as exc:
+        log.warning("the index is switched, but %s; the next build tries again", exc)
+
+
 def _write_build(folder: Path, documents: Sequence[Document], embedder: Embedder,
-                 store: FaissStore, lexical: Lexical, info: dict[str, Any]) -> None:
+                 store: VectorStore, lexical: Lexical, info: dict[str, Any]) -> None:
     """Write the index files into ``folder``, the manifest last (it marks completion)."""
-    store.save(folder / VECTORS)
+    from index.milvus_store import MilvusStore
+
+    in_milvus = isinstance(store, MilvusStore)
+    if not in_milvus:
+        store.save(folder / VECTORS)
     units = [u for d in documents for u in d.units]
     _write_json(folder / UNITS, [u.to_json() for u in units])
     lexical_files = lexical.save(folder)
@@ -663,12 +762,18 @@ def _write_build(folder: Path, documents: Sequence[Document], embedder: Embedder
         "units": len(units),
         "documents": docs,
         "sources": info["sources"],
-        "faiss": {"kind": store.kind, "params": store.params, "requested": info["requested"]},
+        **({"store": "milvus", "milvus": {
+            "collection": store.collection, "alias": info["alias"],
+            "uri": store.config.shown, "kind": store.kind, "params": store.params,
+            "requested": info["requested"]}} if isinstance(store, MilvusStore) else
+           {"faiss": {"kind": store.kind, "params": store.params,
+                      "requested": info["requested"]}}),
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "build_seconds": round(time.perf_counter() - info["started"], 3),
         "versions": _versions(),
         "reused_vectors": info["reused_vectors"],
-        "files": {n: _file_info(folder / n) for n in (VECTORS, UNITS, *lexical_files)},
+        "files": {n: _file_info(folder / n) for n in (
+            *(() if in_milvus else (VECTORS,)), UNITS, *lexical_files)},
     }
     _write_json(folder / MANIFEST, manifest)
 
@@ -679,7 +784,7 @@ def text_key(text: str) -> bytes:
 
 
 def _previous_vectors(data: IndexData | None, embedder: Embedder
-                      ) -> tuple[dict[bytes, int], FaissStore] | None:
+                      ) -> tuple[dict[bytes, int], VectorStore] | None:
     """Vectors of the previous index by content hash, if the same weights built it."""
     if data is None or not embedder.fingerprint:
         return None
@@ -691,7 +796,7 @@ def _previous_vectors(data: IndexData | None, embedder: Embedder
 
 
 def _encode_reusing(texts: Sequence[str], embedder: Embedder,
-                    previous: tuple[dict[bytes, int], FaissStore] | None, *,
+                    previous: tuple[dict[bytes, int], VectorStore] | None, *,
                     batch_size: int, progress: bool) -> tuple[np.ndarray, int]:
     """Encode ``texts``, taking unchanged ones from ``previous``; return the vectors and
     how many were reused."""

@@ -67,12 +67,15 @@ def _one_thread() -> Iterator[None]:
 
 
 class VectorStore(Protocol):
-    """What the search needs from a vector index."""
+    """What the search needs from a vector index: FAISS here, Milvus in index/milvus_store.py."""
 
     kind: str
     params: dict[str, Any]
 
     def __len__(self) -> int: ...
+
+    @property
+    def dimension(self) -> int: ...
 
     def search(
         self, queries: np.ndarray, k: int, id_range: tuple[int, int] | None = None
