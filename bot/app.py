@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from index.engine import Engine
     from index.threads import Purpose
 
-__all__ = ["check_index", "get_settings", "open_engine", "setup_logging"]
+__all__ = ["check_index", "check_store", "get_settings", "open_engine", "setup_logging"]
 
 
 def setup_logging(level: str, *, discord_style: bool = False) -> None:
@@ -88,8 +88,19 @@ def check_index(settings: Settings, doc: str | None = None) -> bool:
     if not has_index(index_dir):
         return True
     manifest = read_manifest(index_dir)
+    check_store(manifest, settings)
     if doc and doc != "all":
         names = [d["name"] for d in manifest["documents"]]
         if doc not in names:
             raise unknown_document(doc, names)
     return False
+
+
+def check_store(manifest: dict[str, Any], settings: Settings) -> None:
+    """Refuse, before any model loads, an index whose vectors are in another store than
+    ``QABOT_STORE`` says (the load would refuse it too, later)."""
+    from index.storage import store_mismatch
+
+    built = manifest.get("store", "faiss")
+    if built != settings.store:
+        raise store_mismatch(Path(settings.index_dir), str(built), settings.store)

@@ -177,6 +177,19 @@ class Settings(BaseSettings):
             raise ValueError("must not be empty (unset it for the default folder)")
         return value
 
+    @field_validator("milvus_uri")
+    @classmethod
+    def _milvus_uri(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+        if scheme in {"http", "https", "tcp", "grpc", "unix"} or (not scheme
+                                                                  and value.endswith(".db")):
+            return value
+        raise ValueError("must be a Milvus server (http://host:19530, https://…) or a "
+                         "milvus-lite file ending in .db")
+
     @field_validator("discord_shards")
     @classmethod
     def _shards(cls, value: str | None) -> str | None:

@@ -423,6 +423,15 @@ def _load_folder(index_dir: Path, folder: Path, *, model: str, fingerprint: str 
                      index_dir=Path(index_dir))
 
 
+def store_mismatch(index_dir: Path, built: str, configured: str) -> IndexLoadError:
+    """The error for an index whose vectors are in another store than the one configured."""
+    where = "in Milvus" if built == "milvus" else "in a FAISS file"
+    reuse = " (its vectors are reused)" if built == "faiss" else ""
+    return IndexLoadError(f"index at {index_dir} keeps its vectors {where}, but QABOT_STORE is "
+                          f"{configured}; set QABOT_STORE={built}, or "
+                          f"{rebuild_hint(index_dir, 'move it')}{reuse}")
+
+
 def _open_store(index_dir: Path, folder: Path, parsed: Manifest, *, mmap: bool,
                 milvus: MilvusConfig | None, any_store: bool = False) -> VectorStore:
     """The index's vectors: its FAISS file, or the Milvus collection its manifest names.
@@ -435,10 +444,7 @@ def _open_store(index_dir: Path, folder: Path, parsed: Manifest, *, mmap: bool,
     hint = rebuild_hint(index_dir)
     configured = "milvus" if milvus is not None else "faiss"
     if parsed.store != configured and not (any_store and parsed.store == "faiss"):
-        where = "in Milvus" if parsed.store == "milvus" else "in a FAISS file"
-        raise IndexLoadError(f"index at {index_dir} keeps its vectors {where}, but "
-                             f"QABOT_STORE is {configured}; set QABOT_STORE={parsed.store}, "
-                             f"or {hint.removeprefix('rebuild it ')}")
+        raise store_mismatch(index_dir, parsed.store, configured)
     if parsed.milvus is not None and milvus is not None:
         from index.milvus_store import MilvusStore, StoreSwitched
 

@@ -260,7 +260,8 @@ def test_python_dash_m_bot_help() -> None:
 def test_fast_paths_import_no_torch(argv: list[str], tmp_path: Path) -> None:
     code = ("import sys\nfrom bot.cli import cli\n"
             f"try:\n    cli.main({argv!r}, prog_name='qabot')\nexcept SystemExit:\n    pass\n"
-            "heavy = [m for m in ('torch', 'sentence_transformers', 'faiss', 'numpy') "
+            "heavy = [m for m in ('torch', 'sentence_transformers', 'faiss', 'numpy', "
+            "'pymilvus') "
             "if m in sys.modules]\nprint('HEAVY', heavy)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, cwd=Path(__file__).parents[2])

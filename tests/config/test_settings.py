@@ -47,6 +47,13 @@ def test_dotenv_file(tmp_path: Path) -> None:
         ("QABOT_DISCORD_ADMIN_IDS", "[1,", "QABOT_DISCORD_ADMIN_IDS: Value error, not a valid "
                                            "JSON list"),
         ("QABOT_MMAP", "perhaps", "QABOT_MMAP: Input should be a valid boolean"),
+        ("QABOT_STORE", "qdrant", "QABOT_STORE: Input should be 'faiss' or 'milvus'"),
+        ("QABOT_MILVUS_COLLECTION", "my-index", "QABOT_MILVUS_COLLECTION: String should match"),
+        ("QABOT_DISCORD_SHARDS", "0,1", "QABOT_DISCORD_SHARDS: String should match"),
+        ("QABOT_DISCORD_SHARDS", "4/4", "QABOT_DISCORD_SHARDS: Value error, a shard id must "
+                                        "be below the shard count 4"),
+        ("QABOT_DISCORD_SHARDS", "0", "QABOT_DISCORD_SHARDS: Value error, the shard count "
+                                      "must be 1 to 10000"),
     ],
 )
 def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, var: str, value: str,
@@ -63,3 +70,26 @@ def test_env_example_documents_every_field() -> None:
     documented = set(re.findall(r"^#?\s*(QABOT_[A-Z_]+)=", text, flags=re.M))
     expected = {f"QABOT_{name.upper()}" for name in Settings.model_fields}
     assert documented == expected
+
+
+def test_the_milvus_store_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    s = load_settings(_env_file=None, index_dir=tmp_path / "idx")
+    assert s.store == "faiss" and s.milvus_target == str(tmp_path / "idx-milvus.db")
+    monkeypatch.setenv("QABOT_STORE", "milvus")
+    monkeypatch.setenv("QABOT_MILVUS_URI", " https://milvus.internal:19530 ")
+    monkeypatch.setenv("QABOT_MILVUS_TOKEN", "root:hunter2-secret")
+    monkeypatch.setenv("QABOT_MILVUS_COLLECTION", "")
+    s = load_settings(_env_file=None)
+    assert s.store == "milvus" and s.milvus_target == "https://milvus.internal:19530"
+    assert s.milvus_collection is None
+    assert s.milvus_token is not None and "hunter2" not in repr(s)
+    assert "hunter2" not in str(s.model_dump())
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("", None), ("auto", (None, None)), ("4", (4, None)), (" 3, 1 / 4", (4, [1, 3])),
+    ("0,0/1", (1, [0])),
+])
+def test_discord_shards(monkeypatch: pytest.MonkeyPatch, value: str, expected: object) -> None:
+    monkeypatch.setenv("QABOT_DISCORD_SHARDS", value)
+    assert load_settings(_env_file=None).shards == expected
