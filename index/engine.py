@@ -23,6 +23,7 @@ from index.search import (
 )
 from index.sources import Document, embed_text, load_sources
 from index.storage import (
+    READ_ATTEMPTS,
     BuildResult,
     DocInfo,
     IndexData,
@@ -277,16 +278,19 @@ class Engine:
 
         When the index's vectors were dropped under it (a Milvus collection replaced by a
         rebuild in another process), the index now named is loaded and the questions asked
-        again, once.
+        again (up to READ_ATTEMPTS times, for rebuilds in quick succession).
         """
         from index.milvus_store import StoreSwitched
 
-        try:
-            return self._ask_many(questions, top_k=top_k)
-        except StoreSwitched as exc:
-            log.info("%s: loading the index again", exc)
-            self.load()
-            return self._ask_many(questions, top_k=top_k)
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            try:
+                return self._ask_many(questions, top_k=top_k)
+            except StoreSwitched as exc:
+                if attempt == READ_ATTEMPTS:
+                    raise
+                log.info("%s: loading the index again", exc)
+                self.load()
+        raise AssertionError("unreachable")
 
     def _ask_many(self, questions: Sequence[tuple[str, str | None]], *,
                   top_k: int | None = None) -> list[Answer]:
