@@ -1,5 +1,9 @@
 """The Discord bot: a ``commands.Bot`` that owns a loaded engine, and ``run`` to start it.
 
+With ``QABOT_DISCORD_SHARDS`` set the bot is an ``AutoShardedBot`` (:class:`ShardedQABot`):
+one process holding several gateway connections, or, with "I,J/N", this process's share of
+N shards, the others run elsewhere (docs/scaling.md).
+
 ``run`` checks the token, loads the model and the index, then connects: the first question
 is answered at full speed and a broken index is reported before the bot goes online. SIGTERM
 (what hosts send to stop a service) stops it cleanly: new questions are refused, those in
@@ -55,13 +59,14 @@ def make_intents(settings: Settings) -> discord.Intents:
 class QABot(commands.Bot):
     """The qabot Discord bot; cogs reach the engine and settings through it."""
 
-    def __init__(self, engine: Engine, settings: Settings, *, sync: bool = False) -> None:
+    def __init__(self, engine: Engine, settings: Settings, *, sync: bool = False,
+                 **options: Any) -> None:
         # Without the message-content intent Discord sends no text for messages that do not
         # mention the bot, so a prefix would never match: listen for mentions only.
         prefix: str | list[str] = (settings.discord_prefix if settings.discord_message_content
                                    else [])
         super().__init__(command_prefix=prefix, intents=make_intents(settings),
-                         allowed_mentions=NO_PINGS, help_command=None)
+                         allowed_mentions=NO_PINGS, help_command=None, **options)
         self.engine = engine
         self.settings = settings
         self.sync_globally = sync
@@ -79,6 +84,11 @@ class QABot(commands.Bot):
     async def sync_commands(self) -> None:
         """Sync slash commands to the dev guild, or globally when asked; else leave them."""
         guild_id = self.settings.discord_guild_id
+        shard_ids = getattr(self, "shard_ids", None)
+        if shard_ids is not None and 0 not in shard_ids:
+            # Commands belong to the application, not to a shard: one process syncs them.
+            log.info("slash commands not synced here: the process running shard 0 syncs them")
+            return
         if guild_id is None and not self.sync_globally:
             log.info("slash commands not synced: run `qabot discord --sync` once, or set "
                      "QABOT_DISCORD_GUILD_ID for a development server")
@@ -150,6 +160,34 @@ class QABot(commands.Bot):
         await report(error, send, event_method)
 
 
+class ShardedQABot(QABot, commands.AutoShardedBot):
+    """The bot on several gateway connections (``QABOT_DISCORD_SHARDS``): all of them in
+    this process ("auto", or a count), or this process's shard ids of a count ("0,1/4")."""
+
+    def __init__(self, engine: Engine, settings: Settings, *, sync: bool = False) -> None:
+        count, ids = settings.shards or (None, None)
+        super().__init__(engine, settings, sync=sync, shard_count=count, shard_ids=ids)
+
+    def describe_shards(self) -> str:
+        """Which shards this process runs, for the "connecting" line and the logs."""
+        if self.shard_count is None:
+            return "as many shards as Discord recommends"
+        if self.shard_ids is None:
+            return f"all {self.shard_count} shards"
+        ids = ", ".join(str(i) for i in self.shard_ids)
+        return f"shard{'s' if len(self.shard_ids) > 1 else ''} {ids} of {self.shard_count}"
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        log.info("shard %d of %s connected", shard_id, self.shard_count)
+
+
+def make_bot(engine: Engine, settings: Settings, *, sync: bool = False) -> QABot:
+    """The bot the settings ask for: sharded when ``QABOT_DISCORD_SHARDS`` is set."""
+    if settings.shards is None:
+        return QABot(engine, settings, sync=sync)
+    return ShardedQABot(engine, settings, sync=sync)
+
+
 def _open_engine(settings: Settings) -> Engine:
     """Load the engine as the CLI does: the default index is built when missing."""
     from bot.app import check_index, open_engine
@@ -178,9 +216,10 @@ def run(settings: Settings, *, sync: bool = False,
     engine = (engine_factory or _open_engine)(settings)
     # qabot has no voice: spare the operator discord.py's warnings about voice libraries.
     discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
-    bot = QABot(engine, settings, sync=sync)
-    print(f"qabot: connecting to Discord with an index of {len(engine.data.units)} units "
-          f"(Ctrl-C to stop)", file=sys.stderr)
+    bot = make_bot(engine, settings, sync=sync)
+    shards = f", {bot.describe_shards()}" if isinstance(bot, ShardedQABot) else ""
+    print(f"qabot: connecting to Discord with an index of {len(engine.data.units)} units"
+          f"{shards} (Ctrl-C to stop)", file=sys.stderr)
     try:
         asyncio.run(_serve(bot, token))
     except KeyboardInterrupt:
