@@ -219,8 +219,10 @@ class MilvusStore:
         build = ({"nlist": params["nlist"]} if kind == "ivf" else
                  {"M": params["M"], "efConstruction": params["efConstruction"]}
                  if kind == "hnsw" else {})
+        # Nested under "params", the form Milvus servers read and milvus-lite too (flat
+        # keys reach the server but milvus-lite ignores them: 128 lists whatever nlist says).
         index.add_index(field_name="vector", index_type=MILVUS_KINDS[kind], metric_type="IP",
-                        params=build)
+                        params={"params": build})
         _call(config, "create a collection", collection, lambda: store.client.create_collection(
             collection, schema=schema, index_params=index))
         return store
@@ -293,16 +295,20 @@ class MilvusStore:
         return self._dimension
 
     def _search_params(self, id_range: tuple[int, int] | None) -> dict[str, Any]:
-        """The probes FaissStore would use: scaled up for a wide document filter."""
+        """The probes FaissStore would use: scaled up for a wide document filter; every list
+        (or the widest search) for a narrow one, which FaissStore searches exactly."""
         boost = 1.0
-        if id_range is not None and id_range[1] - id_range[0] > EXACT_RANGE_LIMIT:
-            boost = RANGE_PROBE_FACTOR * len(self) / max(1, id_range[1] - id_range[0])
+        if id_range is not None:
+            narrow = id_range[1] - id_range[0] <= EXACT_RANGE_LIMIT
+            boost = math.inf if narrow else \
+                RANGE_PROBE_FACTOR * len(self) / max(1, id_range[1] - id_range[0])
         if self.kind == "ivf":
             nprobe = int(self.params.get("nprobe", 1))
             nlist = int(self.params.get("nlist", nprobe))
-            return {"nprobe": min(nlist, math.ceil(nprobe * boost))}
+            return {"nprobe": nlist if boost == math.inf else min(nlist, math.ceil(nprobe * boost))}
         if self.kind == "hnsw":
-            return {"ef": min(4096, math.ceil(int(self.params.get("efSearch", 64)) * boost))}
+            ef = int(self.params.get("efSearch", 64))
+            return {"ef": 4096 if boost == math.inf else min(4096, math.ceil(ef * boost))}
         return {}
 
     def search(

@@ -111,3 +111,22 @@ def test_the_faiss_path_never_imports_pymilvus(tmp_path: Path) -> None:
                          timeout=120, cwd=ROOT, env={"PATH": "/usr/bin:/bin",
                                                      "QABOT_INDEX_DIR": str(tmp_path / "i")})
     assert "MILVUS []" in out.stdout, out.stdout + out.stderr
+
+
+def test_a_dropped_collection_is_reported_and_repaired_by_a_build(
+        runner: CliRunner, tmp_path: Path, fake_model: None) -> None:
+    from index.milvus_store import MilvusConfig, connect
+
+    index = tmp_path / "idx"
+    _build(runner, index, MILVUS)
+    info = json.loads((index / "manifest.json").read_text())["milvus"]
+    client = connect(MilvusConfig(uri=str(tmp_path / "idx-milvus.db")))
+    client.drop_alias(info["alias"])
+    client.drop_collection(info["collection"])
+    asked = runner.invoke(cli, ["ask", "--index-dir", str(index), "hi"], env=MILVUS)
+    assert asked.exit_code == 1 and asked.output.count("\n") == 1
+    assert f"the Milvus collection {info['collection']} is missing; rebuild it with " \
+           f"`qabot index build --index-dir" in asked.output
+    assert "built index at" in _build(runner, index, MILVUS), "not skipped: repaired"
+    asked = runner.invoke(cli, ["ask", "--index-dir", str(index), "hi"], env=MILVUS)
+    assert asked.exit_code == 0, asked.output

@@ -69,6 +69,38 @@ def test_the_store_searches_and_reads_back_as_faiss_does(milvus: MilvusConfig) -
     assert store.vectors(np.array([], dtype=np.int64)).shape == (0, 16)
 
 
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_ivf_and_hnsw_collections_find_what_exact_search_finds(milvus: MilvusConfig,
+                                                               kind: str) -> None:
+    vectors = _vectors(3000)
+    store = MilvusStore.create(milvus, f"{kind}_v20260101T000000000000_1", 3000, 16, kind)
+    store.write(vectors)
+    store.finish(3000)
+    assert store.kind == kind and store.params
+    exact = FaissStore.build(vectors, "flat")
+    queries = vectors[[5, 1500, 2999]]
+    assert store.search(queries, 1)[1][:, 0].tolist() == [5, 1500, 2999]
+    random = _vectors(20, seed=2)
+    for id_range in ((1000, 1040), (0, 3000)):  # a narrow document is searched in full
+        found = store.search(random, 5, id_range)[1]
+        assert found.min() >= id_range[0] and found.max() < id_range[1]
+    narrow = store.search(random, 5, (1000, 1040))[1]
+    assert narrow.tolist() == exact.search(random, 5, (1000, 1040))[1].tolist()
+
+
+def test_document_filters_probe_as_faiss_does(milvus: MilvusConfig) -> None:
+    """A narrow document (FaissStore searches it exactly) probes every list; a wide one
+    scales the probes with its share of the corpus, as FaissStore does."""
+    ivf = MilvusStore(milvus, "x", "ivf", {"nlist": 512, "nprobe": 16}, 100_000, 16)
+    assert ivf._search_params(None) == {"nprobe": 16}
+    assert ivf._search_params((0, 10_000)) == {"nprobe": 512}
+    assert ivf._search_params((0, 50_000)) == {"nprobe": 64}  # 16 * 2 * 100k / 50k
+    hnsw = MilvusStore(milvus, "x", "hnsw", {"efSearch": 96}, 100_000, 16)
+    assert hnsw._search_params(None) == {"ef": 96}
+    assert hnsw._search_params((5, 25)) == {"ef": 4096}
+    assert MilvusStore(milvus, "x", "flat", {}, 10, 16)._search_params((0, 5)) == {}
+
+
 def test_writes_are_upserts_and_a_wrong_count_is_refused(milvus: MilvusConfig) -> None:
     vectors = _vectors(30)
     store = MilvusStore.create(milvus, "t_v20260101T000000000000_2", 30, 16)
