@@ -2,6 +2,7 @@
 #   make demo   set up .venv and answer "How long did the meeting last?" from the built-in article
 #   make test   set up .venv (with the dev tools) and run ruff, mypy and the whole test suite
 #   make bench  run the benchmarks at full size (docs/performance.md)
+#   make bench-milvus  FAISS against Milvus (milvus-lite) at 10k and 100k units (docs/scaling.md)
 #   make reranker  train, calibrate and ship qabot's own reranker (about 30-60 min on 2 cores)
 #   make onnx   re-export the bundled encoder and reranker to ONNX (about 30 s)
 #   make wheel  build dist/qabot-*.whl (with the models: about 180 MB, 25 s)
@@ -13,7 +14,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 QUESTION ?= How long did the meeting last?
 
-.PHONY: demo repl test lint bench venv dev clean reranker onnx wheel requirements
+.PHONY: demo repl test lint bench bench-milvus venv dev clean reranker onnx wheel requirements
 
 # pip says what it fetches and installs (torch alone is ~190 MB): no --quiet, so a first
 # `make demo` shows its progress instead of a silent minute.
@@ -49,6 +50,11 @@ test: lint
 # smoke size, through tests/benchmarks.
 bench: dev
 	$(BIN)/python -m benchmarks.run
+
+# FAISS against Milvus (milvus-lite, from the dev extra): stores, engine and eval on both
+# (docs/scaling.md; about 15-25 minutes on 2 cores).
+bench-milvus: dev
+	$(BIN)/python -m benchmarks.milvus
 
 $(VENV)/.train: $(VENV)/.dev
 	$(BIN)/pip install --progress-bar on -e ".[dev,train]"

@@ -219,8 +219,8 @@ class MilvusStore:
         build = ({"nlist": params["nlist"]} if kind == "ivf" else
                  {"M": params["M"], "efConstruction": params["efConstruction"]}
                  if kind == "hnsw" else {})
-        # Nested under "params", the form Milvus servers read and milvus-lite too (flat
-        # keys reach the server but milvus-lite ignores them: 128 lists whatever nlist says).
+        # Nested under "params" (the form of pymilvus' ORM API, which servers take):
+        # milvus-lite ignores the flat keys and builds 128 lists whatever nlist says.
         index.add_index(field_name="vector", index_type=MILVUS_KINDS[kind], metric_type="IP",
                         params={"params": build})
         _call(config, "create a collection", collection, lambda: store.client.create_collection(
