@@ -8,6 +8,10 @@ server or cluster.
 
 from __future__ import annotations
 
+import json
+import os
+import queue
+import re
 import socket
 import subprocess
 import sys
@@ -15,12 +19,11 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from index.milvus_store import MilvusConfig, versions_of
-from index.sources import load_sources
-from index.storage import build_index
 from tests.fakes import FakeEmbedder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,34 +91,76 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-READER = textwrap.dedent("""
-    import sys, time
-    from pathlib import Path
-    from config import Settings
-    from index.engine import Engine
+# `qabot` with the fake model: what every process below runs.
+QABOT = textwrap.dedent("""
+    import sys
+    import index.engine
     from tests.fakes import FakeEmbedder
-
-    settings = Settings(_env_file=None, index_dir=sys.argv[1], store="milvus",
-                        milvus_uri=sys.argv[2])
-    engine = Engine(settings, FakeEmbedder(), reranker=None)
-    engine.load()
-    stop = Path(sys.argv[3])
-    while not stop.exists():
-        print(engine.ask("Where did the cat sit?").best.unit.doc, flush=True)
-        time.sleep(0.02)
-    print("done", flush=True)
+    index.engine.default_embedder = lambda *args: FakeEmbedder()
+    from bot.cli import main
+    sys.argv = ["qabot", *sys.argv[1:]]
+    main()
 """)
 
 
-def test_two_processes_answer_while_a_third_rebuilds(tmp_path: Path) -> None:
-    """Processes: a milvus-lite server holds the store; two reader processes answer from it
-    while this one rebuilds twice. Neither fails, and both end on the newest index."""
+def _qabot(*args: str, env: dict[str, str], **kwargs: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", QABOT, *args], cwd=ROOT, text=True,
+                            env={**os.environ, **env}, **kwargs)
+
+
+class Repl:
+    """A `qabot repl` process, its output read on a thread (a hung REPL fails the test
+    instead of blocking it)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = _qabot("repl", env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put("")
+
+    def answer_doc(self) -> str:
+        """Ask one question; the document its passage cites (QABOT_TOP_K=1: one passage an
+        answer, so no line of an earlier answer is left to read)."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(QUESTION + "\n")
+        self.proc.stdin.flush()
+        while True:
+            try:
+                line = self.lines.get(timeout=60)
+            except queue.Empty:
+                pytest.fail("the REPL did not answer within 60 s")
+            assert line, "the REPL ended"
+            found = re.search(r"\[(place-\d+), sentence", line)
+            if found:
+                return found.group(1)
+
+    def close(self) -> tuple[int, str]:
+        """End the REPL (end of input); its exit code and stderr."""
+        assert self.proc.stdin is not None and self.proc.stderr is not None
+        self.proc.stdin.close()
+        code = self.proc.wait(60)
+        return code, self.proc.stderr.read()
+
+
+def test_two_repl_processes_answer_while_a_third_rebuilds(tmp_path: Path) -> None:
+    """Processes: a milvus-lite server holds the store; two `qabot repl` processes answer
+    from it while a third, `qabot index build`, rebuilds twice. No question fails, and the
+    REPLs answer from each new index as soon as it is switched in."""
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(tmp_path / "m.db"),
          "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    readers: list[subprocess.Popen[str]] = []
+    repls: list[Repl] = []
+    index = tmp_path / "idx"
+    env = {"QABOT_STORE": "milvus", "QABOT_MILVUS_URI": f"http://127.0.0.1:{port}",
+           "QABOT_RERANKER": "none", "QABOT_TOP_K": "1", "QABOT_INDEX_DIR": str(index)}
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -126,28 +171,30 @@ def test_two_processes_answer_while_a_third_rebuilds(tmp_path: Path) -> None:
                 if time.monotonic() > deadline or server.poll() is not None:
                     pytest.fail("the milvus-lite server did not start")
                 time.sleep(0.1)
-        milvus = MilvusConfig(uri=f"http://127.0.0.1:{port}")
-        index, stop = tmp_path / "idx", tmp_path / "stop"
-        build_index(load_sources([_corpus(tmp_path, 0)]), FakeEmbedder(), index, milvus=milvus)
-        readers = [subprocess.Popen([sys.executable, "-c", READER, str(index), milvus.uri,
-                                     str(stop)], cwd=ROOT, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True) for _ in range(2)]
-        for reader in readers:  # each has answered once from the first index
-            assert reader.stdout is not None and reader.stdout.readline().strip() == "place-0"
+
+        def build(n: int) -> None:
+            done = _qabot("index", "build", "--source", str(_corpus(tmp_path, n)), env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            out, err = done.communicate(timeout=120)
+            assert done.returncode == 0 and "built index at" in out, err
+
+        build(0)
+        repls = [Repl(env) for _ in range(2)]
+        for repl in repls:
+            assert repl.answer_doc() == "place-0"
         for n in (1, 2):
-            assert not build_index(load_sources([_corpus(tmp_path, n)]), FakeEmbedder(),
-                                   index, milvus=milvus).skipped
-            time.sleep(1.0)  # the readers ask meanwhile (50 questions a second)
-        stop.touch()
-        for reader in readers:
-            out, err = reader.communicate(timeout=60)
-            lines = out.split()
-            assert reader.returncode == 0 and lines[-1] == "done", err
-            assert lines[-2] == "place-2" and "place-1" not in lines[lines.index("place-2"):], \
-                lines
+            build(n)
+            for repl in repls:
+                assert repl.answer_doc() == f"place-{n}", "the new index, at once"
+        alias = json.loads((index / "manifest.json").read_text())["milvus"]["alias"]
+        milvus = MilvusConfig(uri=env["QABOT_MILVUS_URI"])
+        assert len(versions_of(milvus, alias)) == 1, "the old collections are dropped"
+        for repl in repls:
+            code, err = repl.close()
+            assert code == 0 and "error" not in err, err
     finally:
-        for reader in readers:
-            if reader.poll() is None:
-                reader.kill()
+        for repl in repls:
+            if repl.proc.poll() is None:
+                repl.proc.kill()
         server.terminate()
         server.wait(30)
