@@ -131,10 +131,10 @@ def _pymilvus() -> Any:
         import pymilvus
     except ImportError:
         raise StoreError(INSTALL_HINT) from None
-    for name in ("pymilvus", "milvus_lite"):  # both log tracebacks of what qabot reports
-        if logging.getLogger(name).level < logging.CRITICAL and log.getEffectiveLevel() > \
-                logging.DEBUG:
-            logging.getLogger(name).setLevel(logging.CRITICAL)
+    # Both log tracebacks (with their own handler) of what qabot reports as one line, and
+    # pymilvus' connection logs are no place for a token: silenced.
+    for name in ("pymilvus", "milvus_lite"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     return pymilvus
 
 
@@ -176,7 +176,8 @@ def _call(config: MilvusConfig, what: str, collection: str, fn: Callable[[], Any
         return fn()
     except Exception as exc:  # noqa: BLE001 - pymilvus' exceptions carry a code and a message
         reason = _reason(exc, config)
-        if "not exist" in reason or "not found" in reason.lower():
+        lowered = reason.lower()
+        if "collection" in lowered and ("not exist" in lowered or "not found" in lowered):
             raise StoreSwitched(f"the Milvus collection {collection} is gone ({reason})") \
                 from None
         raise StoreError(f"Milvus at {config.shown} failed to {what} ({reason})") from None

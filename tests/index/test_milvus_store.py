@@ -256,3 +256,10 @@ def test_a_milvus_lite_file_in_use_by_another_process_says_how_to_share_it(
             connect(MilvusConfig(uri=str(path)))
     finally:
         holder.communicate("", timeout=30)
+
+
+def test_a_build_on_a_terminal_shows_its_writes(tmp_path: Path, milvus: MilvusConfig,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    build_index(load_sources(), FakeEmbedder(), tmp_path / "idx", milvus=milvus, progress=True)
+    err = capsys.readouterr().err
+    assert "Writing to Milvus" in err and "35/35" in err
