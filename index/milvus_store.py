@@ -113,7 +113,8 @@ def _reason(exc: BaseException, config: MilvusConfig) -> str:
     text = str(getattr(exc, "message", "") or exc).strip().splitlines()
     line = text[0] if text else type(exc).__name__
     secrets = [config.token.get_secret_value()] if config.token is not None else []
-    secrets += [config.uri] if config.uri != config.shown else []
+    if config.uri != config.shown:  # credentials in the URI
+        secrets += [config.uri, urlsplit(config.uri).password or ""]
     for secret in secrets:
         if secret:
             line = line.replace(secret, "***")

@@ -571,8 +571,7 @@ def _same_build(manifest: dict[str, Any], corpus: str, fingerprint: str,
     return (
         manifest.get("store", "faiss") == section
         and (alias is None or stored.get("alias") == alias)
-        and
-        manifest.get("corpus_hash") == corpus
+        and manifest.get("corpus_hash") == corpus
         and manifest.get("sources") == sources
         and manifest.get("splitter") == SPLITTER_SETTINGS
         and manifest.get("embedding") == EMBEDDING_SETTINGS

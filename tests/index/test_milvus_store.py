@@ -231,13 +231,14 @@ def test_the_uri_is_shown_without_credentials() -> None:
 
 
 def test_an_unreachable_server_is_one_line_without_the_token() -> None:
-    config = MilvusConfig(uri="http://127.0.0.1:9", token=SecretStr("s3cret-token"),
-                          timeout=2)
-    with pytest.raises(StoreError) as err:
-        connect(config)
-    text = str(err.value)
-    assert text.startswith("cannot open Milvus at http://127.0.0.1:9: ") and "\n" not in text
-    assert "s3cret" not in text and err.value.exit_code == 1
+    for uri in ("http://127.0.0.1:9", "http://root:pa55word@127.0.0.1:9"):
+        config = MilvusConfig(uri=uri, token=SecretStr("s3cret-token"), timeout=2)
+        with pytest.raises(StoreError) as err:
+            connect(config)
+        text = str(err.value)
+        assert text.startswith("cannot open Milvus at http://127.0.0.1:9: ")
+        assert "\n" not in text and err.value.exit_code == 1
+        assert "s3cret" not in text and "pa55word" not in text
 
 
 def test_a_milvus_lite_file_in_use_by_another_process_says_how_to_share_it(
