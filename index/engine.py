@@ -9,7 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from index.errors import IndexLoadError, SourceError, UsageError, unknown_document
+from index.errors import (
+    IndexLoadError,
+    SourceError,
+    StoreSwitched,
+    UsageError,
+    unknown_document,
+)
 from index.lexical import Lexical
 from index.reranker import BUNDLED, NONE, Calibration, Reranker, first_stage_calibration, sigmoid
 from index.search import (
@@ -169,6 +175,8 @@ class Engine:
     @property
     def milvus(self) -> MilvusConfig | None:
         """The Milvus store configured (``QABOT_STORE=milvus``), or None for FAISS."""
+        if self.settings.store != "milvus":
+            return None  # the FAISS default imports nothing of Milvus
         from index.milvus_store import milvus_config
 
         return milvus_config(self.settings)
@@ -280,8 +288,6 @@ class Engine:
         rebuild in another process), the index now named is loaded and the questions asked
         again (up to READ_ATTEMPTS times, for rebuilds in quick succession).
         """
-        from index.milvus_store import StoreSwitched
-
         for attempt in range(1, READ_ATTEMPTS + 1):
             try:
                 return self._ask_many(questions, top_k=top_k)

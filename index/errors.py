@@ -31,6 +31,11 @@ class StoreError(DataError):
     """The vector store outside the index folder (Milvus) cannot be reached or fails."""
 
 
+class StoreSwitched(IndexLoadError):
+    """The Milvus collection an index names is gone: a rebuild switched to a new one (the
+    engine loads the index again)."""
+
+
 class UsageError(QabotError):
     """The request itself is wrong (empty question, unknown document name)."""
 

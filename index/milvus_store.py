@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from index.errors import IndexLoadError, StoreError
+from index.errors import IndexLoadError, StoreError, StoreSwitched
 from index.store import EXACT_RANGE_LIMIT, RANGE_PROBE_FACTOR, choose_kind, hnsw_params, ivf_params
 
 if TYPE_CHECKING:
@@ -55,10 +55,6 @@ READ_BATCH = 8_192
 MILVUS_KINDS = {"flat": "FLAT", "ivf": "IVF_FLAT", "hnsw": "HNSW"}
 _VERSION = re.compile(r"_v\d{8}T\d{12}_\d+$")
 INSTALL_HINT = "QABOT_STORE=milvus needs pymilvus: pip install 'qabot[milvus]'"
-
-
-class StoreSwitched(IndexLoadError):
-    """The collection an index names is gone: a rebuild switched to a new one (load again)."""
 
 
 @dataclass(frozen=True)

@@ -66,9 +66,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from index.errors import IndexLoadError, IndexWriteError
+from index.errors import IndexLoadError, IndexWriteError, StoreSwitched
 from index.lexical import LEXICAL_FILES, Lexical
 from index.manifest import ManifestError, check_ranges, check_unit_owners, validate
 from index.sources import BUILTIN_ARTICLE, Document, Unit, builtin_article, embed_text
@@ -79,7 +79,7 @@ if TYPE_CHECKING:
 
     from index.embedder import Embedder
     from index.manifest import Manifest
-    from index.milvus_store import MilvusConfig
+    from index.milvus_store import MilvusConfig, MilvusStore
     from index.store import VectorStore
 
 log = logging.getLogger(__name__)
@@ -446,7 +446,7 @@ def _open_store(index_dir: Path, folder: Path, parsed: Manifest, *, mmap: bool,
     if parsed.store != configured and not (any_store and parsed.store == "faiss"):
         raise store_mismatch(index_dir, parsed.store, configured)
     if parsed.milvus is not None and milvus is not None:
-        from index.milvus_store import MilvusStore, StoreSwitched
+        from index.milvus_store import MilvusStore
 
         info = parsed.milvus
         try:
@@ -729,10 +729,12 @@ def _settle_milvus(milvus: MilvusConfig | None, alias: str | None,
     """After a switch (or a skipped build): the alias names the live collection, and the
     older collections are dropped. A failure here is only a warning: readers follow the
     index folder, and the next build settles again."""
+    if milvus is None or alias is None:
+        return
     from index.errors import StoreError
     from index.milvus_store import MilvusStore, drop_older, point_alias
 
-    if milvus is None or alias is None or not isinstance(store, MilvusStore):
+    if not isinstance(store, MilvusStore):
         return
     try:
         point_alias(milvus, alias, store.collection)
@@ -741,12 +743,21 @@ def _settle_milvus(milvus: MilvusConfig | None, alias: str | None,
         log.warning("the index is switched, but %s; the next build tries again", exc)
 
 
+def _store_section(store: VectorStore, info: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's fields saying where the vectors are: FAISS, or which collection."""
+    section = {"kind": store.kind, "params": store.params, "requested": info["requested"]}
+    if info["alias"] is None:
+        return {"faiss": section}
+    milvus = cast("MilvusStore", store)  # built with an alias: in Milvus
+    return {"store": "milvus", "milvus": {"collection": milvus.collection,
+                                          "alias": info["alias"], "uri": milvus.config.shown,
+                                          **section}}
+
+
 def _write_build(folder: Path, documents: Sequence[Document], embedder: Embedder,
                  store: VectorStore, lexical: Lexical, info: dict[str, Any]) -> None:
     """Write the index files into ``folder``, the manifest last (it marks completion)."""
-    from index.milvus_store import MilvusStore
-
-    in_milvus = isinstance(store, MilvusStore)
+    in_milvus = info["alias"] is not None
     if not in_milvus:
         store.save(folder / VECTORS)
     units = [u for d in documents for u in d.units]
@@ -767,12 +778,7 @@ def _write_build(folder: Path, documents: Sequence[Document], embedder: Embedder
         "units": len(units),
         "documents": docs,
         "sources": info["sources"],
-        **({"store": "milvus", "milvus": {
-            "collection": store.collection, "alias": info["alias"],
-            "uri": store.config.shown, "kind": store.kind, "params": store.params,
-            "requested": info["requested"]}} if isinstance(store, MilvusStore) else
-           {"faiss": {"kind": store.kind, "params": store.params,
-                      "requested": info["requested"]}}),
+        **_store_section(store, info),
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "build_seconds": round(time.perf_counter() - info["started"], 3),
         "versions": _versions(),

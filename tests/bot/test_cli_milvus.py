@@ -105,7 +105,8 @@ def test_the_faiss_path_never_imports_pymilvus(tmp_path: Path) -> None:
             "for argv in (['index', 'build'], ['index', 'info'], ['ask', 'hi']):\n"
             "    try:\n        cli.main(argv, prog_name='qabot')\n"
             "    except SystemExit as e:\n        assert not e.code, (argv, e.code)\n"
-            "print('MILVUS', [m for m in ('pymilvus', 'milvus_lite', 'grpc') "
+            "print('MILVUS', [m for m in ('pymilvus', 'milvus_lite', 'grpc', "
+            "'index.milvus_store') "
             "if m in sys.modules])\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, cwd=ROOT, env={"PATH": "/usr/bin:/bin",
