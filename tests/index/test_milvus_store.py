@@ -264,3 +264,13 @@ def test_a_build_on_a_terminal_shows_its_writes(tmp_path: Path, milvus: MilvusCo
     build_index(load_sources(), FakeEmbedder(), tmp_path / "idx", milvus=milvus, progress=True)
     err = capsys.readouterr().err
     assert "Writing to Milvus" in err and "35/35" in err
+
+
+def test_without_pymilvus_the_store_says_how_to_install_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pymilvus", None)  # what an absent package looks like
+    with pytest.raises(StoreError, match=r"^QABOT_STORE=milvus needs pymilvus: pip install "
+                                         r"'qabot\[milvus\]'$"):
+        connect(MilvusConfig(uri=str(tmp_path / "none.db")))
