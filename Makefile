@@ -3,7 +3,7 @@
 #   make test   set up .venv (with the dev tools) and run ruff, mypy and the whole test suite
 #   make bench  run the benchmarks at full size (docs/performance.md)
 #   make bench-milvus  FAISS against Milvus (milvus-lite) at 10k and 100k units (docs/scaling.md)
-#   make reranker  train, calibrate and ship qabot's own reranker (about 30-60 min on 2 cores)
+#   make reranker  train, calibrate and ship qabot's own reranker (about 90 min on 2 cores)
 #   make onnx   re-export the bundled encoder and reranker to ONNX (about 30 s)
 #   make wheel  build dist/qabot-*.whl (with the models: about 180 MB, 25 s)
 #   make requirements  re-pin requirements.txt (the Heroku lock) from the installed venv
@@ -65,10 +65,13 @@ $(VENV)/.train: $(VENV)/.dev
 reranker: $(VENV)/.train
 	$(BIN)/python -m training.reranker --negatives 2 --seed 13 --lr 5e-5 --out build/reranker-e1
 	$(BIN)/python -m training.reranker --negatives 2 --seed 14 --lr 3e-5 \
-		--init build/reranker-e1 --out build/reranker
-	$(BIN)/python -m training.calibrate --reranker build/reranker \
-		--out build/reranker/calibration.json
-	$(BIN)/python -m training.calibrate --reranker none --out index/models/first-stage.json
+		--init build/reranker-e1 --out build/reranker-e2
+	$(BIN)/python -m training.reranker --negatives 1 --cross 1 --seed 15 --lr 3e-5 \
+		--init build/reranker-e2 --out build/reranker
+	$(BIN)/python -m training.calibrate --reranker build/reranker --removed \
+		--criterion balanced --out build/reranker/calibration.json
+	$(BIN)/python -m training.calibrate --reranker none --removed --criterion balanced \
+		--out index/models/first-stage.json
 	$(BIN)/python -m training.ship build/reranker
 	$(BIN)/python -m training.export --what reranker
 

@@ -43,7 +43,7 @@ MIN_COSINE = 0.999
 # sha256 of the shipped graphs, pinned here as the reranker's weights are (training/export.py
 # writes them); export.json is checked against them, and the graph against export.json.
 ENCODER_SHA256 = "aa3120e4324285145dc432c4bbeac83f91624a91cef3e01aa5c063bb3e13f3c7"
-RERANKER_SHA256 = "4ad250ddf4822c03bf864f6fbd525cba90606b6f757fcded39bbf234bafb7457"
+RERANKER_SHA256 = "f9bd888bc4ad500094880c10bf94dc9d42ce62a0bd3e40532d2fb71935b52607"
 
 
 @dataclass(frozen=True)
