@@ -334,9 +334,9 @@ class Engine:
         dense = data.store.vectors(cand) @ qvec[0]
         cov = loaded.lexical.coverage(query, cand)
         cue = np.array(answer_cues(question, [data.units[i].text for i in cand]), np.float32)
-        first = w.dense * dense + w.coverage * cov + w.cue * cue
-        order = np.argsort(-first, kind="stable")
         signals = {"dense": dense, "coverage": cov, "cue": cue}
+        first = w.first_stage(signals)
+        order = np.argsort(-first, kind="stable")
         reranker, calibration = self.reranker, self.calibration
         words = has_words(question)  # without any, nothing to read and no answer
         if reranker is not None and words:

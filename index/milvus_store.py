@@ -38,7 +38,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from index.errors import IndexLoadError, StoreError, StoreSwitched
-from index.store import EXACT_RANGE_LIMIT, RANGE_PROBE_FACTOR, choose_kind, hnsw_params, ivf_params
+from index.store import (
+    EXACT_RANGE_LIMIT,
+    choose_kind,
+    hnsw_params,
+    ivf_params,
+    range_boost,
+    scaled_probes,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -297,17 +304,12 @@ class MilvusStore:
         (or the widest search) for a narrow one, which FaissStore searches exactly."""
         boost = 1.0
         if id_range is not None:
-            narrow = id_range[1] - id_range[0] <= EXACT_RANGE_LIMIT
-            boost = math.inf if narrow else \
-                RANGE_PROBE_FACTOR * len(self) / max(1, id_range[1] - id_range[0])
-        if self.kind == "ivf":
-            nprobe = int(self.params.get("nprobe", 1))
-            nlist = int(self.params.get("nlist", nprobe))
-            return {"nprobe": nlist if boost == math.inf else min(nlist, math.ceil(nprobe * boost))}
-        if self.kind == "hnsw":
-            ef = int(self.params.get("efSearch", 64))
-            return {"ef": 4096 if boost == math.inf else min(4096, math.ceil(ef * boost))}
-        return {}
+            lo, hi = id_range
+            boost = math.inf if hi - lo <= EXACT_RANGE_LIMIT else range_boost(len(self), lo, hi)
+        probes = scaled_probes(self.kind, self.params, boost)
+        if probes is None:
+            return {}
+        return {"nprobe" if self.kind == "ivf" else "ef": probes}
 
     def search(
         self, queries: np.ndarray, k: int, id_range: tuple[int, int] | None = None

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from index.errors import UsageError
 
 if TYPE_CHECKING:
+    import numpy as np
 
     from index.sources import Unit
 
@@ -114,6 +115,11 @@ class Weights:
     coverage: float = 0.4  # IDF-weighted share of the question's terms in the sentence
     cue: float = 0.1  # the sentence holds the kind of answer asked for
     candidates: int = 50  # dense top-N and BM25 top-N are rescored
+
+    def first_stage(self, signals: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The first stage's score of each candidate, from its signals."""
+        return (self.dense * signals["dense"] + self.coverage * signals["coverage"]
+                + self.cue * signals["cue"])
 
 
 @dataclass

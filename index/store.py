@@ -36,6 +36,8 @@ FLAT_LIMIT = 50_000
 # near that of an unfiltered search (docs/performance.md).
 EXACT_RANGE_LIMIT = 10_000
 RANGE_PROBE_FACTOR = 2
+# The widest HNSW search a filter may ask for.
+MAX_EF = 4096
 # IVF training sample: this many vectors per list (FAISS warns below 39).
 TRAIN_PER_LIST = 64
 KINDS = ("auto", "flat", "hnsw", "ivf")
@@ -84,6 +86,25 @@ class VectorStore(Protocol):
     def vectors(self, ids: np.ndarray) -> np.ndarray: ...
 
     def save(self, path: Path) -> None: ...
+
+
+def range_boost(count: int, lo: int, hi: int) -> float:
+    """How many times more to probe for a search within ids ``lo``..``hi - 1`` of ``count``.
+
+    A range is a share of the corpus: probe proportionally more (and a margin more, for
+    questions far from the document) so enough in-range candidates are scored."""
+    return RANGE_PROBE_FACTOR * count / max(1, hi - lo)
+
+
+def scaled_probes(kind: str, params: dict[str, Any], boost: float) -> int | None:
+    """The IVF lists (at most all of them) or HNSW ``efSearch`` (at most ``MAX_EF``) of a
+    search probing ``boost`` times the usual; ``math.inf``: the widest search. None: flat."""
+    if kind == "ivf":
+        nprobe = int(params.get("nprobe", 1))
+        return math.ceil(min(int(params.get("nlist", nprobe)), nprobe * boost))
+    if kind == "hnsw":
+        return math.ceil(min(MAX_EF, int(params.get("efSearch", 64)) * boost))
+    return None
 
 
 def choose_kind(count: int, requested: str = "auto") -> str:
@@ -206,18 +227,11 @@ class FaissStore:
         faiss = _faiss()
 
         selector = faiss.IDSelectorRange(lo, hi)
-        # A range is a share of the corpus: probe proportionally more (and a margin more,
-        # for questions far from the document) so enough in-range candidates are scored.
-        boost = RANGE_PROBE_FACTOR * len(self) / max(1, hi - lo)
+        probes = scaled_probes(self.kind, self.params, range_boost(len(self), lo, hi))
         if self.kind == "hnsw":
-            ef = int(self.params.get("efSearch", 64))
-            params: Any = faiss.SearchParametersHNSW(sel=selector,
-                                                     efSearch=min(4096, math.ceil(ef * boost)))
+            params: Any = faiss.SearchParametersHNSW(sel=selector, efSearch=probes)
         elif self.kind == "ivf":
-            nprobe = int(self.params.get("nprobe", 1))
-            nlist = int(self.params.get("nlist", nprobe))
-            params = faiss.SearchParametersIVF(sel=selector,
-                                               nprobe=min(nlist, math.ceil(nprobe * boost)))
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=probes)
         else:
             params = faiss.SearchParameters(sel=selector)
         return self.index.search(queries, k, params=params)

@@ -126,8 +126,8 @@ def collect(data: Path, reranker: str, depth: int, model_name: str, *,
             answers = engine.ask_many([(q.question, title) for q in questions], top_k=wide)
             for q, answer in zip(questions, answers, strict=True):
                 gold = {q.sentences[i] for i in q.answers}
-                first = np.array([w.dense * p.signals["dense"] + w.coverage * p.signals[
-                    "coverage"] + w.cue * p.signals["cue"] for p in answer.passages])
+                first = w.first_stage({name: np.array([p.signals[name] for p in answer.passages])
+                                       for name in ("dense", "coverage", "cue")})
                 ranked = [answer.passages[int(i)] for i in np.argsort(-first, kind="stable")]
                 # Back in the order the reranked product would list them.
                 keep = {id(p) for p in ranked[:depth]}
