@@ -3,12 +3,19 @@
 Tokenising and indexing every unit costs seconds per 100k units, so a build saves the model
 in the index folder (numpy arrays and JSON, never pickle) and a load reads it back,
 memory-mapped when asked.
+
+bm25s builds the model; answering does not import it. The saved model records how its
+words were made (bm25s's pattern, stop words and stemmer), and a question is split, scored
+and summed here with numpy alone, exactly as bm25s would: importing bm25s imports
+scipy.sparse, about 0.1 s of a one-shot ask's 0.6 s. ``tests/index/test_lexical.py`` checks
+the two give the same ids and the same scores.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,12 +32,25 @@ LEXICAL_ARRAYS = ("lexical.bm25-data.npy", "lexical.bm25-indices.npy", "lexical.
 LEXICAL_FILES = (LEXICAL_VOCAB, *LEXICAL_ARRAYS)
 
 
+# How bm25s.tokenize(..., stopwords="en", stemmer=...) makes words, recorded in the saved model.
+TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+STEMMER = "english"
+
+
 def _bm25s() -> Any:
     import bm25s
 
     # bm25s sets its own logger to DEBUG at import; let the root configuration decide.
     logging.getLogger("bm25s").setLevel(logging.NOTSET)
     return bm25s
+
+
+def _words_settings() -> dict[str, Any]:
+    """The settings the build tokenises with (bm25s's English stop words)."""
+    from bm25s.stopwords import STOPWORDS_EN  # what stopwords="en" means to bm25s.tokenize
+
+    return {"lower": True, "pattern": TOKEN_PATTERN, "stemmer": STEMMER,
+            "stopwords": sorted(STOPWORDS_EN)}
 
 
 class Lexical:
@@ -45,30 +65,37 @@ class Lexical:
         import numpy as np
         import Stemmer
 
-        self._bm25s = _bm25s()
-        self._stemmer = Stemmer.Stemmer("english")
-        self.retriever = self._bm25s.BM25()
+        self._stemmer = Stemmer.Stemmer(STEMMER)
         self.vocab: dict[str, int] = {}
         self.size = 0
         self.tokens = np.zeros(0, dtype=np.int64)
         self.tokptr = np.zeros(1, dtype=np.int64)
         self.idf = np.zeros(1, dtype=np.float64)
+        # BM25 scores as a sparse matrix by column (token id): the units holding token t are
+        # indices[indptr[t]:indptr[t + 1]], with their scores in data (bm25s's layout).
+        self.data = np.zeros(0, dtype=np.float32)
+        self.indices = np.zeros(0, dtype=np.int32)
+        self.indptr = np.zeros(1, dtype=np.int64)
+        self._words: dict[str, Any] = {}
+        self._stopwords: frozenset[str] = frozenset()
+        self._split = re.compile(TOKEN_PATTERN).findall
         if texts is not None:
             self._index(texts)
 
     def _index(self, texts: Sequence[str]) -> None:
         import numpy as np
 
-        tokens = self._bm25s.tokenize(list(texts), stopwords="en", stemmer=self._stemmer,
-                                      show_progress=False)
+        bm25s = _bm25s()
+        self._set_words(_words_settings())
+        tokens = bm25s.tokenize(list(texts), stopwords="en", stemmer=self._stemmer,
+                                show_progress=False)
         self.vocab = tokens.vocab
-        if self.vocab:
-            self.retriever.index(tokens, show_progress=False)
-        else:  # no unit has a word (only emoji, digits, stop words): the lexical part is empty
-            self.retriever.scores = {"data": np.zeros(0, dtype=np.float32),
-                                     "indices": np.zeros(0, dtype=np.int32),
-                                     "indptr": np.zeros(1, dtype=np.int64),
-                                     "num_docs": len(texts)}
+        if self.vocab:  # else no unit has a word (only emoji, digits, stop words): empty
+            retriever = bm25s.BM25()
+            retriever.index(tokens, show_progress=False)
+            self.data, self.indices, self.indptr = (retriever.scores["data"],
+                                                    retriever.scores["indices"],
+                                                    retriever.scores["indptr"])
         self.size = len(texts)
         per_unit = [np.unique(np.asarray(ids, dtype=np.int64)) for ids in tokens.ids]
         lengths = np.fromiter((len(ids) for ids in per_unit), dtype=np.int64,
@@ -84,14 +111,13 @@ class Lexical:
         """Write the model into ``folder``; return the names of the files written."""
         import numpy as np
 
-        scores = self.retriever.scores
-        arrays = (scores["data"], scores["indices"], scores["indptr"], self.tokens,
-                  self.tokptr, self.idf)
+        arrays = (self.data, self.indices, self.indptr, self.tokens, self.tokptr, self.idf)
         for name, array in zip(LEXICAL_ARRAYS, arrays, strict=True):
             with (folder / name).open("wb") as fh:
                 np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
         with (folder / LEXICAL_VOCAB).open("w", encoding="utf-8") as fh:
-            json.dump({"size": self.size, "vocab": self.vocab}, fh, ensure_ascii=False)
+            json.dump({"size": self.size, "vocab": self.vocab, "words": self._words},
+                      fh, ensure_ascii=False)
         return list(LEXICAL_FILES)
 
     @classmethod
@@ -108,26 +134,36 @@ class Lexical:
             for name in LEXICAL_ARRAYS
         )
         size, vocab = int(meta["size"]), meta["vocab"]
-        if not isinstance(vocab, dict) or len(tokptr) != size + 1 or len(idf) < len(vocab):
+        if (not isinstance(vocab, dict) or len(tokptr) != size + 1 or len(idf) < len(vocab)
+                # one column per token id up to the highest a unit holds (bm25s's vocabulary
+                # also has "", which no unit holds)
+                or not len(vocab) <= len(indptr) <= len(vocab) + 1 or len(indices) != len(data)
+                or indptr[-1] != len(data)):
             raise ValueError("lexical model files do not match each other")
         lexical = cls()
+        # A model saved before the settings were recorded was made with today's bm25s ones.
+        lexical._set_words(meta.get("words") or _words_settings())
         lexical.vocab, lexical.size = vocab, size
         lexical.tokens, lexical.tokptr, lexical.idf = tokens, tokptr, idf
-        lexical.retriever.scores = {"data": data, "indices": indices, "indptr": indptr,
-                                    "num_docs": size}
-        lexical.retriever.vocab_dict = vocab
-        lexical.retriever.unique_token_ids_set = set(vocab.values())
-        lexical.retriever.nonoccurrence_array = None  # the default "lucene" BM25 has none
+        lexical.data, lexical.indices, lexical.indptr = data, indices, indptr
         return lexical
+
+    def _set_words(self, words: dict[str, Any]) -> None:
+        if (words.get("pattern") != TOKEN_PATTERN or words.get("stemmer") != STEMMER
+                or words.get("lower") is not True
+                or not isinstance(words.get("stopwords"), list)):
+            raise ValueError("lexical model was made with other word settings")
+        self._words = words
+        self._stopwords = frozenset(words["stopwords"])
 
     # --- signals ---------------------------------------------------------------------------
     def query_ids(self, question: str) -> np.ndarray:
         """The distinct known token ids of a question."""
         import numpy as np
 
-        words = self._bm25s.tokenize([question], stopwords="en", stemmer=self._stemmer,
-                                     return_ids=False, show_progress=False)[0]
-        return np.unique(np.asarray([self.vocab[w] for w in words if w in self.vocab],
+        words = [w for w in self._split(question.lower()) if w not in self._stopwords]
+        stems = self._stemmer.stemWords(words) if words else []
+        return np.unique(np.asarray([self.vocab[w] for w in stems if w in self.vocab],
                                     dtype=np.int64))
 
     def unit_tokens(self, uid: int) -> np.ndarray:
@@ -138,9 +174,15 @@ class Lexical:
         """BM25 score of every unit (zeros when no query word is known)."""
         import numpy as np
 
-        if not len(query) or not self.size:
-            return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self.retriever.get_scores_from_ids(query.tolist()), dtype=np.float32)
+        scores = np.zeros(self.size, dtype=np.float32)
+        # bm25s's own sum (BM25.get_scores_from_ids, "lucene" scoring), column by column.
+        columns = len(self.indptr) - 1
+        for token in query.tolist():
+            if token >= columns:  # bm25s's "" token: held by no unit
+                continue
+            start, end = int(self.indptr[token]), int(self.indptr[token + 1])
+            np.add.at(scores, self.indices[start:end], self.data[start:end])
+        return scores
 
     def coverage(self, query: np.ndarray, units: np.ndarray) -> np.ndarray:
         """Share of the query's IDF mass that each unit contains (0 to 1)."""
