@@ -116,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app-only", action="store_true",
                         help="only the application figures (skip the stores and the engine "
                              "at scale, which use synthetic vectors and a fake model)")
+    parser.add_argument("--cold-only", action="store_true",
+                        help="only the one-shot figures: `qabot ask`, the REPL's and the bot's "
+                             "start-up, `--help`, `index info` (about a minute)")
     args = parser.parse_args(argv)
     sizes = args.sizes or ([2_000, 60_000] if args.smoke else FULL_SIZES)
     engine_sizes = args.engine_sizes or ([1_000] if args.smoke else FULL_ENGINE_SIZES)
@@ -123,10 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="qabot-bench-") as tmp:
         folder = Path(tmp)
         print("application figures…", file=sys.stderr, flush=True)
-        rows, reuse, batch_table = app.run(folder, smoke=args.smoke)
+        if args.cold_only:
+            rows, reuse, batch_table = app.cold_only(folder, smoke=args.smoke), {}, []
+        else:
+            rows, reuse, batch_table = app.run(folder, smoke=args.smoke)
         stores: dict[str, Any] = {"stores": [], "mmap": []}
         engines: list[dict[str, Any]] = []
-        if not args.app_only:
+        if not (args.app_only or args.cold_only):
             print("vector store at scale…", file=sys.stderr, flush=True)
             stores = scale.run(sizes, folder, queries=20 if args.smoke else 200,
                                compare=not args.smoke)
@@ -135,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "smoke": args.smoke,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "python -m benchmarks.run" + (" --smoke" if args.smoke else ""),
+        "command": "python -m benchmarks.run" + " ".join(
+            [""] + [flag for flag, on in (("--smoke", args.smoke), ("--app-only", args.app_only),
+                                          ("--cold-only", args.cold_only)) if on]),
         "machine": machine(),
         "seconds": round(time.perf_counter() - started, 1),
         "figures": [r.to_json() for r in rows],

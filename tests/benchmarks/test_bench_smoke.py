@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +67,14 @@ def test_stores_report_kind_latency_recall_and_filters(results: dict) -> None:
                                      "selector_far"} <= set(s["doc_filters"][0])
     assert stores[2000]["recall_at_10"] == 1.0, "flat search is exact"
     assert [m["mmap"] for m in results["mmap"]] == [False, True]
+
+
+def test_cold_only_runs_the_one_shot_figures_alone(tmp_path: Path) -> None:
+    out = tmp_path / "cold.json"
+    assert run.main(["--smoke", "--cold-only", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    names = [f["name"] for f in results["figures"]]
+    assert "cold one-shot `qabot ask`, first stage only (QABOT_RERANKER=none)" in names
+    assert "`qabot --help` wall time" in names
+    assert not any(n.startswith("warm ask") for n in names) and results["batch"] == []
+    assert results["command"] == "python -m benchmarks.run --smoke --cold-only"
