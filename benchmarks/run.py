@@ -126,8 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="qabot-bench-") as tmp:
         folder = Path(tmp)
         print("application figures…", file=sys.stderr, flush=True)
+        reuse: dict[str, Any] = {}
+        batch_table: list[dict[str, Any]] = []
         if args.cold_only:
-            rows, reuse, batch_table = app.cold_only(folder, smoke=args.smoke), {}, []
+            rows = app.cold_only(folder, smoke=args.smoke)
         else:
             rows, reuse, batch_table = app.run(folder, smoke=args.smoke)
         stores: dict[str, Any] = {"stores": [], "mmap": []}
