@@ -3,7 +3,7 @@
 #   make test   set up .venv (with the dev tools) and run ruff, mypy and the whole test suite
 #   make bench  run the benchmarks at full size (docs/performance.md)
 #   make bench-milvus  FAISS against Milvus (milvus-lite) at 10k and 100k units (docs/scaling.md)
-#   make reranker  train, calibrate and ship qabot's own reranker (about 90 min on 2 cores)
+#   make reranker  train, calibrate and ship qabot's own reranker (about 52 min on 2 idle cores)
 #   make onnx   re-export the bundled encoder and reranker to ONNX (about 30 s)
 #   make wheel  build dist/qabot-*.whl (with the models: about 180 MB, 25 s)
 #   make requirements  re-pin requirements.txt (the Heroku lock) from the installed venv
