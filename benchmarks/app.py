@@ -9,7 +9,6 @@ rot, in seconds; its numbers mean nothing.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import textwrap
 from functools import partial
@@ -365,13 +364,7 @@ def build(folder: Path, units: int, smoke: bool) -> tuple[list[Row], dict]:
 
 def cold_only(folder: Path, *, smoke: bool, runs: int = 9) -> list[Row]:
     """The one-shot figures alone, on an article index built for them (about a minute)."""
-    import subprocess
-
-    if smoke:  # the fake model's index, as the full smoke run makes it
-        _engines(*_models(smoke), folder)
-    else:
-        subprocess.run(_qabot("index", "build"), check=True, capture_output=True,
-                       env={**os.environ, "QABOT_INDEX_DIR": str(folder / "article")})
+    _engines(*_models(smoke), folder)  # builds the article index, as the full run does
     return cold(folder, 1 if smoke else runs, smoke)
 
 

@@ -143,9 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "smoke": args.smoke,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "python -m benchmarks.run" + " ".join(
-            [""] + [flag for flag, on in (("--smoke", args.smoke), ("--app-only", args.app_only),
-                                          ("--cold-only", args.cold_only)) if on]),
+        "command": "python -m benchmarks.run" + "".join(
+            f" {flag}" for flag, on in (("--smoke", args.smoke), ("--app-only", args.app_only),
+                                        ("--cold-only", args.cold_only)) if on),
         "machine": machine(),
         "seconds": round(time.perf_counter() - started, 1),
         "figures": [r.to_json() for r in rows],

@@ -87,8 +87,8 @@ class Lexical:
 
         bm25s = _bm25s()
         self._set_words(_words_settings())
-        tokens = bm25s.tokenize(list(texts), stopwords="en", stemmer=self._stemmer,
-                                show_progress=False)
+        tokens = bm25s.tokenize(list(texts), stopwords=self._words["stopwords"],
+                                stemmer=self._stemmer, show_progress=False)
         self.vocab = tokens.vocab
         if self.vocab:  # else no unit has a word (only emoji, digits, stop words): empty
             retriever = bm25s.BM25()
