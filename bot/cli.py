@@ -389,7 +389,8 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
     rows = evaluate.sweep(outcomes, [round(0.02 * i, 2) for i in range(51)]) \
         if sweep_threshold else []
     if as_json:
-        out: dict[str, Any] = {"file": str(file), "format": fmt, "metrics": chosen.to_json()}
+        out: dict[str, Any] = {"file": str(file), "format": fmt, "metrics": chosen.to_json(),
+                               "verdicts": evaluate.verdict_counts(outcomes)}
         if rows:
             out["sweep"] = [m.to_json() for m in rows]
         click.echo(json.dumps(out))
@@ -397,6 +398,8 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
     click.echo(f"{file}: {chosen.questions} questions ({chosen.answerable} answerable, "
                f"{chosen.unanswerable} unanswerable)")
     click.echo(evaluate.format_table([chosen]))
+    click.echo("verdicts:")
+    click.echo(evaluate.format_verdicts(evaluate.verdict_counts(outcomes)))
     if rows:
         click.echo("\nthreshold sweep:")
         click.echo(evaluate.format_table(rows))

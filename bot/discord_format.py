@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.render import corpus_says_nothing, related_passages
+from bot.render import related_passages, verdict_line
 from bot.safe_text import safe_text
 from index.sources import humanise
 
@@ -37,6 +37,9 @@ MIN_FIELD_VALUE = 80  # below this a further passage is left out rather than cut
 ELLIPSIS = "…"
 ANSWERED_COLOUR = discord.Colour.green()
 DECLINED_COLOUR = discord.Colour.light_grey()
+LIKELY_COLOUR = discord.Colour.gold()
+VERDICT_COLOURS = {"answer": ANSWERED_COLOUR, "likely": LIKELY_COLOUR,
+                   "unknown": DECLINED_COLOUR}
 INFO_COLOUR = discord.Colour.blurple()
 
 # The bot quotes user text and article text: it must never ping anyone.
@@ -190,7 +193,7 @@ def answer_embed(answer: Answer, *, built_at: str = "", model: str = "") -> disc
     best = answer.best
     embed = discord.Embed(
         title=shorten(escape(answer.question), TITLE_LIMIT),
-        colour=ANSWERED_COLOUR if answer.answered else DECLINED_COLOUR,
+        colour=VERDICT_COLOURS[answer.verdict],
         # The title links to the best passage's source, when it has a web address.
         url=source_url(best) if best is not None and source_url(best) else None,
     )
@@ -203,10 +206,16 @@ def answer_embed(answer: Answer, *, built_at: str = "", model: str = "") -> disc
         head.append(NOTHING)
         embed.description = shorten("\n".join(head), DESCRIPTION_LIMIT)
         return embed
-    citation = f"— {_linked(cite(best), source_url(best))} · confidence {answer.confidence:.2f}"
-    if not answer.answered:
-        head.append(f"**I don't know:** {corpus_says_nothing(answer)}. The closest passage, "
-                    f"a hint and not an answer:")
+    if answer.verdict == "answer":
+        citation = (f"— {_linked(cite(best), source_url(best))} · "
+                    f"confidence {answer.confidence:.2f}")
+    else:
+        citation = f"— {_linked(cite(best), source_url(best))}"
+    if answer.verdict == "likely":  # the answer, with its doubt said first
+        head.append(f"**Likely:** {verdict_line(answer)}.")
+    elif answer.verdict == "unknown":
+        head.append(f"**{verdict_line(answer)}.** The closest passage, a hint and not an "
+                    f"answer:")
         # A quote block marks the hint as the article's words, not ours.
         hint = "> " + shorten(escape(best.unit.text), HINT_LIMIT)
         embed.description = "\n\n".join(["\n".join(head), hint, citation])

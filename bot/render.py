@@ -17,7 +17,7 @@ import click
 from wcwidth import wcswidth
 
 from bot.safe_text import safe_text
-from index.search import Answer, Passage
+from index.search import NO_WORDS, Answer, Passage
 
 Style = Callable[[str], str]
 WIDTH = 88
@@ -130,14 +130,29 @@ def _source(p: Passage, indent: str = "  ") -> list[str]:
     return [f"{indent}Source: {safe_text(p.unit.url, one_line=True)}"] if p.unit.url else []
 
 
-def corpus_says_nothing(answer: Answer) -> str:
-    """Who does not say, in a decline: the one document asked of, the article (an index of
-    one document) or the documents (several)."""
+def corpus_name(answer: Answer) -> str:
+    """What was searched, for the verdict's sentence: the one document asked of, the article
+    (an index of one document) or the documents (several)."""
     if answer.doc is not None and answer.documents == 1:
-        return f"the document {safe_text(answer.doc, one_line=True)} doesn't say"
+        return f"the document {safe_text(answer.doc, one_line=True)}"
     if answer.documents > 1:
-        return "the documents don't say"
-    return "the article doesn't say"
+        return "the documents"
+    return "the article"
+
+
+def verdict_line(answer: Answer) -> str:
+    """The verdict in one sentence, for text and Discord: ``likely`` gives the answer with
+    its doubt; ``unknown`` says what qabot did not find, never that the text doesn't say."""
+    if answer.verdict == "answer":
+        return f"confidence {answer.confidence:.2f}"
+    if answer.verdict == "likely":
+        return (f"probably the answer, but I'm not sure (confidence {answer.confidence:.2f}; "
+                f"sure from {answer.threshold:.2f})")
+    if not answer.passages or answer.notice == NO_WORDS:
+        return "I don't know: there is nothing to search for"
+    likely = answer.threshold if answer.likely_threshold is None else answer.likely_threshold
+    return (f"I don't know: I found nothing in {corpus_name(answer)} that answers this "
+            f"(confidence {answer.confidence:.2f}, below {likely:.2f})")
 
 
 def related_passages(answer: Answer) -> list[Passage]:
@@ -186,18 +201,22 @@ def render_answer(answer: Answer, highlight: Style | None = None, dim: Style | N
         return "\n".join(lines)
     context = [(safe_text(best.before), None), *_marked(safe_text(best.unit.text), styles),
                (safe_text(best.after), None)]
-    if answer.answered:
-        lines.append(f"Answer {_cite(best)}  confidence {answer.confidence:.2f}")
+    if answer.verdict == "answer":
+        lines.append(f"Answer {_cite(best)}  {verdict_line(answer)}")
+    elif answer.verdict == "likely":
+        lines.append(wrap([(f"Likely answer {_cite(best)}:", None),
+                           (verdict_line(answer) + ".", dim)], width=width, indent="",
+                          subsequent="  "))
     else:
-        lines.append(wrap([(f"I don't know: {corpus_says_nothing(answer)} (confidence "
-                            f"{answer.confidence:.2f} is below the threshold "
-                            f"{answer.threshold:.2f}).", None)], width=width, indent=""))
+        lines.append(wrap([(verdict_line(answer) + ".", None)], width=width, indent=""))
+        if answer.notice == NO_WORDS:
+            return "\n".join(lines)
         lines.append(f"Closest passage (a hint, not an answer) {_cite(best)}:")
     lines.append(wrap(context, width=width))
     lines.extend(_source(best))
     more = related_passages(answer)
     if more:
-        lines.append("Also relevant:" if answer.answered else "Other passages:")
+        lines.append("Other passages:" if answer.verdict == "unknown" else "Also relevant:")
         for p in more:
             lines.append(wrap([(f"- {_cite(p)}", None), (f"({p.score:.2f})", dim),
                                (safe_text(p.unit.text), None)],

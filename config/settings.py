@@ -71,6 +71,12 @@ class Settings(BaseSettings):
         description="confidence (a probability) from which qabot answers; "
         "unset or empty = the calibrated default",
     )
+    likely_threshold: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="confidence (a probability) from which qabot gives its best passage as "
+        "a likely answer, saying it is not sure (below it: 'unknown'); unset or empty = the "
+        "calibrated default",
+    )
     runtime: Literal["auto", "onnx", "torch"] = Field(
         "auto",
         description="how the bundled models run: 'auto' = ONNX Runtime (no torch on the "
@@ -203,8 +209,9 @@ class Settings(BaseSettings):
             raise ValueError(f"a shard id must be below the shard count {count}")
         return value
 
-    @field_validator("answer_threshold", "threads", "discord_votes_file", "milvus_uri",
-                     "milvus_token", "milvus_collection", "discord_shards", mode="before")
+    @field_validator("answer_threshold", "likely_threshold", "threads", "discord_votes_file",
+                     "milvus_uri", "milvus_token", "milvus_collection", "discord_shards",
+                     mode="before")
     @classmethod
     def _blank_is_default(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

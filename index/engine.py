@@ -17,16 +17,16 @@ from index.errors import (
     unknown_document,
 )
 from index.lexical import Lexical
-from index.reranker import BUNDLED, NONE, Calibration, Reranker, first_stage_calibration, sigmoid
-from index.search import (
-    Answer,
-    Passage,
+from index.ranking import (
+    Calibration,
+    Ranking,
+    Reranker,
     Weights,
-    answer_cues,
-    context_of,
-    has_words,
-    normalise_question,
+    first_stage_calibration,
+    verdict,
 )
+from index.reranker import BUNDLED, NONE
+from index.search import NO_WORDS, Answer, Passage, context_of, has_words, normalise_question
 from index.sources import Document, embed_text, load_sources
 from index.storage import (
     READ_ATTEMPTS,
@@ -142,6 +142,14 @@ class Engine:
         """The confidence at or above which qabot answers: the setting, else calibrated."""
         configured = self.settings.answer_threshold
         return self.calibration.threshold if configured is None else configured
+
+    @property
+    def likely_threshold(self) -> float:
+        """The confidence at or above which qabot gives its best passage as a likely answer
+        (never above :attr:`threshold`): the setting, else calibrated."""
+        configured = self.settings.likely_threshold
+        likely = self.calibration.likely_threshold if configured is None else configured
+        return min(likely, self.threshold)
 
     def describe_models(self) -> str:
         """Which models answer, and on what: for "loading ..." lines and ``index info``."""
@@ -316,70 +324,37 @@ class Engine:
 
     def _answer(self, loaded: _Loaded, question: str, truncated: bool, info: DocInfo | None,
                 qvec: np.ndarray, k: int) -> Answer:
-        import numpy as np
-
-        data, w = loaded.data, self.weights
+        data = loaded.data
         lo, hi = (info.start, info.start + info.count) if info else (0, len(data.units))
         notice = (f"question cut to its first {len(question)} characters" if truncated else "")
-        if not has_words(question):
-            notice = "the question has no words to search for"
-        n = min(hi - lo, max(w.candidates, 4 * k))
-        _, dense_ids = data.store.search(qvec, n, (lo, hi) if info else None)
-        query = loaded.lexical.query_ids(question)
-        lex_range = loaded.lexical.bm25(query)[lo:hi]
-        # argpartition: the top n without sorting every unit's score (36 ms vs 7 ms at 1M).
-        top_lex = (np.argpartition(-lex_range, n - 1)[:n] if n < len(lex_range)
-                   else np.arange(len(lex_range))) + lo
-        cand = np.unique(np.concatenate([dense_ids[0][dense_ids[0] >= 0], top_lex]))
-        dense = data.store.vectors(cand) @ qvec[0]
-        cov = loaded.lexical.coverage(query, cand)
-        cue = np.array(answer_cues(question, [data.units[i].text for i in cand]), np.float32)
-        signals = {"dense": dense, "coverage": cov, "cue": cue}
-        first = w.first_stage(signals)
-        order = np.argsort(-first, kind="stable")
-        reranker, calibration = self.reranker, self.calibration
         words = has_words(question)  # without any, nothing to read and no answer
-        if reranker is not None and words:
-            # The second stage reads the question with each of the first stage's best.
-            order = order[: max(self.settings.rerank_depth, k)]
-            texts = [embed_text(data.units[i], data.docs[data.units[i].doc].title)
-                     for i in cand[order]]
-            signals = {name: v[order] for name, v in signals.items()}
-            signals["rerank"] = reranker.score(question, texts)
-            logits = calibration.rank_logits(signals)
-            best = np.argsort(-logits, kind="stable")
-            order, logits = order[best], logits[best]
-            score = sigmoid(logits)
-            signals = {name: v[best] for name, v in signals.items()}
-        else:
-            score = first[order]
-            signals = {name: v[order] for name, v in signals.items()}
-            logits = None
-        confidence = 0.0
-        if words and len(order):
-            if logits is None:
-                logits = calibration.rank_logits(signals)
-            top = {name: float(v[0]) for name, v in signals.items()}
-            top["margin"] = float(logits[0] - logits[1:].max()) if len(logits) > 1 else 0.0
-            confidence = calibration.confidence_of(top)
+        if not words:
+            notice = NO_WORDS
+        ranking = Ranking(self.weights, self.reranker, self.calibration,
+                          self.settings.rerank_depth)
+        ranked = ranking.rank(
+            units=data.units, store=data.store, lexical=loaded.lexical, question=question,
+            qvec=qvec, lo=lo, hi=hi, filtered=info is not None, k=k,
+            text_of=lambda uid: embed_text(data.units[uid],
+                                           data.docs[data.units[uid].doc].title))
         passages = []
-        for j in range(min(k, len(order))):
-            uid = int(cand[order[j]])
+        for j in range(min(k, len(ranked.ids))):
+            uid = int(ranked.ids[j])
             doc = data.docs[data.units[uid].doc]
             before, text, after = context_of(data.units, uid, doc.start, doc.start + doc.count,
                                              self.settings.context_window)
             passages.append(Passage(
-                unit=data.units[uid], score=float(score[j]),
+                unit=data.units[uid], score=float(ranked.scores[j]),
                 context=" ".join(p for p in (before, text, after) if p),
                 before=before, after=after,
-                signals={name: float(v[j]) for name, v in signals.items()}))
-        threshold = self.threshold
-        answered = words and bool(passages) and confidence >= threshold
-        return Answer(question=question, answered=answered,
-                      passages=passages, threshold=threshold, confidence=confidence,
-                      truncated=truncated, notice=notice,
+                signals={name: float(v[j]) for name, v in ranked.signals.items()}))
+        threshold, likely = self.threshold, self.likely_threshold
+        said = verdict(ranked.confidence, threshold, likely, searchable=words and bool(passages))
+        return Answer(question=question, answered=said == "answer", verdict=said,
+                      passages=passages, threshold=threshold, likely_threshold=likely,
+                      confidence=ranked.confidence, truncated=truncated, notice=notice,
                       documents=1 if info else len(data.docs), doc=info.name if info else None,
-                      calibrated_scores=reranker is not None and words)
+                      calibrated_scores=ranked.calibrated and words)
 
 
 class RebuildInProgress(UsageError):

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RANK_DEPTH = 50
+KINDS = ("", "answerable", "close", "offtopic")
 VOTES = ("up", "down")
 
 
@@ -38,6 +39,7 @@ class EvalQuestion:
     question: str
     doc: str | None
     gold: tuple[str, ...]
+    kind: str = ""  # "answerable", "close" (on topic, unanswered) or "offtopic"; "" = by gold
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,12 @@ class Outcome:
     total_relevant: int  # how many units in the corpus match the gold
     confidence: float
     answerable: bool
+    verdict: str = "unknown"  # "answer", "likely" or "unknown"
+    kind: str = ""  # "answerable", "close" or "offtopic"
+
+    @property
+    def right_first(self) -> bool:
+        return self.answerable and self.relevant[:1] == (True,)
 
 
 @dataclass
@@ -99,7 +107,12 @@ def read_questions(path: Path) -> list[EvalQuestion]:
         gold = obj.get("gold", [])
         if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
             raise DataError(f'{path}:{n}: "gold" must be a list of strings')
-        out.append(EvalQuestion(obj["question"], doc, tuple(gold)))
+        kind = obj.get("kind", "")
+        if kind not in KINDS:
+            raise DataError(f'{path}:{n}: "kind" must be one of {", ".join(KINDS[1:])}')
+        if (kind == "answerable") != bool(gold) and kind:
+            raise DataError(f'{path}:{n}: "kind" {kind!r} does not fit its gold')
+        out.append(EvalQuestion(obj["question"], doc, tuple(gold), kind))
     skipped = 0
     if votes:
         voted, skipped = read_votes(votes, path)
@@ -215,7 +228,9 @@ def run(engine: Engine, questions: Sequence[EvalQuestion]) -> list[Outcome]:
             pool = data.units[info.start : info.start + info.count]
         total = sum(_matches(q.gold, u.id, u.text, ids) for u in pool) if q.gold else 0
         relevant = tuple(_matches(q.gold, p.unit.id, p.unit.text, ids) for p in answer.passages)
-        outcomes.append(Outcome(relevant, total, answer.confidence, bool(q.gold)))
+        kind = q.kind or ("answerable" if q.gold else "unanswerable")
+        outcomes.append(Outcome(relevant, total, answer.confidence, bool(q.gold),
+                                answer.verdict, kind))
     return outcomes
 
 
@@ -260,4 +275,51 @@ def format_table(rows: Sequence[Metrics]) -> str:
         lines.append(f"{m.threshold:>9.3f} {m.hit_at_1:>6.3f} {m.hit_at_3:>6.3f} {m.mrr:>6.3f} "
                      f"{m.map:>6.3f} {m.answered_share:>8.3f} {m.declined_share:>8.3f} "
                      f"{m.precision:>6.3f} {m.recall:>6.3f} {m.f1:>6.3f}")
+    return "\n".join(lines)
+
+
+def verdict_counts(outcomes: Sequence[Outcome]) -> dict[str, dict[str, float]]:
+    """The verdicts by kind of question: how many got each, and for the answerable ones how
+    many were right first, helpful (right first and ``answer`` or ``likely``) and
+    confidently wrong (``answer`` with a wrong first passage; for a question the corpus does
+    not answer, any ``answer``). ``all`` sums every kind; ``auc`` is the chance that a right
+    first answer's confidence is above an unanswerable on-topic question's (close-topic, or
+    all unanswerable when no kinds are given), when both occur."""
+    out: dict[str, dict[str, float]] = {}
+    for o in outcomes:
+        for key in ("all", o.kind):
+            row = out.setdefault(key, {"questions": 0, "answer": 0, "likely": 0,
+                                       "unknown": 0, "confidently_wrong": 0})
+            row["questions"] += 1
+            row[o.verdict] += 1
+            row["confidently_wrong"] += o.verdict == "answer" and not o.right_first
+            if o.answerable:
+                row["right_first"] = row.get("right_first", 0) + o.right_first
+                row["helpful"] = row.get("helpful", 0) + (o.right_first
+                                                          and o.verdict != "unknown")
+    right = [o.confidence for o in outcomes if o.right_first]
+    close_kind = "close" if "close" in out else "unanswerable"
+    wrong = [o.confidence for o in outcomes if o.kind == close_kind]
+    if right and wrong:
+        wins = sum((r > w) + 0.5 * (r == w) for r in right for w in wrong)
+        out["all"]["auc"] = round(wins / (len(right) * len(wrong)), 4)
+    return out
+
+
+def format_verdicts(counts: dict[str, dict[str, float]]) -> str:
+    """The verdict counts as text, a line per kind of question."""
+    lines = []
+    for kind in ("all", "answerable", "close", "offtopic", "unanswerable"):
+        row = counts.get(kind)
+        if row is None:
+            continue
+        extra = ""
+        if "right_first" in row:
+            extra = f", right first {row['right_first']}, helpful {row['helpful']}"
+        lines.append(f"{kind:>12} {row['questions']:>4}: answer {row['answer']} "
+                     f"({row['confidently_wrong']} confidently wrong), likely {row['likely']}, "
+                     f"unknown {row['unknown']}{extra}")
+    if "auc" in counts.get("all", {}):
+        lines.append(f"confidence AUC, right first answers against unanswerable on-topic "
+                     f"questions: {counts['all']['auc']:.3f}")
     return "\n".join(lines)

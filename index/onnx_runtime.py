@@ -29,7 +29,7 @@ from index.errors import ModelError
 if TYPE_CHECKING:
     import numpy as np
 
-    from index.reranker import Calibration
+    from index.ranking import Calibration
 
 log = logging.getLogger(__name__)
 

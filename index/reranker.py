@@ -17,16 +17,14 @@ than the sets quality is reported on: ``calibration.json`` beside the bundled re
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from index.errors import ModelError
+from index.ranking import MODELS_DIR, OWN_SIGMOID, Calibration
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,123 +33,15 @@ log = logging.getLogger(__name__)
 
 BUNDLED = "bundled"
 NONE = "none"
-MODELS_DIR = Path(__file__).resolve().parent / "models"
 BUNDLED_DIR = MODELS_DIR / "reranker"
 BUNDLED_WEIGHTS = "model.safetensors"
 BUNDLED_SHA256 = "1384b4f4b11d43736875b3f8518e9faa6b98f4d982118322e7ec8015fea61cee"
 CALIBRATION = "calibration.json"
-FIRST_STAGE_CALIBRATION = MODELS_DIR / "first-stage.json"
-SIGNALS = ("rerank", "dense", "coverage", "cue")
-
-
-@dataclass(frozen=True)
-class Linear:
-    """``bias + Σ weight · signal`` over named signals (a logistic model's log-odds)."""
-
-    signals: tuple[str, ...]
-    weights: tuple[float, ...]
-    bias: float
-
-    def logit(self, signals: Mapping[str, np.ndarray]) -> np.ndarray:
-        import numpy as np
-
-        size = len(next(iter(signals.values())))
-        z = np.full(size, self.bias, dtype=np.float64)
-        for name, weight in zip(self.signals, self.weights, strict=True):
-            z += weight * np.asarray(signals[name], dtype=np.float64)
-        return z
-
-    def to_json(self) -> dict[str, Any]:
-        return {"signals": list(self.signals), "weights": list(self.weights), "bias": self.bias}
-
-    @classmethod
-    def from_json(cls, data: Any, allowed: Sequence[str]) -> Linear:
-        signals = tuple(str(s) for s in data["signals"])
-        weights = tuple(float(w) for w in data["weights"])
-        bias = float(data["bias"])
-        if (len(signals) != len(weights) or not set(signals) <= set(allowed)
-                or not all(map(math.isfinite, (*weights, bias)))):
-            raise ValueError("signals, weights and bias do not fit")
-        return cls(signals, weights, bias)
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    import numpy as np
-
-    return (1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0)))).astype(np.float32)
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Two small logistic models fitted on training data (``python -m training.calibrate``):
-
-    - ``rank``: P(a candidate answers the question) from its signals; the ranking score.
-    - ``confidence``: P(the best-ranked candidate answers it) from that candidate's signals
-      and ``margin`` (its rank log-odds minus the runner-up's); compared with ``threshold``.
-    """
-
-    rank: Linear
-    confidence: Linear
-    threshold: float
-    source: str = ""
-
-    def rank_logits(self, signals: Mapping[str, np.ndarray]) -> np.ndarray:
-        return self.rank.logit(signals)
-
-    def confidence_of(self, best: Mapping[str, float]) -> float:
-        model = self.confidence
-        z = model.bias + sum(w * best[name]
-                             for name, w in zip(model.signals, model.weights, strict=True))
-        return 1.0 / (1.0 + math.exp(-min(max(z, -60.0), 60.0)))
-
-    def to_json(self) -> dict[str, Any]:
-        return {"rank": self.rank.to_json(), "confidence": self.confidence.to_json(),
-                "threshold": self.threshold}
-
-    @classmethod
-    def from_json(cls, data: Any, source: str) -> Calibration:
-        try:
-            rank = Linear.from_json(data["rank"], SIGNALS)
-            confidence = Linear.from_json(data["confidence"], (*SIGNALS, "margin"))
-            threshold = float(data["threshold"])
-        except (TypeError, KeyError, ValueError) as exc:
-            raise ModelError(f"calibration {source} is malformed ({exc})") from None
-        if not 0.0 <= threshold <= 1.0:
-            raise ModelError(f"calibration {source}: threshold {threshold} is not in [0, 1]")
-        return cls(rank, confidence, threshold, source)
-
-    @classmethod
-    def load(cls, path: Path) -> Calibration:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot read calibration {path} ({exc})") from None
-        return cls.from_json(data, str(path))
-
-
-# A CrossEncoder that comes without a calibration: its own sigmoid, answered from 0.5.
-_OWN = Linear(("rerank",), (1.0,), 0.0)
-OWN_SIGMOID = Calibration(_OWN, _OWN, 0.5, "the model's own sigmoid")
 
 
 def bundled_calibration() -> Calibration:
     """The calibration of the bundled reranker (either runtime)."""
     return Calibration.load(BUNDLED_DIR / CALIBRATION)
-
-
-def first_stage_calibration() -> Calibration:
-    """The calibration of the pipeline without a reranker."""
-    return Calibration.load(FIRST_STAGE_CALIBRATION)
-
-
-class Reranker(Protocol):
-    """Scores (question, passage) pairs: higher means more likely to answer."""
-
-    name: str
-    fingerprint: str
-    calibration: Calibration
-
-    def score(self, question: str, passages: Sequence[str]) -> np.ndarray: ...
 
 
 def verify_bundled(path: Path) -> str:

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from index.reranker import Calibration, Linear
+from index.ranking import Calibration, Linear
 from training.data import Question, read_squad, sha256_file
 
 if TYPE_CHECKING:

@@ -117,7 +117,8 @@ def export_reranker(folder: Path, out: Path, *, int8: bool = False) -> dict[str,
     import torch
 
     from index.onnx_runtime import OnnxReranker
-    from index.reranker import OWN_SIGMOID, CrossEncoderReranker
+    from index.ranking import OWN_SIGMOID
+    from index.reranker import CrossEncoderReranker
 
     reference_model = CrossEncoderReranker(str(folder))
     model = reference_model._model.model.eval()

@@ -16,7 +16,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from index.reranker import BUNDLED_DIR, BUNDLED_WEIGHTS, CALIBRATION, Calibration
+from index.ranking import Calibration
+from index.reranker import BUNDLED_DIR, BUNDLED_WEIGHTS, CALIBRATION
 from training.data import sha256_file
 
 SHIPPED = ("config.json", "config_sentence_transformers.json", "modules.json",

@@ -27,7 +27,7 @@ import discord
 from discord.ext import commands
 
 from bot.cogs.errors import report
-from bot.discord_format import ANSWERED_COLOUR, NO_PINGS, TITLE_LIMIT, escape, plain, unescape
+from bot.discord_format import DECLINED_COLOUR, NO_PINGS, TITLE_LIMIT, escape, plain, unescape
 
 if TYPE_CHECKING:
     from bot.discord_bot import QABot
@@ -181,7 +181,7 @@ class Votes(commands.Cog):
         record = vote_record(question=unescape(embed.title),
                              doc=unit.doc if SCOPED in button.flags else None,
                              vote=button.vote, unit=unit,
-                             answered=embed.colour == ANSWERED_COLOUR,
+                             answered=embed.colour != DECLINED_COLOUR,
                              cut=CUT in button.flags, user=interaction.user.id,
                              message=message.id if message is not None else None)
         line = json.dumps(record, ensure_ascii=False) + "\n"

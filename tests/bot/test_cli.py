@@ -26,10 +26,15 @@ def test_json_contract(runner: CliRunner, index_dir: Path) -> None:
                                  "Who met Putin in Hamburg?"])
     assert result.exit_code == 0, result.output
     (obj,) = _json_lines(result.stdout)
-    assert set(obj) == {"question", "answered", "confidence", "threshold", "truncated",
-                        "passages"}, "no notice when the question was used as asked"
+    assert set(obj) == {"question", "answered", "verdict", "confidence", "threshold",
+                        "likely_threshold", "truncated", "passages"}, \
+        "no notice when the question was used as asked"
     assert obj["truncated"] is False and 0.0 <= obj["threshold"] <= 1.0
+    assert 0.0 <= obj["likely_threshold"] <= obj["threshold"]
     assert 0.0 <= obj["confidence"] <= 1.0
+    expected = ("answer" if obj["confidence"] >= obj["threshold"] else
+                "likely" if obj["confidence"] >= obj["likely_threshold"] else "unknown")
+    assert obj["verdict"] == expected and obj["answered"] == (expected == "answer")
     assert obj["question"] == "Who met Putin in Hamburg?"
     assert isinstance(obj["answered"], bool)
     assert len(obj["passages"]) == 4

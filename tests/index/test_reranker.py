@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from index.errors import ModelError
-from index.reranker import (
+from index.ranking import (
     FIRST_STAGE_CALIBRATION,
     OWN_SIGMOID,
     Calibration,

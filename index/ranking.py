@@ -1,0 +1,353 @@
+"""Ranking and the verdict: the whole path from candidates to "answer", "likely" or "unknown".
+
+For one question, within the document filter:
+
+1. **first stage**: the dense top-N and the BM25 top-N are rescored from a few signals
+   (:class:`Weights`): the cosine of question and sentence, the share of the question's
+   terms the sentence holds, and whether it holds the kind of answer asked for (the answer
+   cues);
+2. **second stage**: the reranker (a cross-encoder) reads the question with each of the
+   first stage's best; the sentence's neighbours add two signals of their own (the
+   question's best cosine with a neighbour, and its term coverage by the sentence with its
+   neighbours: answers often say "he" or "the meeting" and name it one sentence away);
+3. **calibration** (:class:`Calibration`): a logistic model turns the signals into the
+   probability that a candidate answers (the ranking), another turns the best candidate's
+   signals into the answer's confidence;
+4. **verdict** (:func:`verdict`): ``answer`` from the answer threshold, ``likely`` from the
+   likely threshold, ``unknown`` below it.
+
+The calibrations are fitted on training data only (``python -m training.calibrate``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from index.errors import ModelError
+from index.search import has_words
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from index.lexical import Lexical
+    from index.sources import Unit
+    from index.store import VectorStore
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+FIRST_STAGE_CALIBRATION = MODELS_DIR / "first-stage.json"
+# Every signal a calibration may name: the reranker's logit, the first stage's three, and
+# the neighbours' two.
+SIGNALS = ("rerank", "dense", "coverage", "cue", "dense_near", "coverage_near")
+
+Verdict = Literal["answer", "likely", "unknown"]
+VERDICTS: tuple[Verdict, ...] = ("answer", "likely", "unknown")
+
+
+# --- answer-type cues ------------------------------------------------------------------
+# Generic English question classes and the kind of expression that answers them: a
+# candidate that holds the expected kind of answer gets a small bonus. The first class whose
+# question pattern matches (on the lower-cased question) decides.
+_NUM_WORD = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|"
+             r"twenty|thirty|forty|fifty|sixty|hundred|thousand|million|billion|dozens?|"
+             r"several|a few|some|half an?|an?)")
+_NUM = rf"(?:\d+(?:[.,]\d+)*|{_NUM_WORD})"
+_TIME_UNIT = r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centuries|century)"
+_LEN_UNIT = (r"(?:mm|cm|km|m|millimet(?:er|re)s?|centimet(?:er|re)s?|met(?:er|re)s?|"
+             r"kilomet(?:er|re)s?|inch(?:es)?|in\.|f(?:ee|oo)t|ft|yards?|miles?|mi)")
+_MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|"
+          r"December)")
+_WEEKDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+CUES: list[tuple[str, re.Pattern[str], re.Pattern[str]]] = [
+    ("duration", re.compile(r"\bhow long\b"),
+     re.compile(rf"\b{_NUM}[\s-]+(?:{_TIME_UNIT}|{_LEN_UNIT})\b", re.I)),
+    ("quantity",
+     re.compile(r"\bhow (?:many|much|old|big|tall|far|high|deep|thick|large|wide|heavy|fast)\b"),
+     re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+                r"twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozens?)\b|[$€£]",
+                re.I)),
+    ("date",
+     re.compile(r"^\s*when\b|\b(?:what|which) (?:year|date|day|month|century|decade)\b|"
+                r"\bwhat time\b|\bin what year\b"),
+     re.compile(rf"\b(?:1\d{{3}}|20\d{{2}})s?\b|\b{_MONTH}\b|\b{_WEEKDAY}\b|"
+                r"\b(?:yesterday|today|tomorrow|last (?:year|week|month)|"
+                r"next (?:year|week|month))\b|\b\d+(?:st|nd|rd|th) century\b")),
+    ("person", re.compile(r"^\s*(?:who|whom|whose)\b"),
+     re.compile(r"(?<!^)\b[A-Z][a-z]+(?:\s+[A-Z]\.)?\s+[A-Z][a-z]+")),
+    ("place",
+     re.compile(r"^\s*where\b|\b(?:in |at )?(?:what|which) "
+                r"(?:city|country|town|state|place|continent|region)\b"),
+     re.compile(r"\b(?:in|at|near|from|to)\s+(?:the\s+)?[A-Z][a-z]+")),
+]
+
+
+def question_class(question: str) -> tuple[str, re.Pattern[str]] | None:
+    """Return the answer-type class of a question and the pattern of its answers."""
+    lowered = question.lower()
+    for name, asks, answers in CUES:
+        if asks.search(lowered):
+            return name, answers
+    return None
+
+
+def answer_cues(question: str, texts: Sequence[str]) -> list[float]:
+    """For each text, 1.0 when it holds the kind of answer ``question`` asks for, else 0."""
+    found = question_class(question)
+    if found is None:
+        return [0.0] * len(texts)
+    return [1.0 if found[1].search(text) else 0.0 for text in texts]
+
+
+# --- the first stage -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Weights:
+    """How the first stage combines its signals; the defaults are tuned on WikiQA
+    (docs/quality.md)."""
+
+    dense: float = 1.0  # cosine of the question and "Title: sentence"
+    coverage: float = 0.4  # IDF-weighted share of the question's terms in the sentence
+    cue: float = 0.1  # the sentence holds the kind of answer asked for
+    candidates: int = 50  # dense top-N and BM25 top-N are rescored
+
+    def first_stage(self, signals: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The first stage's score of each candidate, from its signals."""
+        return (self.dense * signals["dense"] + self.coverage * signals["coverage"]
+                + self.cue * signals["cue"])
+
+
+# --- calibration -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Linear:
+    """``bias + Σ weight · signal`` over named signals (a logistic model's log-odds)."""
+
+    signals: tuple[str, ...]
+    weights: tuple[float, ...]
+    bias: float
+
+    def logit(self, signals: Mapping[str, np.ndarray]) -> np.ndarray:
+        import numpy as np
+
+        size = len(next(iter(signals.values())))
+        z = np.full(size, self.bias, dtype=np.float64)
+        for name, weight in zip(self.signals, self.weights, strict=True):
+            z += weight * np.asarray(signals[name], dtype=np.float64)
+        return z
+
+    def to_json(self) -> dict[str, Any]:
+        return {"signals": list(self.signals), "weights": list(self.weights), "bias": self.bias}
+
+    @classmethod
+    def from_json(cls, data: Any, allowed: Sequence[str]) -> Linear:
+        signals = tuple(str(s) for s in data["signals"])
+        weights = tuple(float(w) for w in data["weights"])
+        bias = float(data["bias"])
+        if (len(signals) != len(weights) or not set(signals) <= set(allowed)
+                or not all(map(math.isfinite, (*weights, bias)))):
+            raise ValueError("signals, weights and bias do not fit")
+        return cls(signals, weights, bias)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    return (1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0)))).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Two small logistic models fitted on training data (``python -m training.calibrate``):
+
+    - ``rank``: P(a candidate answers the question) from its signals; the ranking score.
+    - ``confidence``: P(the best-ranked candidate answers it) from that candidate's signals
+      and ``margin`` (its rank log-odds minus the runner-up's); compared with ``threshold``
+      (the verdict ``answer``) and ``likely`` (the verdict ``likely``; equal to
+      ``threshold`` in a calibration that has no likely band).
+    """
+
+    rank: Linear
+    confidence: Linear
+    threshold: float
+    source: str = ""
+    likely: float | None = None
+
+    @property
+    def likely_threshold(self) -> float:
+        return self.threshold if self.likely is None else min(self.likely, self.threshold)
+
+    def rank_logits(self, signals: Mapping[str, np.ndarray]) -> np.ndarray:
+        return self.rank.logit(signals)
+
+    def confidence_of(self, best: Mapping[str, float]) -> float:
+        model = self.confidence
+        z = model.bias + sum(w * best[name]
+                             for name, w in zip(model.signals, model.weights, strict=True))
+        return 1.0 / (1.0 + math.exp(-min(max(z, -60.0), 60.0)))
+
+    def to_json(self) -> dict[str, Any]:
+        out = {"rank": self.rank.to_json(), "confidence": self.confidence.to_json(),
+               "threshold": self.threshold}
+        if self.likely is not None:
+            out["likely_threshold"] = self.likely
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any, source: str) -> Calibration:
+        try:
+            rank = Linear.from_json(data["rank"], SIGNALS)
+            confidence = Linear.from_json(data["confidence"], (*SIGNALS, "margin"))
+            threshold = float(data["threshold"])
+            likely = (float(data["likely_threshold"]) if "likely_threshold" in data
+                      else None)
+        except (TypeError, KeyError, ValueError) as exc:
+            raise ModelError(f"calibration {source} is malformed ({exc})") from None
+        for value in (threshold, likely):
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ModelError(f"calibration {source}: threshold {value} is not in [0, 1]")
+        return cls(rank, confidence, threshold, source, likely)
+
+    @classmethod
+    def load(cls, path: Path) -> Calibration:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as exc:
+            raise ModelError(f"cannot read calibration {path} ({exc})") from None
+        return cls.from_json(data, str(path))
+
+
+# A CrossEncoder that comes without a calibration: its own sigmoid, answered from 0.5.
+_OWN = Linear(("rerank",), (1.0,), 0.0)
+OWN_SIGMOID = Calibration(_OWN, _OWN, 0.5, "the model's own sigmoid")
+
+
+def first_stage_calibration() -> Calibration:
+    """The calibration of the pipeline without a reranker."""
+    return Calibration.load(FIRST_STAGE_CALIBRATION)
+
+
+class Reranker(Protocol):
+    """Scores (question, passage) pairs: higher means more likely to answer."""
+
+    name: str
+    fingerprint: str
+    calibration: Calibration
+
+    def score(self, question: str, passages: Sequence[str]) -> np.ndarray: ...
+
+
+# --- the verdict -----------------------------------------------------------------------
+def verdict(confidence: float, answer_threshold: float, likely_threshold: float,
+            *, searchable: bool = True) -> Verdict:
+    """``answer`` at or above the answer threshold, ``likely`` at or above the likely one
+    (never above the answer threshold), else ``unknown``; a question with nothing to search
+    for is ``unknown``."""
+    if not searchable:
+        return "unknown"
+    if confidence >= answer_threshold:
+        return "answer"
+    if confidence >= min(likely_threshold, answer_threshold):
+        return "likely"
+    return "unknown"
+
+
+# --- the pipeline ----------------------------------------------------------------------
+@dataclass
+class Ranked:
+    """Candidates best first: unit ids, ranking scores, every signal, and the confidence
+    that the first answers."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    signals: dict[str, np.ndarray]
+    confidence: float
+    calibrated: bool  # scores are the calibrated ranking's probabilities
+
+
+def neighbour_signals(units: Sequence[Unit], ids: np.ndarray, store: VectorStore,
+                      lexical: Lexical, query: np.ndarray, qvec: np.ndarray
+                      ) -> dict[str, np.ndarray]:
+    """For each candidate, what its neighbours (the sentences before and after it in its
+    document and section) add: ``dense_near``, the question's best cosine with either
+    (0 when it has none), and ``coverage_near``, the share of the question's terms held by
+    the sentence and its neighbours together."""
+    import numpy as np
+
+    near: list[list[int]] = []
+    for uid in ids:
+        unit = units[int(uid)]
+        near.append([j for j in (int(uid) - 1, int(uid) + 1)
+                     if 0 <= j < len(units) and units[j].doc == unit.doc
+                     and units[j].section == unit.section])
+    flat = sorted({j for group in near for j in group})
+    cos = dict(zip(flat, (store.vectors(np.array(flat, np.int64)) @ qvec[0]).tolist()
+                   if flat else [], strict=True))
+    dense_near = np.array([max((cos[j] for j in group), default=0.0) for group in near],
+                          np.float32)
+    coverage_near = lexical.coverage_of_groups(
+        query, [[int(uid), *group] for uid, group in zip(ids, near, strict=True)])
+    return {"dense_near": dense_near, "coverage_near": coverage_near}
+
+
+@dataclass
+class Ranking:
+    """The pipeline for one configuration: first-stage weights, an optional reranker, the
+    calibration and the depth the reranker reads."""
+
+    weights: Weights
+    reranker: Reranker | None
+    calibration: Calibration
+    depth: int
+
+    def rank(self, *, units: Sequence[Unit], store: VectorStore, lexical: Lexical,
+             question: str, qvec: np.ndarray, lo: int, hi: int, filtered: bool, k: int,
+             text_of: Any) -> Ranked:
+        """Rank the units ``lo``..``hi - 1`` for ``question`` (``qvec`` its vector);
+        ``text_of(uid)`` is the text the reranker reads for a unit."""
+        import numpy as np
+
+        w = self.weights
+        n = min(hi - lo, max(w.candidates, 4 * k))
+        _, dense_ids = store.search(qvec, n, (lo, hi) if filtered else None)
+        query = lexical.query_ids(question)
+        lex_range = lexical.bm25(query)[lo:hi]
+        # argpartition: the top n without sorting every unit's score (36 ms vs 7 ms at 1M).
+        top_lex = (np.argpartition(-lex_range, n - 1)[:n] if n < len(lex_range)
+                   else np.arange(len(lex_range))) + lo
+        cand = np.unique(np.concatenate([dense_ids[0][dense_ids[0] >= 0], top_lex]))
+        signals = {"dense": store.vectors(cand) @ qvec[0],
+                   "coverage": lexical.coverage(query, cand),
+                   "cue": np.array(answer_cues(question, [units[i].text for i in cand]),
+                                   np.float32)}
+        first = w.first_stage(signals)
+        order = np.argsort(-first, kind="stable")
+        calibration, reranker = self.calibration, self.reranker
+        searchable = has_words(question)
+        if not searchable or not len(order):
+            return Ranked(cand[order], first[order],
+                          {name: v[order] for name, v in signals.items()}, 0.0, False)
+        if reranker is not None:  # it reads the question with each of the first stage's best
+            order = order[: max(self.depth, k)]
+        ids = cand[order]
+        signals = {name: v[order] for name, v in signals.items()}
+        if any(s in calibration.rank.signals or s in calibration.confidence.signals
+               for s in ("dense_near", "coverage_near")):
+            signals |= neighbour_signals(units, ids, store, lexical, query, qvec)
+        if reranker is not None:
+            signals["rerank"] = reranker.score(question, [text_of(int(i)) for i in ids])
+            logits = calibration.rank_logits(signals)
+            best = np.argsort(-logits, kind="stable")
+            ids, logits = ids[best], logits[best]
+            scores = sigmoid(logits)
+            signals = {name: v[best] for name, v in signals.items()}
+        else:
+            scores = first[order]
+            logits = calibration.rank_logits(signals)
+        top = {name: float(v[0]) for name, v in signals.items()}
+        top["margin"] = float(logits[0] - logits[1:].max()) if len(logits) > 1 else 0.0
+        return Ranked(ids, scores, signals, calibration.confidence_of(top),
+                      reranker is not None)
+

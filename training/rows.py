@@ -1,0 +1,204 @@
+"""Candidate rows for fitting and measuring the ranking and the verdict, from question sets
+like the ones users ask.
+
+    python -m training.rows --out build/rows.json
+
+Each question set is asked against its own corpus with the product's models (the bundled
+encoder and reranker on ONNX Runtime, as ``qabot ask`` runs them), and every candidate the
+reranker reads becomes a row: the set, the question, its kind, the candidate's signals and
+whether it answers. The sets:
+
+- the article sets of ``tests/data`` (``article_qa``, ``article_qa_holdout``, the spent
+  ``article_qa_sealed``) on the built-in article; a question without gold is ``close``
+  (asked about the article's own topic);
+- the development part of the real-documentation set (``docs_qa.jsonl``) on its corpus;
+- the SQuAD 2.0 dev subset of ``../shared/data/qa-train``, each article as one document,
+  and each answerable question again without its own paragraph (``close``);
+- ``offtopic`` questions: each corpus asked the other corpora's questions (SQuAD's of the
+  article and the documentation, the article's of the documentation, ...), which nothing
+  indexed is about.
+
+Sealed sets are never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import tempfile
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from index.engine import Engine
+
+log = logging.getLogger("training.rows")
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+ARTICLE_SETS = ("article_qa", "article_qa_holdout", "article_qa_sealed")
+DOCS_SET = "docs_qa"
+
+
+@dataclass
+class Row:
+    set: str  # the question set (the unit of cross-validation)
+    qid: str
+    kind: str  # "answerable", "close" or "offtopic"
+    rank: int  # place in the first stage's order
+    signals: dict[str, float]
+    label: int
+    total: int = 1  # answer sentences the question has in its corpus
+
+
+@dataclass
+class Asked:
+    question: str
+    kind: str
+    gold: tuple[str, ...]
+    doc: str | None = None
+
+
+def engine_for(index_dir: Path, depth: int) -> Engine:
+    """The product's engine with a placeholder calibration that asks for every signal."""
+    from config import Settings
+    from index.engine import Engine, default_embedder, default_reranker
+    from index.ranking import Calibration, Linear
+
+    settings = Settings(_env_file=None, index_dir=index_dir, rerank_depth=depth, top_k=depth,
+                        threads=2)
+    placeholder = Linear(("rerank", "dense_near", "coverage_near"), (1.0, 0.0, 0.0), 0.0)
+    return Engine(settings, default_embedder(settings), reranker=default_reranker(settings),
+                  calibration=Calibration(placeholder, placeholder, 0.5))
+
+
+def read_set(path: Path) -> list[Asked]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            obj = json.loads(line)
+            gold = tuple(obj.get("gold", []))
+            kind = obj.get("kind") or ("answerable" if gold else "close")
+            out.append(Asked(obj["question"], kind, gold, obj.get("doc")))
+    return out
+
+
+def ask(engine: Engine, name: str, questions: list[Asked], depth: int) -> list[Row]:
+    """Ask ``questions`` and return a row per candidate (the first ``depth`` of the first
+    stage, in the reranked order)."""
+    rows = []
+    texts = [u.text for u in engine.data.units]
+    answers = engine.ask_many([(q.question, q.doc) for q in questions], top_k=depth)
+    for n, (q, answer) in enumerate(zip(questions, answers, strict=True)):
+        total = sum(any(g in t for g in q.gold) for t in texts) if q.gold else 0
+        first = sorted(range(len(answer.passages)),
+                       key=lambda i: -(answer.passages[i].signals.get("dense", 0.0)
+                                       + 0.4 * answer.passages[i].signals.get("coverage", 0.0)
+                                       + 0.1 * answer.passages[i].signals.get("cue", 0.0)))
+        place = {i: r for r, i in enumerate(first)}
+        for i, p in enumerate(answer.passages):
+            rows.append(Row(name, f"{name}:{n}", q.kind, place[i], dict(p.signals),
+                            int(bool(q.gold) and any(g in p.unit.text for g in q.gold)),
+                            total))
+    return rows
+
+
+def squad_questions(data: Path, src: Path) -> tuple[list[Asked], list[Any]]:
+    """The SQuAD dev subset written as one text file per article into ``src``; its
+    questions, and each answerable one again without its own paragraph (as ``close``:
+    asked with a ``doc`` of the article minus that paragraph is not possible in one index,
+    so those are asked of a copy of the article without it, see :func:`removed_rows`)."""
+    from training.calibrate import DEV_FILE
+    from training.data import read_squad
+
+    by_article: dict[str, list[Any]] = defaultdict(list)
+    for q in read_squad(data / DEV_FILE):
+        by_article[q.title].append(q)
+    asked: list[Asked] = []
+    raw: list[Any] = []
+    for title, questions in by_article.items():
+        paragraphs: dict[tuple[str, ...], None] = {}
+        for q in questions:
+            paragraphs.setdefault(q.sentences, None)
+        (src / f"{title}.txt").write_text("\n\n".join(" ".join(p) for p in paragraphs),
+                                          encoding="utf-8")
+        for q in questions:
+            gold = tuple(q.sentences[i] for i in q.answers)
+            asked.append(Asked(q.question, "answerable" if gold else "close", gold, title))
+            raw.append(q)
+    return asked, raw
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.rows", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--depth", type=int, default=10)
+    p.add_argument("--qa-train", type=Path, default=ROOT.parent / "shared" / "data" / "qa-train")
+    p.add_argument("--offtopic", type=int, default=60, help="off-topic questions per corpus")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from index.sources import builtin_article
+
+    rng = random.Random(20)
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="qabot-rows-") as tmp:
+        squad_src = Path(tmp) / "squad"
+        squad_src.mkdir()
+        squad, raw = squad_questions(args.qa_train, squad_src)
+        corpora: dict[str, tuple[list[Path], dict[str, list[Asked]]]] = {
+            "article": ([builtin_article()],
+                        {s: read_set(DATA / f"{s}.jsonl") for s in ARTICLE_SETS}),
+            "squad": ([squad_src], {"squad-dev": squad}),
+        }
+        if (DATA / f"{DOCS_SET}.jsonl").is_file():
+            corpora["docs"] = ([DATA / "docs"], {DOCS_SET: read_set(DATA / f"{DOCS_SET}.jsonl")})
+        for corpus, (sources, sets) in corpora.items():
+            engine = engine_for(Path(tmp) / f"{corpus}-index", args.depth)
+            engine.rebuild(sources)
+            for name, questions in sets.items():
+                log.info("%s: %d questions on %s", name, len(questions), corpus)
+                rows += ask(engine, name, questions, args.depth)
+            # Off-topic: the other corpora's answerable questions, without their doc.
+            others = [Asked(q.question, "offtopic", ())
+                      for other, (_, osets) in corpora.items() if other != corpus
+                      for qs in osets.values() for q in qs if q.kind == "answerable"]
+            picked = rng.sample(others, min(args.offtopic, len(others)))
+            rows += ask(engine, f"offtopic-{corpus}", picked, args.depth)
+        # SQuAD's answerable questions without their own paragraph: on topic, unanswered.
+        removed_src = Path(tmp) / "removed"
+        engine = engine_for(Path(tmp) / "removed-index", args.depth)
+        by_paragraph: dict[tuple[str, tuple[str, ...]], list[Any]] = defaultdict(list)
+        for sq in raw:
+            if sq.answerable:
+                by_paragraph[(sq.title, sq.sentences)].append(sq)
+        picked_paragraphs = rng.sample(sorted(by_paragraph), min(12, len(by_paragraph)))
+        for n, key in enumerate(picked_paragraphs):
+            title, own = key
+            removed_src.mkdir(exist_ok=True)
+            for f in removed_src.iterdir():
+                f.unlink()
+            paragraphs = dict.fromkeys(sq.sentences for sq in raw if sq.title == title)
+            (removed_src / f"{title}.txt").write_text(
+                "\n\n".join(" ".join(p) for p in paragraphs if p != own), encoding="utf-8")
+            engine.rebuild([removed_src])
+            qs = [Asked(sq.question, "close", ()) for sq in by_paragraph[key]]
+            part = ask(engine, "squad-removed", qs, args.depth)
+            for r in part:
+                r.qid = f"{r.qid}:{n}"
+            rows += part
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps([asdict(r) for r in rows]), encoding="utf-8")
+    counts: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for r in rows:
+        counts[(r.set, r.kind)].add(r.qid)
+    for (name, kind), qids in sorted(counts.items()):
+        log.info("%s %s: %d questions", name, kind, len(qids))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
