@@ -8,9 +8,11 @@ given; what it holds that is not read is counted in one summary line.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
+import re
 import stat
 import time
 from collections import defaultdict
@@ -166,17 +168,60 @@ def _parse(path: Path) -> Parsed:
     return parsing.parse_markdown(_read_text(path), where)
 
 
+FRAGMENT_WORDS = 2  # a piece of at most this many words is not a unit of its own
+_WORDS = re.compile(r"\w+")
+_ENDS = (".", "!", "?", ":", ";", "…")
+
+
+def _small(text: str) -> bool:
+    return len(_WORDS.findall(text)) <= FRAGMENT_WORDS
+
+
+def _glue(before: str, after: str) -> str:
+    """Two pieces as one text: a full stop between them unless one ends a sentence already
+    or is punctuation only."""
+    plain = before.endswith(_ENDS) or not (_WORDS.search(before) and _WORDS.search(after))
+    return before + (" " if plain else ". ") + after
+
+
+def join_fragments(pieces: Sequence[tuple[str, int, str]]) -> list[tuple[str, int, str]]:
+    """Join each piece of text of at most :data:`FRAGMENT_WORDS` words (``Type: Boolean``,
+    a lone ``json``, a quote mark) to the piece before it in its section, or, first in its
+    section, to the one after it: alone it answers nothing and is found by chance. A
+    section of fragments only stays as it is. Pieces are ``(text, paragraph, section)``."""
+    out: list[tuple[str, int, str]] = []
+    for _, group in itertools.groupby(pieces, key=lambda piece: piece[2]):
+        run = list(group)
+        if all(_small(text) for text, _, _ in run):
+            out.extend(run)
+            continue
+        lead: list[str] = []
+        joined: list[tuple[str, int, str]] = []
+        for text, paragraph, section in run:
+            if _small(text) and joined:
+                joined[-1] = (_glue(joined[-1][0], text), joined[-1][1], section)
+            elif _small(text):
+                lead.append(text)
+            else:
+                for fragment in reversed(lead):
+                    text = _glue(fragment, text)
+                lead = []
+                joined.append((text, paragraph, section))
+        out.extend(joined)
+    return out
+
+
 def read_parsed_document(path: Path, name: str | None = None) -> Document:
     """Read a Markdown, reStructuredText or HTML file as one document: each block of prose
     split into sentences that carry the headings above it as their section."""
     parsed = _parse(path)
     doc = name or path.stem
-    units: list[Unit] = []
-    for number, block in enumerate(parsed.blocks):
-        for span in split_sentences(block.text):
-            units.append(Unit(id=f"{doc}:{len(units)}", doc=doc,
-                              text=block.text[span.start : span.end], position=len(units),
-                              paragraph=number, section=block.section_label, url=parsed.url))
+    pieces = [(block.text[span.start : span.end], number, block.section_label)
+              for number, block in enumerate(parsed.blocks)
+              for span in split_sentences(block.text)]
+    units = [Unit(id=f"{doc}:{i}", doc=doc, text=text, position=i, paragraph=number,
+                  section=section, url=parsed.url)
+             for i, (text, number, section) in enumerate(join_fragments(pieces))]
     if not units:
         raise SourceError(f"{path}: empty document (no text to index)")
     return Document(name=doc, source=str(path), title=parsed.title or humanise(doc),

@@ -310,3 +310,33 @@ def test_html_in_its_declared_encoding(tmp_path: Path) -> None:
     path.write_bytes(page.encode("cp1252"))
     (doc,) = load_sources([path])
     assert any("the café of the sky" in u.text for u in doc.units)
+
+
+def test_fragments_join_their_neighbours() -> None:
+    from index.sources import join_fragments
+
+    pieces = [("Default: true unless told otherwise", 0, "save"), ("Type: Boolean", 1, "save"),
+              ("Save the package to package.json now.", 2, "save"),
+              ("json", 3, "formats"),  # a section of fragments only stays
+              ("\u201c", 4, "quote"), ("A full sentence follows the quote mark.", 5, "quote")]
+    assert join_fragments(pieces) == [
+        ("Default: true unless told otherwise. Type: Boolean", 0, "save"),
+        ("Save the package to package.json now.", 2, "save"),
+        ("json", 3, "formats"),
+        ("\u201c A full sentence follows the quote mark.", 5, "quote"),
+    ]
+
+
+def test_markdown_fragments_are_not_units(tmp_path: Path) -> None:
+    from index.sources import load_sources
+
+    md = tmp_path / "cfg.md"
+    md.write_text("# Config\n\n## save\n\n* Default: true\n* Type: Boolean\n\n"
+                  "Save installed packages to a package.json file as dependencies.\n",
+                  encoding="utf-8")
+    (doc,) = load_sources([md])
+    texts = [u.text for u in doc.units]
+    # Both list items are fragments that open the section: they lead its first sentence.
+    assert texts == ["Default: true. Type: Boolean. Save installed packages to a package.json "
+                     "file as dependencies."]
+    assert [(u.position, u.id, u.section) for u in doc.units] == [(0, "cfg:0", "save")]
