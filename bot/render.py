@@ -17,7 +17,7 @@ import click
 from wcwidth import wcswidth
 
 from bot.safe_text import safe_text
-from index.search import Answer, Passage
+from index.search import Answer, Passage, has_words
 
 Style = Callable[[str], str]
 WIDTH = 88
@@ -125,9 +125,35 @@ def _cite(p: Passage) -> str:
     return f"[{safe_text(where, one_line=True)}, sentence {p.unit.position}]"
 
 
+MAX_URL = 2000  # characters; Discord refuses a longer link
+
+
+def web_address(url: str) -> str:
+    """``url`` when it is a web address (http or https) safe to show as a link, else "".
+
+    Sources are checked when read; this check is for an index written by hand or by an
+    older qabot: a ``javascript:`` or ``file:`` link is never handed to a chat client or a
+    terminal that makes links clickable, and Discord refuses a whole embed whose link is
+    not a web address.
+    """
+    from urllib.parse import urlsplit
+
+    if len(url) > MAX_URL or any(c.isspace() or c in "<>" or not c.isprintable() for c in url):
+        return ""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a malformed address (an unclosed IPv6 bracket)
+        return ""
+    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else ""
+
+
 def _source(p: Passage, indent: str = "  ") -> list[str]:
     """The line naming the passage's web address, when its source has one."""
-    return [f"{indent}Source: {safe_text(p.unit.url, one_line=True)}"] if p.unit.url else []
+    url = web_address(p.unit.url)
+    return [f"{indent}Source: {url}"] if url else []
+
+
+NO_WORDS = "I don't know: the question has no words to search for."
 
 
 def corpus_says_nothing(answer: Answer) -> str:
@@ -177,6 +203,8 @@ def render_answer(answer: Answer, highlight: Style | None = None, dim: Style | N
     output is plain text, the answer between ``**``.
     """
     styles = Styles(highlight, dim)
+    if not has_words(answer.question):  # nothing was searched for: no passage is a hint
+        return NO_WORDS
     lines: list[str] = []
     if answer.notice:
         lines.append(wrap([(f"({safe_text(answer.notice)})", dim)], width=width, indent=""))
@@ -202,6 +230,6 @@ def render_answer(answer: Answer, highlight: Style | None = None, dim: Style | N
             lines.append(wrap([(f"- {_cite(p)}", None), (f"({p.score:.2f})", dim),
                                (safe_text(p.unit.text), None)],
                               width=width, indent="  ", subsequent="    "))
-            if p.unit.url != best.unit.url:  # the same page once is enough
+            if web_address(p.unit.url) != web_address(best.unit.url):  # a page once is enough
                 lines.extend(_source(p, "    "))
     return "\n".join(lines)
