@@ -84,18 +84,20 @@ def get_settings(**overrides: Any) -> Settings:
 
 
 def open_engine(settings: Settings, *, auto_build: bool, warm: bool = False,
-                purpose: Purpose = "answer") -> Engine:
+                purpose: Purpose = "answer", prefetch: bool = True) -> Engine:
     """Open the model and the index; build the index first when allowed and missing.
 
     ``warm``: load the models now, saying so (the REPL and the bot, before their prompt or
     connecting); otherwise they load on the first question. ``purpose`` "build": bulk work
-    (``--batch``), on every core unless QABOT_THREADS says otherwise.
+    (``--batch``), on every core unless QABOT_THREADS says otherwise. ``prefetch`` False:
+    no model starts loading with the index (``eval``, which may still refuse its question
+    set once it has read the index, and exits then with nothing loading).
     """
     from index.engine import Engine, default_embedder, default_reranker
 
     engine = Engine(settings, default_embedder(settings, purpose),
                     reranker=default_reranker(settings, purpose))
-    if not auto_build:
+    if not auto_build and prefetch:
         engine.prefetch()  # the models load while the index is read
     if auto_build:
         engine.load_or_build(notify=notify)

@@ -390,7 +390,7 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
             settings = get_settings(index_dir=index_dir, answer_threshold=threshold)
             questions = evaluate.read_questions(file)  # a bad file fails before the model loads
             must_build = check_index(settings)
-            engine = open_engine(settings, auto_build=must_build)
+            engine = open_engine(settings, auto_build=must_build, prefetch=False)
         for q in questions:
             engine.resolve_doc(q.doc)
         check_gold(engine, questions)

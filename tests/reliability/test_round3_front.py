@@ -73,6 +73,29 @@ def test_eval_refuses_a_question_set_none_of_whose_gold_is_in_the_index(
                                    f"the index at {article_index}")
 
 
+@pytest.mark.integration
+def test_eval_refusal_through_the_real_command_exits_1_every_time(tmp_path: Path) -> None:
+    """The real models: the refusal comes before any model loads, so that nothing is still
+    loading when the process exits (it aborted, exit 134, with the models loading)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_DATA_HOME": str(tmp_path / "xdg"),
+           "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    index_dir = str(tmp_path / "idx")
+    qabot = [sys.executable, "-m", "bot"]
+    subprocess.run([*qabot, "index", "build", "--index-dir", index_dir], env=env, check=True,
+                   capture_output=True, timeout=TIMEOUT * 5, cwd=tmp_path)
+    questions = write_questions(tmp_path / "other.jsonl", OTHER_DOCS)
+    for _ in range(3):
+        done = subprocess.run([*qabot, "eval", str(questions), "--index-dir", index_dir],
+                              env=env, capture_output=True, text=True, timeout=TIMEOUT,
+                              cwd=tmp_path)
+        assert done.returncode == 1, done.stderr
+        assert done.stdout == ""
+        assert done.stderr.splitlines() == [
+            f"qabot: error: none of the 5 questions' gold answers is in the index at "
+            f"{index_dir} (1 document: trump-putin-g20-meeting): is it the index the question "
+            f"set was written for? (--index-dir)"]
+
+
 def test_eval_warns_with_a_count_when_some_gold_answers_are_missing(
         tmp_path: Path, article_index: Path) -> None:
     fits = {"question": "How long did the meeting last?", "gold": [HEADLINE_ANSWER]}
