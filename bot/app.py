@@ -21,20 +21,52 @@ if TYPE_CHECKING:
     from index.engine import Engine
     from index.threads import Purpose
 
-__all__ = ["check_index", "check_store", "get_settings", "open_engine", "setup_logging"]
+__all__ = ["check_index", "check_store", "get_settings", "notify", "open_engine",
+           "setup_logging"]
+
+# discord.py's format without its colours (what it uses itself on a stream it won't colour).
+DISCORD_LOG_FORMAT = "[{asctime}] [{levelname:<8}] {name}: {message}"
+
+
+class VisibleControls(logging.Filter):
+    """Write the control characters of a log message out as escapes: a file name or a
+    question with escape sequences in it must not act on the terminal showing the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from bot.safe_text import visible_controls
+
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # bad arguments: the handler reports them itself
+            return True
+        shown = visible_controls(message)
+        if shown != message:
+            record.msg, record.args = shown, None
+        return True
 
 
 def setup_logging(level: str, *, discord_style: bool = False) -> None:
     """Configure logging once, for the whole process, on stderr.
 
-    ``discord_style``: through discord.py's own setup (what ``bot.run`` would do), for the bot.
+    ``discord_style``: through discord.py's own setup (what ``bot.run`` would do), for the bot,
+    in colour only on a terminal and never with NO_COLOR: discord.py colours whenever it runs
+    in Docker (``/.dockerenv``), so every container log, piped or in a file, would carry the
+    escape codes.
     """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(VisibleControls())
     if discord_style:
         import discord
 
-        discord.utils.setup_logging(level=getattr(logging, level, logging.INFO))
+        from bot.render import wants_color
+
+        # MISSING: discord.py's own choice, its colour formatter on a terminal.
+        formatter = discord.utils.MISSING if wants_color(sys.stderr) else logging.Formatter(
+            DISCORD_LOG_FORMAT, "%Y-%m-%d %H:%M:%S", style="{")
+        discord.utils.setup_logging(handler=handler, formatter=formatter,
+                                    level=getattr(logging, level, logging.INFO))
     else:
-        logging.basicConfig(level=getattr(logging, level, logging.WARNING), stream=sys.stderr,
+        logging.basicConfig(level=getattr(logging, level, logging.WARNING), handlers=[handler],
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("sentence_transformers", "transformers", "bm25s", "httpx", "urllib3", "filelock",
                   "faiss"):
@@ -52,27 +84,37 @@ def get_settings(**overrides: Any) -> Settings:
 
 
 def open_engine(settings: Settings, *, auto_build: bool, warm: bool = False,
-                purpose: Purpose = "answer") -> Engine:
+                purpose: Purpose = "answer", prefetch: bool = True) -> Engine:
     """Open the model and the index; build the index first when allowed and missing.
 
     ``warm``: load the models now, saying so (the REPL and the bot, before their prompt or
     connecting); otherwise they load on the first question. ``purpose`` "build": bulk work
-    (``--batch``), on every core unless QABOT_THREADS says otherwise.
+    (``--batch``), on every core unless QABOT_THREADS says otherwise. ``prefetch`` False:
+    no model starts loading with the index (``eval``, which may still refuse its question
+    set once it has read the index, and exits then with nothing loading).
     """
     from index.engine import Engine, default_embedder, default_reranker
 
     engine = Engine(settings, default_embedder(settings, purpose),
                     reranker=default_reranker(settings, purpose))
-    if not auto_build:
+    if not auto_build and prefetch:
         engine.prefetch()  # the models load while the index is read
     if auto_build:
-        engine.load_or_build(notify=lambda m: click.echo(f"qabot: {m}", err=True))
+        engine.load_or_build(notify=notify)
     else:
         engine.load()
     if warm:
         click.echo(f"qabot: loading {engine.describe_models()}...", err=True)
         engine.warm_up()
     return engine
+
+
+def notify(message: str) -> None:
+    """Say ``message`` on stderr as one line; the file names in it are shown, not obeyed
+    (their control characters written out as escapes)."""
+    from bot.safe_text import visible_controls
+
+    click.echo(f"qabot: {visible_controls(message)}", err=True)
 
 
 def check_index(settings: Settings, doc: str | None = None) -> bool:

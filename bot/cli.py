@@ -11,17 +11,18 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from click.shell_completion import CompletionItem
 
-from bot.app import check_index, get_settings, open_engine, setup_logging
+from bot.app import check_index, get_settings, notify, open_engine, setup_logging
 
 if TYPE_CHECKING:
     from index.engine import Engine
+    from index.evaluate import EvalQuestion
     from index.search import Answer
 
 log = logging.getLogger(__name__)
@@ -153,8 +154,16 @@ def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
                          purpose="answer" if batch is None else "build")
     if batch is None:
         answer = engine.ask(text, top_k=top_k, doc=doc)
-        if answer.truncated and not as_json:
-            click.echo(f"qabot: note: {answer.notice}", err=True)
+        if answer.notice and not as_json:
+            # Said once, on stderr, where notes go (JSON has its "notice"); a question with
+            # no words says so in its answer.
+            from dataclasses import replace
+
+            from index.search import has_words
+
+            if has_words(answer.question):
+                click.echo(f"qabot: note: {answer.notice}", err=True)
+            answer = replace(answer, notice="")
         print_answer(answer, as_json)
         finished_one_shot()
         return
@@ -256,7 +265,7 @@ def index_build(sources: tuple[Path, ...], index_dir: Path | None, force: bool) 
     settings = get_settings(index_dir=index_dir)
     chosen = list(sources) or list(settings.sources)
     # Bad sources are reported before the model loads; a big corpus is announced.
-    documents = load_sources(chosen, notify=lambda m: click.echo(f"qabot: {m}", err=True))
+    documents = load_sources(chosen, notify=notify)
     from index.engine import Engine, default_embedder
 
     engine = Engine(settings, default_embedder(settings, "build"))
@@ -381,9 +390,10 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
             settings = get_settings(index_dir=index_dir, answer_threshold=threshold)
             questions = evaluate.read_questions(file)  # a bad file fails before the model loads
             must_build = check_index(settings)
-            engine = open_engine(settings, auto_build=must_build)
+            engine = open_engine(settings, auto_build=must_build, prefetch=False)
         for q in questions:
             engine.resolve_doc(q.doc)
+        check_gold(engine, questions)
         outcomes = evaluate.run(engine, questions)
     chosen = evaluate.metrics(outcomes, engine.threshold)
     rows = evaluate.sweep(outcomes, [round(0.02 * i, 2) for i in range(51)]) \
@@ -395,14 +405,39 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
             out["sweep"] = [m.to_json() for m in rows]
         click.echo(json.dumps(out))
         return
-    click.echo(f"{file}: {chosen.questions} questions ({chosen.answerable} answerable, "
-               f"{chosen.unanswerable} unanswerable)")
+    from bot.safe_text import visible_controls
+
+    click.echo(f"{visible_controls(str(file))}: {chosen.questions} questions "
+               f"({chosen.answerable} answerable, {chosen.unanswerable} unanswerable)")
     click.echo(evaluate.format_table([chosen]))
     click.echo("verdicts:")
     click.echo(evaluate.format_verdicts(evaluate.verdict_counts(outcomes)))
     if rows:
         click.echo("\nthreshold sweep:")
         click.echo(evaluate.format_table(rows))
+
+
+def check_gold(engine: Engine, questions: Sequence[EvalQuestion]) -> None:
+    """Refuse a question set none of whose gold answers is in the index (it measures
+    nothing: the set was written for other documents); warn when some are missing."""
+    from bot.render import plural
+    from index import evaluate
+
+    answerable = sum(1 for q in questions if q.gold)
+    missing = evaluate.missing_gold(engine.data, questions)
+    if not missing:
+        return
+    docs = list(engine.data.docs)
+    held = ", ".join(docs[:3]) + (", …" if len(docs) > 3 else "")
+    where = f"the index at {engine.index_dir} ({plural(len(docs), 'document')}: {held})"
+    if len(missing) == answerable:
+        whose = ("the question's gold answer is" if answerable == 1 else
+                 f"none of the {answerable} questions' gold answers is")
+        fail(f"{whose} in {where}: is it the index the question set was written for? "
+             f"(--index-dir)", EXIT_DATA)
+    notify(f"warning: the gold answers of {len(missing)} of {plural(answerable, 'question')} "
+           f"are not in {where}; they are left out of the metrics (the first: "
+           f"{missing[0].question[:80]!r})")
 
 
 _DONE_WITH_NOTHING_OPEN: list[bool] = []  # set by a one-shot command that has finished

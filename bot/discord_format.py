@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.render import related_passages, verdict_line
+from bot.render import NOTHING_TO_SEARCH, related_passages, verdict_line, web_address
 from bot.safe_text import safe_text
+from index.search import has_words
 from index.sources import humanise
 
 if TYPE_CHECKING:
@@ -124,15 +125,8 @@ def cite(passage: Passage) -> str:
 
 
 def source_url(passage: Passage) -> str:
-    """The passage's web address when Discord can link to it, else "".
-
-    Sources are checked when read; this check is for an index written by hand: Discord
-    refuses a whole embed whose link is not a web address.
-    """
-    url = passage.unit.url
-    ok = url.startswith(("https://", "http://")) and len(url) <= 2000 and not any(
-        c.isspace() or c in "<>" for c in url)
-    return url if ok else ""
+    """The passage's web address when Discord can link to it, else "" (:func:`web_address`)."""
+    return web_address(passage.unit.url)
 
 
 def _linked(text: str, url: str) -> str:
@@ -199,6 +193,9 @@ def answer_embed(answer: Answer, *, built_at: str = "", model: str = "") -> disc
     )
     _set_footer(embed, model, built_at)
 
+    if not has_words(answer.question):  # nothing was searched for: no passage is a hint
+        embed.description = NOTHING_TO_SEARCH
+        return embed
     head: list[str] = []
     if answer.notice:
         head.append(f"*({escape(answer.notice)})*")

@@ -17,7 +17,7 @@ import click
 from wcwidth import wcswidth
 
 from bot.safe_text import safe_text
-from index.search import NO_WORDS, Answer, Passage
+from index.search import Answer, Passage, has_words
 
 Style = Callable[[str], str]
 WIDTH = 88
@@ -125,9 +125,35 @@ def _cite(p: Passage) -> str:
     return f"[{safe_text(where, one_line=True)}, sentence {p.unit.position}]"
 
 
+MAX_URL = 2000  # characters; Discord refuses a longer link
+
+
+def web_address(url: str) -> str:
+    """``url`` when it is a web address (http or https) safe to show as a link, else "".
+
+    Sources are checked when read; this check is for an index written by hand or by an
+    older qabot: a ``javascript:`` or ``file:`` link is never handed to a chat client or a
+    terminal that makes links clickable, and Discord refuses a whole embed whose link is
+    not a web address.
+    """
+    from urllib.parse import urlsplit
+
+    if len(url) > MAX_URL or any(c.isspace() or c in "<>" or not c.isprintable() for c in url):
+        return ""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a malformed address (an unclosed IPv6 bracket)
+        return ""
+    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else ""
+
+
 def _source(p: Passage, indent: str = "  ") -> list[str]:
     """The line naming the passage's web address, when its source has one."""
-    return [f"{indent}Source: {safe_text(p.unit.url, one_line=True)}"] if p.unit.url else []
+    url = web_address(p.unit.url)
+    return [f"{indent}Source: {url}"] if url else []
+
+
+NOTHING_TO_SEARCH = "I don't know: the question has no words to search for."
 
 
 def corpus_name(answer: Answer) -> str:
@@ -148,8 +174,8 @@ def verdict_line(answer: Answer) -> str:
     if answer.verdict == "likely":
         return (f"probably the answer, but I'm not sure (confidence {answer.confidence:.2f}; "
                 f"sure from {answer.threshold:.2f})")
-    if not answer.passages or answer.notice == NO_WORDS:
-        return "I don't know: there is nothing to search for"
+    if not answer.passages:
+        return "I don't know: the index has nothing to search"
     likely = answer.threshold if answer.likely_threshold is None else answer.likely_threshold
     return (f"I don't know: I found nothing in {corpus_name(answer)} that answers this "
             f"(confidence {answer.confidence:.2f}, below {likely:.2f})")
@@ -192,6 +218,8 @@ def render_answer(answer: Answer, highlight: Style | None = None, dim: Style | N
     output is plain text, the answer between ``**``.
     """
     styles = Styles(highlight, dim)
+    if not has_words(answer.question):  # nothing was searched for: no passage is a hint
+        return NOTHING_TO_SEARCH
     lines: list[str] = []
     if answer.notice:
         lines.append(wrap([(f"({safe_text(answer.notice)})", dim)], width=width, indent=""))
@@ -209,8 +237,6 @@ def render_answer(answer: Answer, highlight: Style | None = None, dim: Style | N
                           subsequent="  "))
     else:
         lines.append(wrap([(verdict_line(answer) + ".", None)], width=width, indent=""))
-        if answer.notice == NO_WORDS:
-            return "\n".join(lines)
         lines.append(f"Closest passage (a hint, not an answer) {_cite(best)}:")
     lines.append(wrap(context, width=width))
     lines.extend(_source(best))
@@ -221,6 +247,6 @@ def render_answer(answer: Answer, highlight: Style | None = None, dim: Style | N
             lines.append(wrap([(f"- {_cite(p)}", None), (f"({p.score:.2f})", dim),
                                (safe_text(p.unit.text), None)],
                               width=width, indent="  ", subsequent="    "))
-            if p.unit.url != best.unit.url:  # the same page once is enough
+            if web_address(p.unit.url) != web_address(best.unit.url):  # a page once is enough
                 lines.extend(_source(p, "    "))
     return "\n".join(lines)

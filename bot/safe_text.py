@@ -5,6 +5,10 @@ text, and bidi overrides that show text in another order than it is read; printe
 act on the reader's terminal. Every human-facing surface (answers in the terminal and the
 REPL, ``index info``, error lines, Discord replies) passes such text through
 :func:`safe_text`. JSON output does not: it escapes control characters itself.
+
+A name the reader must find again (a file skipped by a build, a path) is shown through
+:func:`visible_controls` instead: its control characters are written out as escapes
+(``\x1b``), harmless and still telling which file it is.
 """
 
 from __future__ import annotations
@@ -21,9 +25,15 @@ _SEQUENCES = re.compile(
 # isolates ("Trojan Source").
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _LAYOUT = re.compile(r"[\t\n]")
+_ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def safe_text(text: str, *, one_line: bool = False) -> str:
     """Strip control sequences and characters; keep tabs and newlines unless ``one_line``."""
     text = _CONTROLS.sub("", _SEQUENCES.sub("", text))
     return _LAYOUT.sub(" ", text) if one_line else text
+
+
+def visible_controls(text: str) -> str:
+    """Write every control character (tab and newline too) as its escape: one safe line."""
+    return _ANY_CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)

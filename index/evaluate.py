@@ -26,6 +26,8 @@ from index.errors import DataError
 if TYPE_CHECKING:
     from index.engine import Engine
     from index.search import Answer
+    from index.sources import Unit
+    from index.storage import IndexData
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +209,29 @@ def _matches(gold: Sequence[str], unit_id: str, text: str, ids: set[str]) -> boo
     return any(g == unit_id if g in ids else g in text for g in gold)
 
 
+def _pool(data: IndexData, q: EvalQuestion) -> Sequence[Unit]:
+    """The units ``q`` is asked of: its document's, or the whole index's."""
+    if not q.doc:
+        return data.units
+    info = data.docs[q.doc]
+    return data.units[info.start : info.start + info.count]
+
+
+def gold_in_index(data: IndexData, q: EvalQuestion, ids: set[str]) -> int:
+    """How many units of the index (of the question's document) match ``q``'s gold."""
+    return sum(_matches(q.gold, u.id, u.text, ids) for u in _pool(data, q)) if q.gold else 0
+
+
+def missing_gold(data: IndexData, questions: Sequence[EvalQuestion]) -> list[EvalQuestion]:
+    """The questions with a gold answer that no unit of the index matches.
+
+    Such a question measures nothing (the metrics leave it out): many of them mean that the
+    question set was written for other documents than the index holds.
+    """
+    ids = {u.id for u in data.units}
+    return [q for q in questions if q.gold and not gold_in_index(data, q, ids)]
+
+
 def run(engine: Engine, questions: Sequence[EvalQuestion]) -> list[Outcome]:
     """Ask every question and judge the rankings against the gold.
 
@@ -222,11 +247,7 @@ def run(engine: Engine, questions: Sequence[EvalQuestion]) -> list[Outcome]:
         answers += engine.ask_many([(q.question, q.doc) for q in chunk], top_k=depth)
     outcomes = []
     for q, answer in zip(questions, answers, strict=True):
-        pool = data.units
-        if q.doc:
-            info = data.docs[q.doc]
-            pool = data.units[info.start : info.start + info.count]
-        total = sum(_matches(q.gold, u.id, u.text, ids) for u in pool) if q.gold else 0
+        total = gold_in_index(data, q, ids)
         relevant = tuple(_matches(q.gold, p.unit.id, p.unit.text, ids) for p in answer.passages)
         kind = q.kind or ("answerable" if q.gold else "unanswerable")
         outcomes.append(Outcome(relevant, total, answer.confidence, bool(q.gold),

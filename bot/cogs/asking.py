@@ -7,6 +7,7 @@ import contextlib
 import logging
 import math
 import re
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 EXAMPLE = "How long did the meeting last?"
 MAX_CHOICES = 25  # Discord shows at most 25 autocomplete choices
 CHOICE_LIMIT = 100  # characters in a choice's name and value
+SILENT = ""  # a refusal not said again (see Asking.refusal)
 
 
 def user_cooldown(seconds: float) -> commands.CooldownMapping[int] | None:
@@ -85,10 +87,19 @@ class Asking(commands.Cog):
     def __init__(self, bot: QABot) -> None:
         self.bot = bot
         self.cooldown = user_cooldown(bot.settings.discord_cooldown_seconds)
+        # user id -> when the cooldown window in which they were told to wait ends
+        self._told_until: dict[int, float] = {}
 
     # --- the shared steps ---------------------------------------------------------------
-    def refusal(self, user_id: int, question: str, usage: str) -> str | None:
-        """Return why the question is not answered now (empty, too long, cooldown), or None."""
+    def refusal(self, user_id: int, question: str, usage: str, *, repeat: bool = True
+                ) -> str | None:
+        """Return why the question is not answered now (empty, too long, cooldown), or None.
+
+        ``repeat`` False: a user already told to wait in this cooldown window is not told
+        again, the refusal is "" (say nothing), so that a flood of questions is not
+        answered by a flood of refusals. A slash command always gets its (private) answer:
+        Discord shows an error for an interaction left without one.
+        """
         question = question.strip()
         bound = self.bot.settings.discord_max_question_chars
         if not question:
@@ -97,9 +108,15 @@ class Asking(commands.Cog):
             return (f"That question is {len(question)} characters long; the limit is {bound}. "
                     f"Please ask something shorter.")
         wait = self.cooldown.update_rate_limit(user_id) if self.cooldown else None
-        if wait:
-            return f"One question at a time, please: you can ask again in {math.ceil(wait)} s."
-        return None
+        if not wait:
+            return None
+        now = time.time()  # the cooldown mapping's clock
+        if not repeat and self._told_until.get(user_id, 0.0) > now:
+            return SILENT
+        # Forget the users whose window is over (what the cooldown mapping does for itself).
+        self._told_until = {u: t for u, t in self._told_until.items() if t > now}
+        self._told_until[user_id] = now + wait
+        return f"One question at a time, please: you can ask again in {math.ceil(wait)} s."
 
     async def answer(self, question: str, doc: str | None = None
                      ) -> tuple[discord.Embed, dict[str, Any]]:
@@ -116,7 +133,10 @@ class Asking(commands.Cog):
                              ) -> None:
         """Reply to a message that asks ``question``."""
         async with self.bot.serving():
-            refusal = self.refusal(message.author.id, question, usage)
+            refusal = self.refusal(message.author.id, question, usage, repeat=False)
+            if refusal == SILENT:
+                log.debug("still cooling down: no reply to %s", message.author.id)
+                return
             if refusal is not None:
                 await reply(message, plain(refusal))
                 return

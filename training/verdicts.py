@@ -1,0 +1,231 @@
+"""Fit the ranking and the verdict (the confidence model and its two thresholds) on rows
+from question sets like the ones users ask, cross-validated by set.
+
+    python -m training.rows --out build/rows.json
+    python -m training.verdicts --rows build/rows.json --out build/calibration.json
+
+Every model is fitted with each set weighing the same (a set of 700 questions does not
+drown one of 60), and reported on each set while fitted without it (leave one set out):
+the article sets, the documentation set, the SQuAD dev subset; the off-topic questions
+asked of a corpus go with that corpus's held-out turn, so that no question is measured by
+a model fitted on it.
+
+- ``rank``: P(a candidate answers) from its signals, over the candidates the reranker reads;
+- ``confidence``: P(the best candidate answers) from its signals and the margin to the
+  runner-up;
+- ``threshold`` (``answer``): the lowest at which, pooled over the sets, at most
+  ``--wrong`` of the questions would get a confidently wrong answer and at most
+  ``--close`` of the close-topic unanswerable ones an ``answer``;
+- ``likely_threshold``: the highest at which the off-topic questions all stay
+  ``unknown``... with a margin (the largest off-topic confidence seen, times
+  ``--offtopic-margin``), and no lower than needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from index.ranking import Calibration, Linear
+from training.rows import Row
+
+log = logging.getLogger("training.verdicts")
+BASE_RANK = ("rerank", "dense", "coverage")
+NEAR = ("dense_near", "coverage_near")
+
+
+def group_of(name: str) -> str:
+    """The cross-validation group of a set: its corpus's questions with the off-topic ones
+    asked of that corpus."""
+    if name.startswith("offtopic-"):
+        return {"article": "article_qa", "squad": "squad-dev", "docs": "docs_qa"}[
+            name.removeprefix("offtopic-")]
+    return "squad-dev" if name == "squad-removed" else name
+
+
+def _questions(rows: Sequence[Row]) -> dict[str, list[Row]]:
+    out: dict[str, list[Row]] = defaultdict(list)
+    for r in rows:
+        out[r.qid].append(r)
+    return out
+
+
+def _weights(rows: Sequence[Row], key: Any) -> Any:
+    import numpy as np
+
+    count: dict[str, int] = defaultdict(int)
+    for r in rows:
+        count[key(r)] += 1
+    return np.array([len(rows) / (len(count) * count[key(r)]) for r in rows])
+
+
+def fit_linear(rows: Sequence[Row], signals: tuple[str, ...], labels: Any = None,
+               extra: Sequence[dict[str, float]] | None = None) -> Linear:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    feats = extra if extra is not None else [r.signals for r in rows]
+    x = np.array([[f[s] for s in signals] for f in feats], dtype=np.float64)
+    y = np.array([r.label for r in rows]) if labels is None else np.asarray(labels)
+    model = LogisticRegression(C=1.0, max_iter=5000)
+    model.fit(x, y, sample_weight=_weights(rows, lambda r: group_of(r.set)))
+    return Linear(signals, tuple(round(float(w), 6) for w in model.coef_[0]),
+                  round(float(model.intercept_[0]), 6))
+
+
+def tops(rows: Sequence[Row], rank: Linear) -> list[tuple[Row, dict[str, float], bool]]:
+    """Each question's best candidate by ``rank``: the row, its signals with ``margin``, and
+    whether it answers."""
+    import numpy as np
+
+    out = []
+    for group in _questions(rows).values():
+        logits = rank.logit({s: np.array([r.signals[s] for r in group]) for s in rank.signals})
+        best = int(np.argmax(logits))
+        rest = np.delete(logits, best)
+        margin = float(logits[best] - rest.max()) if len(rest) else 0.0
+        out.append((group[best], {**group[best].signals, "margin": margin},
+                    bool(group[best].label)))
+    return out
+
+
+def fit(rows: Sequence[Row], rank_signals: tuple[str, ...], conf_signals: tuple[str, ...]
+        ) -> tuple[Linear, Linear]:
+    candidates = [r for r in rows if r.kind == "answerable"]
+    rank = fit_linear(candidates, rank_signals)
+    best = tops(rows, rank)
+    conf = fit_linear([b[0] for b in best], conf_signals, [int(b[2]) for b in best],
+                      [b[1] for b in best])
+    return rank, conf
+
+
+def confidence(model: Linear, signals: dict[str, float]) -> float:
+    return Calibration(model, model, 0.5).confidence_of(signals)
+
+
+def outcomes(rows: Sequence[Row], rank: Linear, conf: Linear) -> list[dict[str, Any]]:
+    return [{"set": r.set, "group": group_of(r.set), "kind": r.kind, "right": right,
+             "confidence": confidence(conf, s)} for r, s, right in tops(rows, rank)]
+
+
+def rates(results: Sequence[dict[str, Any]], answer: float, likely: float) -> dict[str, float]:
+    """The target figures at two thresholds, each set weighing the same."""
+    by_set: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for o in results:
+        by_set[o["group"]].append(o)
+
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values) if values else 0.0
+
+    def share(items: list[dict[str, Any]], test: Any) -> float | None:
+        return sum(map(test, items)) / len(items) if items else None
+
+    per: dict[str, list[float]] = defaultdict(list)
+    for items in by_set.values():
+        ans = [o for o in items if o["kind"] == "answerable"]
+        close = [o for o in items if o["kind"] == "close"]
+        off = [o for o in items if o["kind"] == "offtopic"]
+        for name, value in (
+            ("right_first", share(ans, lambda o: o["right"])),
+            ("helpful", share(ans, lambda o: o["right"] and o["confidence"] >= likely)),
+            ("answered_right", share(ans, lambda o: o["right"] and o["confidence"] >= answer)),
+            ("confidently_wrong", share(items, lambda o: o["confidence"] >= answer
+                                        and not (o["kind"] == "answerable" and o["right"]))),
+            ("close_answer", share(close, lambda o: o["confidence"] >= answer)),
+            ("offtopic_unknown", share(off, lambda o: o["confidence"] < likely)),
+        ):
+            if value is not None:
+                per[name].append(value)
+    return {name: round(mean(v), 4) for name, v in per.items()}
+
+
+def auc(results: Sequence[dict[str, Any]]) -> float:
+    right = [o["confidence"] for o in results if o["kind"] == "answerable" and o["right"]]
+    close = [o["confidence"] for o in results if o["kind"] == "close"]
+    if not right or not close:
+        return float("nan")
+    wins = sum((a > b) + 0.5 * (a == b) for a in right for b in close)
+    return round(wins / (len(right) * len(close)), 4)
+
+
+def choose(results: Sequence[dict[str, Any]], wrong: float, close: float, margin: float
+           ) -> tuple[float, float]:
+    """The answer threshold (lowest meeting ``wrong`` and ``close``) and the likely one."""
+    grid = [round(0.01 * i, 2) for i in range(1, 100)]
+    answer = next((t for t in grid
+                   if (m := rates(results, t, t))["confidently_wrong"] <= wrong
+                   and m.get("close_answer", 0.0) <= close), 0.99)
+    off = [o["confidence"] for o in results if o["kind"] == "offtopic"]
+    likely = min(answer, round(max(off, default=0.0) * margin, 3))
+    return answer, likely
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.verdicts", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", type=Path, required=True)
+    p.add_argument("--out", type=Path)
+    p.add_argument("--near", action="store_true", help="rank with the neighbours' signals")
+    p.add_argument("--conf", default="rerank,dense,coverage,margin",
+                   help="the confidence model's signals")
+    p.add_argument("--wrong", type=float, default=0.03)
+    p.add_argument("--close", type=float, default=0.10)
+    p.add_argument("--offtopic-margin", type=float, default=1.1)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    rows = [Row(**r) for r in json.loads(args.rows.read_text(encoding="utf-8"))]
+    rank_signals = BASE_RANK + (NEAR if args.near else ())
+    conf_signals = tuple(args.conf.split(","))
+    groups = sorted({group_of(r.set) for r in rows})
+    held: list[dict[str, Any]] = []
+    thresholds = {}
+    for g in groups:
+        train = [r for r in rows if group_of(r.set) != g]
+        test = [r for r in rows if group_of(r.set) == g]
+        rank, conf = fit(train, rank_signals, conf_signals)
+        t_answer, t_likely = choose(outcomes(train, rank, conf), args.wrong, args.close,
+                                    args.offtopic_margin)
+        thresholds[g] = (t_answer, t_likely)
+        results = outcomes(test, rank, conf)
+        for o in results:
+            o["answer"] = o["confidence"] >= t_answer
+            o["likely"] = o["confidence"] >= t_likely
+        held += results
+    report: dict[str, Any] = {"rank_signals": rank_signals, "conf_signals": conf_signals,
+                              "held_out": {}}
+    for g in groups:
+        items = [o for o in held if o["group"] == g]
+        t_answer, t_likely = thresholds[g]
+        # Each held-out set at the thresholds fitted without it.
+        report["held_out"][g] = {"thresholds": [t_answer, t_likely],
+                                 **rates(items, t_answer, t_likely), "auc": auc(items),
+                                 "questions": len(items)}
+    rank, conf = fit(rows, rank_signals, conf_signals)
+    t_answer, t_likely = choose(outcomes(rows, rank, conf), args.wrong, args.close,
+                                args.offtopic_margin)
+    report["final"] = {"threshold": t_answer, "likely_threshold": t_likely,
+                       "rank": rank.to_json(), "confidence": conf.to_json()}
+    print(json.dumps(report, indent=1))
+    if args.out:
+        calibration = Calibration(rank, conf, t_answer, likely=t_likely)
+        out = {**calibration.to_json(),
+               "fitted_on": {"rows": str(args.rows.name), "questions": len(_questions(rows)),
+                             "sets": sorted({r.set for r in rows}),
+                             "criterion": {"confidently_wrong": args.wrong,
+                                           "close_answer": args.close,
+                                           "offtopic_margin": args.offtopic_margin}},
+               "cross_validated": report["held_out"]}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
