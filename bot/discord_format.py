@@ -187,7 +187,7 @@ def answer_embed(answer: Answer, *, built_at: str = "", model: str = "") -> disc
     best = answer.best
     embed = discord.Embed(
         title=shorten(escape(answer.question), TITLE_LIMIT),
-        colour=VERDICT_COLOURS[answer.verdict],
+        colour=VERDICT_COLOURS[answer.verdict or "unknown"],
         # The title links to the best passage's source, when it has a web address.
         url=source_url(best) if best is not None and source_url(best) else None,
     )
@@ -209,7 +209,8 @@ def answer_embed(answer: Answer, *, built_at: str = "", model: str = "") -> disc
     else:
         citation = f"— {_linked(cite(best), source_url(best))}"
     if answer.verdict == "likely":  # the answer, with its doubt said first
-        head.append(f"**Likely:** {verdict_line(answer)}.")
+        head.append(f"**Likely answer**, not sure: confidence {answer.confidence:.2f}, "
+                    f"below {answer.threshold:.2f}.")
     elif answer.verdict == "unknown":
         head.append(f"**{verdict_line(answer)}.** The closest passage, a hint and not an "
                     f"answer:")

@@ -172,8 +172,7 @@ def verdict_line(answer: Answer) -> str:
     if answer.verdict == "answer":
         return f"confidence {answer.confidence:.2f}"
     if answer.verdict == "likely":
-        return (f"probably the answer, but I'm not sure (confidence {answer.confidence:.2f}; "
-                f"sure from {answer.threshold:.2f})")
+        return f"confidence {answer.confidence:.2f}, not sure (sure from {answer.threshold:.2f})"
     if not answer.passages:
         return "I don't know: the index has nothing to search"
     likely = answer.threshold if answer.likely_threshold is None else answer.likely_threshold
@@ -232,9 +231,8 @@ def render_answer(answer: Answer, highlight: Style | None = None, dim: Style | N
     if answer.verdict == "answer":
         lines.append(f"Answer {_cite(best)}  {verdict_line(answer)}")
     elif answer.verdict == "likely":
-        lines.append(wrap([(f"Likely answer {_cite(best)}:", None),
-                           (verdict_line(answer) + ".", dim)], width=width, indent="",
-                          subsequent="  "))
+        lines.append(wrap([(f"Likely answer {_cite(best)} ", None), (verdict_line(answer), None)],
+                          width=width, indent="", subsequent="  "))
     else:
         lines.append(wrap([(verdict_line(answer) + ".", None)], width=width, indent=""))
         lines.append(f"Closest passage (a hint, not an answer) {_cite(best)}:")

@@ -251,7 +251,7 @@ def run(engine: Engine, questions: Sequence[EvalQuestion]) -> list[Outcome]:
         relevant = tuple(_matches(q.gold, p.unit.id, p.unit.text, ids) for p in answer.passages)
         kind = q.kind or ("answerable" if q.gold else "unanswerable")
         outcomes.append(Outcome(relevant, total, answer.confidence, bool(q.gold),
-                                answer.verdict, kind))
+                                answer.verdict or "unknown", kind))
     return outcomes
 
 

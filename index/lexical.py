@@ -196,18 +196,3 @@ class Lexical:
             common = np.intersect1d(query, self.unit_tokens(int(uid)), assume_unique=True)
             out[row] = self.idf[common].sum() / total
         return out
-
-    def coverage_of_groups(self, query: np.ndarray, groups: Sequence[Sequence[int]]
-                           ) -> np.ndarray:
-        """Share of the query's IDF mass that each group of units holds together."""
-        import numpy as np
-
-        total = float(self.idf[query].sum()) if len(query) else 0.0
-        out = np.zeros(len(groups), dtype=np.float32)
-        if total <= 0:
-            return out
-        for row, group in enumerate(groups):
-            tokens = np.unique(np.concatenate([self.unit_tokens(uid) for uid in group]))
-            common = np.intersect1d(query, tokens, assume_unique=True)
-            out[row] = self.idf[common].sum() / total
-        return out

@@ -7,9 +7,7 @@ For one question, within the document filter:
    terms the sentence holds, and whether it holds the kind of answer asked for (the answer
    cues);
 2. **second stage**: the reranker (a cross-encoder) reads the question with each of the
-   first stage's best; the sentence's neighbours add two signals of their own (the
-   question's best cosine with a neighbour, and its term coverage by the sentence with its
-   neighbours: answers often say "he" or "the meeting" and name it one sentence away);
+   first stage's best;
 3. **calibration** (:class:`Calibration`): a logistic model turns the signals into the
    probability that a candidate answers (the ranking), another turns the best candidate's
    signals into the answer's confidence;
@@ -41,9 +39,8 @@ if TYPE_CHECKING:
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 FIRST_STAGE_CALIBRATION = MODELS_DIR / "first-stage.json"
-# Every signal a calibration may name: the reranker's logit, the first stage's three, and
-# the neighbours' two.
-SIGNALS = ("rerank", "dense", "coverage", "cue", "dense_near", "coverage_near")
+# Every signal a calibration may name: the reranker's logit and the first stage's three.
+SIGNALS = ("rerank", "dense", "coverage", "cue")
 
 Verdict = Literal["answer", "likely", "unknown"]
 VERDICTS: tuple[Verdict, ...] = ("answer", "likely", "unknown")
@@ -267,31 +264,6 @@ class Ranked:
     calibrated: bool  # scores are the calibrated ranking's probabilities
 
 
-def neighbour_signals(units: Sequence[Unit], ids: np.ndarray, store: VectorStore,
-                      lexical: Lexical, query: np.ndarray, qvec: np.ndarray
-                      ) -> dict[str, np.ndarray]:
-    """For each candidate, what its neighbours (the sentences before and after it in its
-    document and section) add: ``dense_near``, the question's best cosine with either
-    (0 when it has none), and ``coverage_near``, the share of the question's terms held by
-    the sentence and its neighbours together."""
-    import numpy as np
-
-    near: list[list[int]] = []
-    for uid in ids:
-        unit = units[int(uid)]
-        near.append([j for j in (int(uid) - 1, int(uid) + 1)
-                     if 0 <= j < len(units) and units[j].doc == unit.doc
-                     and units[j].section == unit.section])
-    flat = sorted({j for group in near for j in group})
-    cos = dict(zip(flat, (store.vectors(np.array(flat, np.int64)) @ qvec[0]).tolist()
-                   if flat else [], strict=True))
-    dense_near = np.array([max((cos[j] for j in group), default=0.0) for group in near],
-                          np.float32)
-    coverage_near = lexical.coverage_of_groups(
-        query, [[int(uid), *group] for uid, group in zip(ids, near, strict=True)])
-    return {"dense_near": dense_near, "coverage_near": coverage_near}
-
-
 @dataclass
 class Ranking:
     """The pipeline for one configuration: first-stage weights, an optional reranker, the
@@ -333,9 +305,6 @@ class Ranking:
             order = order[: max(self.depth, k)]
         ids = cand[order]
         signals = {name: v[order] for name, v in signals.items()}
-        if any(s in calibration.rank.signals or s in calibration.confidence.signals
-               for s in ("dense_near", "coverage_near")):
-            signals |= neighbour_signals(units, ids, store, lexical, query, qvec)
         if reranker is not None:
             signals["rerank"] = reranker.score(question, [text_of(int(i)) for i in ids])
             logits = calibration.rank_logits(signals)

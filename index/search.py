@@ -84,7 +84,8 @@ class Answer:
     answered: bool  # the verdict is "answer"
     passages: list[Passage]
     threshold: float
-    verdict: Verdict = "unknown"  # "answer", "likely" (not sure) or "unknown"
+    verdict: Verdict | None = None  # "answer", "likely" (not sure) or "unknown"; by default
+    # "answer" when answered, else "unknown"
     likely_threshold: float | None = None  # the confidence from which the verdict is "likely"
     confidence: float = 0.0  # probability that the best passage answers; vs the threshold
     truncated: bool = False
@@ -95,6 +96,12 @@ class Answer:
     # True when passage scores are probabilities (the reranker's calibrated ranking), so
     # that they can be compared with each other as such; else first-stage scores.
     calibrated_scores: bool = False
+
+    def __post_init__(self) -> None:
+        if self.verdict is None:
+            self.verdict = "answer" if self.answered else "unknown"
+        elif self.answered != (self.verdict == "answer"):
+            raise ValueError(f"answered={self.answered} does not fit verdict {self.verdict!r}")
 
     @property
     def best(self) -> Passage | None:

@@ -63,14 +63,14 @@ class Asked:
 
 
 def engine_for(index_dir: Path, depth: int) -> Engine:
-    """The product's engine with a placeholder calibration that asks for every signal."""
+    """The product's engine, its calibration a placeholder (only the signals matter)."""
     from config import Settings
     from index.engine import Engine, default_embedder, default_reranker
     from index.ranking import Calibration, Linear
 
     settings = Settings(_env_file=None, index_dir=index_dir, rerank_depth=depth, top_k=depth,
                         threads=2)
-    placeholder = Linear(("rerank", "dense_near", "coverage_near"), (1.0, 0.0, 0.0), 0.0)
+    placeholder = Linear(("rerank",), (1.0,), 0.0)
     return Engine(settings, default_embedder(settings), reranker=default_reranker(settings),
                   calibration=Calibration(placeholder, placeholder, 0.5))
 

@@ -16,9 +16,8 @@ a model fitted on it.
 - ``threshold`` (``answer``): the lowest at which, pooled over the sets, at most
   ``--wrong`` of the questions would get a confidently wrong answer and at most
   ``--close`` of the close-topic unanswerable ones an ``answer``;
-- ``likely_threshold``: the highest at which the off-topic questions all stay
-  ``unknown``... with a margin (the largest off-topic confidence seen, times
-  ``--offtopic-margin``), and no lower than needed.
+- ``likely_threshold``: the lowest that keeps ``--offtopic`` of the off-topic questions
+  ``unknown`` (never above the answer threshold).
 """
 
 from __future__ import annotations
@@ -36,7 +35,6 @@ from training.rows import Row
 
 log = logging.getLogger("training.verdicts")
 BASE_RANK = ("rerank", "dense", "coverage")
-NEAR = ("dense_near", "coverage_near")
 
 
 def group_of(name: str) -> str:
@@ -72,7 +70,8 @@ def fit_linear(rows: Sequence[Row], signals: tuple[str, ...], labels: Any = None
     feats = extra if extra is not None else [r.signals for r in rows]
     x = np.array([[f[s] for s in signals] for f in feats], dtype=np.float64)
     y = np.array([r.label for r in rows]) if labels is None else np.asarray(labels)
-    model = LogisticRegression(C=1.0, max_iter=5000)
+    # Barely regularised: the signals are on small scales (a cosine, a share).
+    model = LogisticRegression(C=100.0, max_iter=5000)
     model.fit(x, y, sample_weight=_weights(rows, lambda r: group_of(r.set)))
     return Linear(signals, tuple(round(float(w), 6) for w in model.coef_[0]),
                   round(float(model.intercept_[0]), 6))
@@ -94,10 +93,11 @@ def tops(rows: Sequence[Row], rank: Linear) -> list[tuple[Row, dict[str, float],
     return out
 
 
-def fit(rows: Sequence[Row], rank_signals: tuple[str, ...], conf_signals: tuple[str, ...]
-        ) -> tuple[Linear, Linear]:
+def fit(rows: Sequence[Row], rank_signals: tuple[str, ...], conf_signals: tuple[str, ...],
+        keep_rank: Linear | None = None) -> tuple[Linear, Linear]:
+    """The ranking (``keep_rank`` when given, else fitted) and the confidence model."""
     candidates = [r for r in rows if r.kind == "answerable"]
-    rank = fit_linear(candidates, rank_signals)
+    rank = keep_rank or fit_linear(candidates, rank_signals)
     best = tops(rows, rank)
     conf = fit_linear([b[0] for b in best], conf_signals, [int(b[2]) for b in best],
                       [b[1] for b in best])
@@ -153,7 +153,7 @@ def auc(results: Sequence[dict[str, Any]]) -> float:
     return round(wins / (len(right) * len(close)), 4)
 
 
-def choose(results: Sequence[dict[str, Any]], wrong: float, close: float, margin: float
+def choose(results: Sequence[dict[str, Any]], wrong: float, close: float, offtopic: float
            ) -> tuple[float, float]:
     """The answer threshold (lowest meeting ``wrong`` and ``close``) and the likely one."""
     grid = [round(0.01 * i, 2) for i in range(1, 100)]
@@ -161,8 +161,9 @@ def choose(results: Sequence[dict[str, Any]], wrong: float, close: float, margin
                    if (m := rates(results, t, t))["confidently_wrong"] <= wrong
                    and m.get("close_answer", 0.0) <= close), 0.99)
     off = [o["confidence"] for o in results if o["kind"] == "offtopic"]
-    likely = min(answer, round(max(off, default=0.0) * margin, 3))
-    return answer, likely
+    # The lowest that keeps ``offtopic`` of the off-topic questions unknown.
+    likely = next((t for t in grid if sum(c < t for c in off) >= offtopic * len(off)), answer)
+    return answer, min(answer, likely)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,16 +171,18 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=Path, required=True)
     p.add_argument("--out", type=Path)
-    p.add_argument("--near", action="store_true", help="rank with the neighbours' signals")
     p.add_argument("--conf", default="rerank,dense,coverage,margin",
                    help="the confidence model's signals")
     p.add_argument("--wrong", type=float, default=0.03)
     p.add_argument("--close", type=float, default=0.10)
-    p.add_argument("--offtopic-margin", type=float, default=1.1)
+    p.add_argument("--offtopic", type=float, default=0.98, help="the share of each corpus's "
+                   "off-topic questions kept unknown")
+    p.add_argument("--keep-rank", type=Path, help="keep the ranking of this calibration")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     rows = [Row(**r) for r in json.loads(args.rows.read_text(encoding="utf-8"))]
-    rank_signals = BASE_RANK + (NEAR if args.near else ())
+    rank_signals = BASE_RANK
+    keep = Calibration.load(args.keep_rank).rank if args.keep_rank else None
     conf_signals = tuple(args.conf.split(","))
     groups = sorted({group_of(r.set) for r in rows})
     held: list[dict[str, Any]] = []
@@ -187,9 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     for g in groups:
         train = [r for r in rows if group_of(r.set) != g]
         test = [r for r in rows if group_of(r.set) == g]
-        rank, conf = fit(train, rank_signals, conf_signals)
+        rank, conf = fit(train, rank_signals, conf_signals, keep)
         t_answer, t_likely = choose(outcomes(train, rank, conf), args.wrong, args.close,
-                                    args.offtopic_margin)
+                                    args.offtopic)
         thresholds[g] = (t_answer, t_likely)
         results = outcomes(test, rank, conf)
         for o in results:
@@ -205,9 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         report["held_out"][g] = {"thresholds": [t_answer, t_likely],
                                  **rates(items, t_answer, t_likely), "auc": auc(items),
                                  "questions": len(items)}
-    rank, conf = fit(rows, rank_signals, conf_signals)
+    rank, conf = fit(rows, rank_signals, conf_signals, keep)
     t_answer, t_likely = choose(outcomes(rows, rank, conf), args.wrong, args.close,
-                                args.offtopic_margin)
+                                args.offtopic)
     report["final"] = {"threshold": t_answer, "likely_threshold": t_likely,
                        "rank": rank.to_json(), "confidence": conf.to_json()}
     print(json.dumps(report, indent=1))
@@ -218,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                              "sets": sorted({r.set for r in rows}),
                              "criterion": {"confidently_wrong": args.wrong,
                                            "close_answer": args.close,
-                                           "offtopic_margin": args.offtopic_margin}},
+                                           "offtopic_unknown": args.offtopic}},
                "cross_validated": report["held_out"]}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.out.with_suffix(".tmp")

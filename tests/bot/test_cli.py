@@ -299,3 +299,30 @@ def test_index_build_never_wipes_a_folder_with_a_stray_manifest(runner: CliRunne
     assert len(result.stderr.strip().splitlines()) == 1
     assert sorted(p.name for p in project.iterdir()) == ["NOTES.txt", "manifest.json", "src"]
     assert (project / "src" / "app.js").read_text() == "x"
+
+
+@pytest.mark.parametrize(("env", "verdict", "head"), [
+    ({"QABOT_ANSWER_THRESHOLD": "0", "QABOT_LIKELY_THRESHOLD": "0"}, "answer", "Answer ["),
+    ({"QABOT_ANSWER_THRESHOLD": "1", "QABOT_LIKELY_THRESHOLD": "0"}, "likely",
+     "Likely answer ["),
+    ({"QABOT_ANSWER_THRESHOLD": "1", "QABOT_LIKELY_THRESHOLD": "1"}, "unknown",
+     "I don't know: I found nothing in the article"),
+])
+def test_verdicts_in_text_and_json(runner: CliRunner, index_dir: Path,
+                                   monkeypatch: pytest.MonkeyPatch, env: dict, verdict: str,
+                                   head: str) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    args = ["ask", "--index-dir", str(index_dir), "How long did the meeting last?"]
+    (obj,) = _json_lines(runner.invoke(cli, [*args[:1], "--json", *args[1:]]).stdout)
+    assert obj["verdict"] == verdict and obj["answered"] == (verdict == "answer")
+    text = runner.invoke(cli, args)
+    assert text.exit_code == 0 and text.stdout.startswith(head)
+
+
+def test_a_bad_likely_threshold_is_a_usage_error(runner: CliRunner, index_dir: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QABOT_LIKELY_THRESHOLD", "2")
+    result = runner.invoke(cli, ["ask", "--index-dir", str(index_dir), "Who met?"])
+    assert result.exit_code == 2 and "QABOT_LIKELY_THRESHOLD" in result.stderr
+    assert "Traceback" not in result.output

@@ -164,15 +164,17 @@ def test_repl_honours_no_color(fake_engine, monkeypatch: pytest.MonkeyPatch) -> 
 def test_declines_name_the_corpus(runner: CliRunner, index_dir: Path, two_docs: Path,
                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QABOT_ANSWER_THRESHOLD", "0.99")
+    monkeypatch.setenv("QABOT_LIKELY_THRESHOLD", "0.99")
 
     def said(idx: Path, *extra: str) -> str:
         out = runner.invoke(cli, ["ask", "--index-dir", str(idx), *extra, "bananas?"]).stdout
         return " ".join(out.split())
 
-    assert "I don't know: the article doesn't say" in said(index_dir)
+    assert "I don't know: I found nothing in the article" in said(index_dir)
     several = said(two_docs)
-    assert "I don't know: the documents don't say" in several and "article" not in several
-    assert "I don't know: the document cats doesn't say" in said(two_docs, "--doc", "cats")
+    assert "I don't know: I found nothing in the documents" in several
+    assert "article" not in several
+    assert "I found nothing in the document cats" in said(two_docs, "--doc", "cats")
 
 
 def test_one_unit_is_singular(runner: CliRunner, tmp_path: Path) -> None:

@@ -257,3 +257,25 @@ async def test_answers_and_refusals_are_replies_that_survive_a_deleted_question(
         assert reference["fail_if_not_exists"] is False
         assert payload["allowed_mentions"] == NO_PINGS_PAYLOAD
     assert payloads[0]["message_reference"]["message_id"] == asked.id
+
+
+@pytest.mark.parametrize(("thresholds", "verdict"), [
+    ({"answer_threshold": 0.0, "likely_threshold": 0.0}, "answer"),
+    ({"answer_threshold": 1.0, "likely_threshold": 0.0}, "likely"),
+    ({"answer_threshold": 1.0, "likely_threshold": 1.0}, "unknown"),
+])
+async def test_each_verdict_is_said_plainly(dpy: Any, fake_engine: Any, thresholds: dict,
+                                            verdict: str) -> None:
+    fake_engine.settings = fake_engine.settings.model_copy(update=thresholds)
+    bot = await dpy()
+    await dpytest.message(mention(bot, FAKE_QUESTION))
+    embed = dpytest.get_message().embeds[0]
+    text = description(embed)
+    colours = {"answer": discord.Colour.green(), "likely": discord.Colour.gold(),
+               "unknown": discord.Colour.light_grey()}
+    assert embed.colour == colours[verdict]
+    assert ("**Likely answer**, not sure" in text) == (verdict == "likely")
+    assert ("I don't know: I found nothing in the article" in text) == (verdict == "unknown")
+    assert "doesn't say" not in text
+    if verdict != "unknown":  # the answer in its context, not a hint
+        assert HEADLINE_ANSWER in text and "hint" not in text

@@ -214,10 +214,12 @@ def test_a_declined_answer_is_a_short_i_dont_know_with_one_hint(fake_engine: Any
     description = embed.description or ""
     assert answer.best is not None
     hint = answer.best.unit.text
+    assert answer.verdict == "unknown"
     assert description == (
-        "**I don't know:** the article doesn't say. The closest passage, a hint and "
-        f"not an answer:\n\n> {hint}\n\n— {ARTICLE_DOC}, sentence {answer.best.unit.position}"
-        f" · confidence {answer.confidence:.2f}")
+        f"**I don't know: I found nothing in the article that answers this (confidence "
+        f"{answer.confidence:.2f}, below {answer.likely_threshold:.2f}).** The closest passage, "
+        f"a hint and not an answer:\n\n> {hint}\n\n— {ARTICLE_DOC}, sentence "
+        f"{answer.best.unit.position}")
     assert not embed.fields  # not three unrelated passages
     assert answer.passages[1].unit.text not in embed_text(embed)
     assert embed.colour == discord.Colour.light_grey()

@@ -89,16 +89,27 @@ def test_plain_text_marks_the_answer_once() -> None:
     assert f"**{LONG}**" in joined and joined.count("**") == 2
 
 
-@pytest.mark.parametrize(("kw", "says"), [
-    ({"documents": 1}, "the article doesn't say"),
-    ({"documents": 4}, "the documents don't say"),
-    ({"documents": 1, "doc": "faq"}, "the document faq doesn't say"),
+@pytest.mark.parametrize(("kw", "searched"), [
+    ({"documents": 1}, "the article"),
+    ({"documents": 4}, "the documents"),
+    ({"documents": 1, "doc": "faq"}, "the document faq"),
 ])
-def test_declines_name_what_was_searched(kw: dict, says: str) -> None:
+def test_unknown_names_what_was_searched(kw: dict, searched: str) -> None:
     text = " ".join(render_answer(_answer(0.1, answered=False, **kw)).split())
-    assert f"I don't know: {says} (confidence 0.10 is below the threshold 0.28)." in text
+    assert (f"I don't know: I found nothing in {searched} that answers this (confidence "
+            f"0.10, below 0.28).") in text
+    assert "doesn't say" not in text and "Closest passage (a hint, not an answer)" in text
     if kw["documents"] > 1:
         assert "article" not in text
+
+
+def test_likely_is_the_answer_with_its_doubt() -> None:
+    text = " ".join(render_answer(_answer(0.6, 0.2, answered=False, verdict="likely",
+                                          confidence=0.2, likely_threshold=0.1)).split())
+    assert text.startswith("Likely answer [doc, sentence 0] confidence 0.20, not sure (sure "
+                           "from 0.28)")
+    assert f"**{LONG}**" in text and "I don't know" not in text and "hint" not in text
+    assert "Also relevant:" in text
 
 
 def test_far_below_passages_are_left_out_but_never_the_best() -> None:

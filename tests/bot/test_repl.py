@@ -131,3 +131,15 @@ def test_reindex_without_a_terminal_shows_no_bar(fake_engine,
                         lambda **kw: seen.append(kw["progress"]) or rebuild(**kw))
     assert "reindexed: 35 units" in _run(fake_engine, [":reindex"])
     assert seen == [False]
+
+
+@pytest.mark.parametrize(("thresholds", "head"), [
+    ({"answer_threshold": 0.0, "likely_threshold": 0.0}, "Answer ["),
+    ({"answer_threshold": 1.0, "likely_threshold": 0.0}, "Likely answer ["),
+    ({"answer_threshold": 1.0, "likely_threshold": 1.0}, "I don't know: I found nothing"),
+])
+def test_the_repl_says_each_verdict(fake_engine, thresholds: dict, head: str) -> None:
+    fake_engine.settings = fake_engine.settings.model_copy(update=thresholds)
+    text = _run(fake_engine, ["How many hours did the meeting last in Hamburg?"])
+    assert text.lstrip().startswith(head)
+    assert ("Closest passage (a hint, not an answer)" in text) == head.startswith("I don't")

@@ -126,3 +126,40 @@ def test_eval_command_bad_inputs(fake_model, tmp_path: Path) -> None:
     result = runner.invoke(cli, ["eval", str(qfile)])
     assert result.exit_code == 2 and "unknown document 'nope'" in result.stderr
     assert runner.invoke(cli, ["eval", str(tmp_path / "missing.jsonl")]).exit_code == 2
+
+
+def test_verdict_counts_by_kind_with_confidently_wrong_and_auc() -> None:
+    from index.evaluate import Outcome, format_verdicts, verdict_counts
+
+    outcomes = [
+        Outcome((True,), 1, 0.9, True, "answer", "answerable"),    # right, answered
+        Outcome((False, True), 1, 0.8, True, "answer", "answerable"),  # confidently wrong
+        Outcome((True,), 1, 0.3, True, "likely", "answerable"),    # helpful
+        Outcome((True,), 1, 0.1, True, "unknown", "answerable"),   # right first, not helpful
+        Outcome((False,), 0, 0.75, False, "answer", "close"),      # confidently wrong
+        Outcome((False,), 0, 0.2, False, "likely", "close"),
+        Outcome((False,), 0, 0.05, False, "unknown", "offtopic"),
+    ]
+    counts = verdict_counts(outcomes)
+    assert counts["answerable"] == {"questions": 4, "answer": 2, "likely": 1, "unknown": 1,
+                                    "confidently_wrong": 1, "right_first": 3, "helpful": 2}
+    assert counts["close"]["answer"] == 1 and counts["close"]["confidently_wrong"] == 1
+    assert counts["offtopic"] == {"questions": 1, "answer": 0, "likely": 0, "unknown": 1,
+                                  "confidently_wrong": 0}
+    assert counts["all"]["confidently_wrong"] == 2 and counts["all"]["questions"] == 7
+    # Right first answers (0.9, 0.3, 0.1) against close-topic ones (0.75, 0.2): 3 of 6 pairs.
+    assert counts["all"]["auc"] == 0.5
+    text = format_verdicts(counts)
+    assert "answerable    4: answer 2 (1 confidently wrong), likely 1, unknown 1" in text
+    assert "right first 3, helpful 2" in text and "AUC" in text
+
+
+def test_a_kind_that_does_not_fit_its_gold_is_refused(tmp_path: Path) -> None:
+
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"question": "Who?", "gold": ["x"], "kind": "close"}\n', encoding="utf-8")
+    with pytest.raises(DataError, match="does not fit its gold"):
+        evaluate.read_questions(path)
+    path.write_text('{"question": "Who?", "gold": [], "kind": "sideways"}\n', encoding="utf-8")
+    with pytest.raises(DataError, match='"kind" must be one of'):
+        evaluate.read_questions(path)
