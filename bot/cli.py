@@ -396,10 +396,13 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
         check_gold(engine, questions)
         outcomes = evaluate.run(engine, questions)
     chosen = evaluate.metrics(outcomes, engine.threshold)
+    # "answer or likely": the answers qabot gives at all, sure or not.
+    given = evaluate.metrics(outcomes, engine.likely_threshold)
     rows = evaluate.sweep(outcomes, [round(0.02 * i, 2) for i in range(51)]) \
         if sweep_threshold else []
     if as_json:
         out: dict[str, Any] = {"file": str(file), "format": fmt, "metrics": chosen.to_json(),
+                               "metrics_likely": given.to_json(),
                                "verdicts": evaluate.verdict_counts(outcomes)}
         if rows:
             out["sweep"] = [m.to_json() for m in rows]
@@ -410,6 +413,9 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
     click.echo(f"{visible_controls(str(file))}: {chosen.questions} questions "
                f"({chosen.answerable} answerable, {chosen.unanswerable} unanswerable)")
     click.echo(evaluate.format_table([chosen]))
+    if given.threshold != chosen.threshold:
+        click.echo(evaluate.format_table([given]).splitlines()[1]
+                   + "  (answer or likely: from the likely threshold)")
     click.echo("verdicts:")
     click.echo(evaluate.format_verdicts(evaluate.verdict_counts(outcomes)))
     if rows:

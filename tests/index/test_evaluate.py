@@ -114,6 +114,14 @@ def test_eval_command_wikiqa_and_jsonl(fake_model, tmp_path: Path) -> None:
     text = runner.invoke(cli, ["eval", str(qfile)])
     assert text.exit_code == 0, text.output
     assert "2 questions (1 answerable, 1 unanswerable)" in text.stdout and "MAP" in text.stdout
+    verdicts = text.stdout.split("verdicts:\n")[1].splitlines()
+    assert verdicts[0].split(":")[0].split() == ["all", "2"]
+    counts = [int(n) for n in verdicts[0].replace(",", " ").split()
+              if n.isdigit()][1:5]  # answer, confidently wrong, likely, unknown
+    assert counts[0] + counts[2] + counts[3] == 2
+    out = json.loads(runner.invoke(cli, ["eval", "--json", str(qfile)]).stdout)
+    assert out["verdicts"]["all"]["questions"] == 2
+    assert out["metrics_likely"]["threshold"] <= out["metrics"]["threshold"]
 
 
 def test_eval_command_bad_inputs(fake_model, tmp_path: Path) -> None:
