@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -116,9 +117,11 @@ def test_eval_command_wikiqa_and_jsonl(fake_model, tmp_path: Path) -> None:
     assert "2 questions (1 answerable, 1 unanswerable)" in text.stdout and "MAP" in text.stdout
     verdicts = text.stdout.split("verdicts:\n")[1].splitlines()
     assert verdicts[0].split(":")[0].split() == ["all", "2"]
-    counts = [int(n) for n in verdicts[0].replace(",", " ").split()
-              if n.isdigit()][1:5]  # answer, confidently wrong, likely, unknown
-    assert counts[0] + counts[2] + counts[3] == 2
+    found = re.search(r"answer (\d+) \((\d+) confidently wrong\), likely (\d+), unknown (\d+)",
+                      verdicts[0])
+    assert found is not None
+    answer, _, likely, unknown = map(int, found.groups())
+    assert answer + likely + unknown == 2
     out = json.loads(runner.invoke(cli, ["eval", "--json", str(qfile)]).stdout)
     assert out["verdicts"]["all"]["questions"] == 2
     assert out["metrics_likely"]["threshold"] <= out["metrics"]["threshold"]
