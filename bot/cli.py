@@ -276,18 +276,23 @@ def _build(settings: Settings, given: list[Path], *, force: bool) -> BuildResult
     the index records (as ``:reindex`` and ``/reindex`` do), saying which on stderr."""
     from index.errors import SourceError
     from index.sources import load_sources
-    from index.storage import describe_sources, has_index, source_path, sources_on_record
+    from index.storage import (
+        check_build_target,
+        describe_sources,
+        has_index,
+        source_path,
+        sources_on_record,
+    )
 
     def say(message: str) -> None:
         click.echo(f"qabot: {message}", err=True)
 
     index_dir = Path(settings.index_dir)
+    check_build_target(index_dir)  # a folder that is not qabot's: one line, nothing read
     chosen = given or list(settings.sources)
     recorded = None if chosen else sources_on_record(index_dir)
     if recorded is not None:
         chosen = [source_path(s) for s in recorded]
-        say(f"rebuilding from the sources the index records: {describe_sources(recorded)}")
-    unrecorded = not chosen and recorded is None and has_index(index_dir)
     # Bad sources are reported before the model loads; a big corpus is announced.
     try:
         documents = load_sources(chosen, notify=say)
@@ -296,15 +301,16 @@ def _build(settings: Settings, given: list[Path], *, force: bool) -> BuildResult
             raise
         raise SourceError(f"cannot rebuild from the sources the index records: {exc}; the "
                           f"index is unchanged (give --source to build from others)") from None
+    if recorded is not None:
+        say(f"rebuilding from the sources the index records: {describe_sources(recorded)}")
+    elif not chosen and has_index(index_dir):
+        say(f"building from the built-in article: the index at {index_dir} does not say "
+            f"what it was built from (its manifest is missing or unreadable)")
     from index.engine import Engine, default_embedder
 
     engine = Engine(settings, default_embedder(settings, "build"))
-    result = engine.build(chosen, documents=documents, force=force,
-                          progress=sys.stderr.isatty())
-    if unrecorded:  # said after the build: a folder that is not an index gets one line
-        say(f"built from the built-in article: the index at {index_dir} did not say what it "
-            f"was built from (its manifest was missing or unreadable)")
-    return result
+    return engine.build(chosen, documents=documents, force=force,
+                        progress=sys.stderr.isatty())
 
 
 def _finish_progress_bars() -> None:

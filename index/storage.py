@@ -1052,6 +1052,12 @@ def _check_target(target: Path, index_dir: Path) -> None:
                                  f"nothing was changed: choose another index folder")
 
 
+def check_build_target(index_dir: Path) -> None:
+    """Refuse, before any source is read or model loaded, a folder a build of ``index_dir``
+    would not replace (see :func:`foreign_entry`); the build checks again."""
+    _check_target(index_target(index_dir), index_dir)
+
+
 def _process_identity(pid: int) -> str | None:
     """Which process ``pid`` is, beyond its number (numbers are reused): the boot and its
     start time, from /proc. None where that cannot be read (the process is gone, no /proc)."""
