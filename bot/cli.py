@@ -288,7 +288,6 @@ def _build(settings: Settings, given: list[Path], *, force: bool) -> BuildResult
         click.echo(f"qabot: {message}", err=True)
 
     index_dir = Path(settings.index_dir)
-    check_build_target(index_dir)  # a folder that is not qabot's: one line, nothing read
     chosen = given or list(settings.sources)
     recorded = None if chosen else sources_on_record(index_dir)
     if recorded is not None:
@@ -301,6 +300,7 @@ def _build(settings: Settings, given: list[Path], *, force: bool) -> BuildResult
             raise
         raise SourceError(f"cannot rebuild from the sources the index records: {exc}; the "
                           f"index is unchanged (give --source to build from others)") from None
+    check_build_target(index_dir)  # a folder that is not qabot's: one line, before the model
     if recorded is not None:
         say(f"rebuilding from the sources the index records: {describe_sources(recorded)}")
     elif not chosen and has_index(index_dir):

@@ -21,15 +21,25 @@ Versions and the switch. For an index folder ``PARENT/NAME``::
 
     PARENT/NAME                    a symlink to the live version (a bare name: relocatable)
     PARENT/.NAME.v-<time>-<pid>/   a version: the files above, never changed once published
-    PARENT/.NAME.build-<pid>-<r>/  a build in progress; removed when it fails, and by the
-                                   next build once the process that made it is gone
+    PARENT/.NAME.build-<pid>-<r>/  a build in progress, holding the marker .qabot-build
+                                   (which folder, which process); removed when it fails,
+                                   and after a kill by the next build, ``ask`` or ``index
+                                   info`` (the lock free, the process gone)
     PARENT/.NAME.lock              builds of NAME hold it (``fcntl.flock``): one at a time
+
+Ownership. qabot replaces or deletes only folders it can prove it wrote, never because the
+file names match: a version its own link names (proof even when the manifest is gone), a
+folder whose manifest carries ``"producer": "qabot"``, or, for an index of an older qabot
+without that mark, one whose manifest lists exactly the files it holds, sizes and checksums
+matching; and only when the folder holds nothing but qabot's names (regular files, or
+links, FIFOs and empty folders in their place, which hold no data). Anything else is
+refused with one line and left as it is (:func:`foreign_entry`).
 
 A build writes a new folder beside the target, renames it to a version and switches the
 link with one ``os.replace`` of a link made aside: the path always names a complete index,
 the old one or the new one, and an interrupted build leaves the old one answering. The
-versions the link no longer names are deleted after the switch (only folders holding
-nothing but qabot's files). Readers take no lock: they resolve the link once and read that
+versions the link no longer names are deleted after the switch (only folders qabot can
+prove its own, as above). Readers take no lock: they resolve the link once and read that
 version; one that finds its version deleted under it (a build switched meanwhile) reads
 again from the new one. A symlink rather than a pointer file inside the folder, because
 ``NAME/manifest.json`` and the other paths keep working for every reader (scripts, tests,
