@@ -302,7 +302,7 @@ def _build(settings: Settings, given: list[Path], *, force: bool) -> BuildResult
                           f"index is unchanged (give --source to build from others)") from None
     check_build_target(index_dir)  # a folder that is not qabot's: one line, before the model
     if recorded is not None:
-        say(f"rebuilding from the sources the index records: {describe_sources(recorded)}")
+        say(f"building from the sources the index records: {describe_sources(recorded)}")
     elif not chosen and has_index(index_dir):
         say(f"building from the built-in article: the index at {index_dir} does not say "
             f"what it was built from (its manifest is missing or unreadable)")

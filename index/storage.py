@@ -602,14 +602,14 @@ def _check_files(index_dir: Path, folder: Path, manifest: Manifest) -> None:
             raise IndexLoadError(f"index at {index_dir} is corrupt: {name} is not a regular "
                                  f"file; {hint}")
         size = info.st_size
+        if size != expected.size:
+            raise IndexLoadError(f"index at {index_dir} is corrupt: {name} has {size} bytes, "
+                                 f"the manifest says {expected.size}; {hint}")
         try:
             digest = _sha256_regular(path) if size <= HASH_CHECK_LIMIT else expected.sha256
         except OSError as exc:
             raise IndexLoadError(f"index at {index_dir} is corrupt: {name} cannot be read "
                                  f"({exc.strerror or exc}); {hint}") from None
-        if size != expected.size:
-            raise IndexLoadError(f"index at {index_dir} is corrupt: {name} has {size} bytes, "
-                                 f"the manifest says {expected.size}; {hint}")
         if digest != expected.sha256:
             raise IndexLoadError(f"index at {index_dir} is corrupt: {name} fails its "
                                  f"checksum; {hint}")
