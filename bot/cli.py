@@ -7,6 +7,7 @@ model (torch, sentence-transformers) are imported by the commands that need them
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -21,9 +22,11 @@ from click.shell_completion import CompletionItem
 from bot.app import check_index, get_settings, notify, open_engine, setup_logging
 
 if TYPE_CHECKING:
+    from config import Settings
     from index.engine import Engine
     from index.evaluate import EvalQuestion
     from index.search import Answer
+    from index.storage import BuildResult
 
 log = logging.getLogger(__name__)
 
@@ -254,29 +257,79 @@ def index_group() -> None:
 @index_group.command("build")
 @click.option("--source", "sources", multiple=True, type=click.Path(path_type=Path),
               help="A .txt/.md file, a folder of them, or a .jsonl file of units. Repeatable. "
-                   "Default: QABOT_SOURCES, else the built-in article.")
+                   "Default: QABOT_SOURCES, else the sources the index was built from, else "
+                   "the built-in article.")
 @click.option("--index-dir", type=click.Path(path_type=Path), help="Index folder to write.")
 @click.option("--force", is_flag=True, help="Rebuild even when nothing changed.")
 def index_build(sources: tuple[Path, ...], index_dir: Path | None, force: bool) -> None:
     """Build the index from the sources (atomically; the old index stays until it is done)."""
     from bot.render import plural
-    from index.sources import load_sources
+
+    from bot.safe_text import visible_controls
 
     settings = get_settings(index_dir=index_dir)
-    chosen = list(sources) or list(settings.sources)
+    try:
+        result = _build(settings, list(sources), force=force)
+    except KeyboardInterrupt:
+        _finish_progress_bars()
+        click.echo("qabot: interrupted: the build stopped, and left no partial index", err=True)
+        raise click.exceptions.Exit(130) from None
+    counts = f"{plural(result.units, 'unit')} from {plural(result.documents, 'document')}"
+    where = visible_controls(str(result.path))
+    if result.skipped:
+        click.echo(f"index at {where} is up to date ({counts}; {result.reason}): "
+                   f"skipped. Use --force to rebuild.")
+    else:
+        click.echo(f"built index at {where}: {counts} in {result.seconds:.1f} s")
+
+
+def _build(settings: Settings, given: list[Path], *, force: bool) -> BuildResult:
+    """Build the index of ``settings`` from ``given``, else QABOT_SOURCES, else the sources
+    the index records (as ``:reindex`` and ``/reindex`` do), saying which on stderr."""
+    from index.errors import SourceError
+    from index.sources import load_sources
+    from index.storage import (
+        check_build_target,
+        describe_sources,
+        has_index,
+        source_path,
+        sources_on_record,
+    )
+
+    say = notify
+    index_dir = Path(settings.index_dir)
+    chosen = given or list(settings.sources)
+    recorded = None if chosen else sources_on_record(index_dir)
+    if recorded is not None:
+        chosen = [source_path(s) for s in recorded]
     # Bad sources are reported before the model loads; a big corpus is announced.
-    documents = load_sources(chosen, notify=notify)
+    try:
+        documents = load_sources(chosen, notify=say)
+    except SourceError as exc:
+        if recorded is None:
+            raise
+        raise SourceError(f"cannot rebuild from the sources the index records: {exc}; the "
+                          f"index is unchanged (give --source to build from others)") from None
+    check_build_target(index_dir)  # a folder that is not qabot's: one line, before the model
+    if recorded is not None:
+        say(f"building from the sources the index records: {describe_sources(recorded)}")
+    elif not chosen and has_index(index_dir):
+        say(f"building from the built-in article: the index at {index_dir} does not say "
+            f"what it was built from (its manifest is missing or unreadable)")
     from index.engine import Engine, default_embedder
 
     engine = Engine(settings, default_embedder(settings, "build"))
-    result = engine.build(chosen, documents=documents, force=force,
-                          progress=sys.stderr.isatty())
-    counts = f"{plural(result.units, 'unit')} from {plural(result.documents, 'document')}"
-    if result.skipped:
-        click.echo(f"index at {result.path} is up to date ({counts}; {result.reason}): "
-                   f"skipped. Use --force to rebuild.")
-    else:
-        click.echo(f"built index at {result.path}: {counts} in {result.seconds:.1f} s")
+    return engine.build(chosen, documents=documents, force=force,
+                        progress=sys.stderr.isatty())
+
+
+def _finish_progress_bars() -> None:
+    """End the progress bars an interrupt left open with a newline: the line printed next
+    starts on its own line instead of after a stale bar."""
+    tqdm = sys.modules.get("tqdm")  # imported only when a bar was shown
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ())):
+        with contextlib.suppress(Exception):  # a bar half torn down by the interrupt
+            bar.close()
 
 
 @index_group.command("info")

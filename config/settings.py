@@ -183,6 +183,20 @@ class Settings(BaseSettings):
             raise ValueError("must not be empty (unset it for the default folder)")
         return value
 
+    @field_validator("index_dir", "sources", "discord_votes_file")
+    @classmethod
+    def _home(cls, value: Any) -> Any:
+        """``~`` and ``~user`` mean a home folder, as in a shell (a setting is not expanded
+        by one: QABOT_INDEX_DIR='~/x' in .env or quoted)."""
+        try:
+            if isinstance(value, Path):
+                return value.expanduser()
+            if isinstance(value, list):
+                return [p.expanduser() if isinstance(p, Path) else p for p in value]
+        except RuntimeError as exc:  # no home folder to expand to
+            raise ValueError(str(exc)) from None
+        return value
+
     @field_validator("milvus_uri")
     @classmethod
     def _milvus_uri(cls, value: str | None) -> str | None:

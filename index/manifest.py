@@ -89,6 +89,7 @@ class Manifest(BaseModel):
     model_config = _STRICT
 
     format_version: int
+    producer: str = ""  # "qabot" (index.storage.PRODUCER); absent in older indexes
     model: ModelInfo
     corpus_hash: str = ""
     splitter: dict[str, Any] | None = None

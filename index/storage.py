@@ -21,15 +21,25 @@ Versions and the switch. For an index folder ``PARENT/NAME``::
 
     PARENT/NAME                    a symlink to the live version (a bare name: relocatable)
     PARENT/.NAME.v-<time>-<pid>/   a version: the files above, never changed once published
-    PARENT/.NAME.build-<pid>-<r>/  a build in progress; removed when it fails, and by the
-                                   next build once the process that made it is gone
+    PARENT/.NAME.build-<pid>-<r>/  a build in progress, holding the marker .qabot-build
+                                   (which folder, which process); removed when it fails,
+                                   and after a kill by the next build, ``ask`` or ``index
+                                   info`` (the lock free, the process gone)
     PARENT/.NAME.lock              builds of NAME hold it (``fcntl.flock``): one at a time
+
+Ownership. qabot replaces or deletes only folders it can prove it wrote, never because the
+file names match: a version its own link names (proof even when the manifest is gone), a
+folder whose manifest carries ``"producer": "qabot"``, or, for an index of an older qabot
+without that mark, one whose manifest lists exactly the files it holds, sizes and checksums
+matching; and only when the folder holds nothing but qabot's names (regular files, or
+links, FIFOs and empty folders in their place, which hold no data). Anything else is
+refused with one line and left as it is (:func:`foreign_entry`).
 
 A build writes a new folder beside the target, renames it to a version and switches the
 link with one ``os.replace`` of a link made aside: the path always names a complete index,
 the old one or the new one, and an interrupted build leaves the old one answering. The
-versions the link no longer names are deleted after the switch (only folders holding
-nothing but qabot's files). Readers take no lock: they resolve the link once and read that
+versions the link no longer names are deleted after the switch (only folders qabot can
+prove its own, as above). Readers take no lock: they resolve the link once and read that
 version; one that finds its version deleted under it (a build switched meanwhile) reads
 again from the new one. A symlink rather than a pointer file inside the folder, because
 ``NAME/manifest.json`` and the other paths keep working for every reader (scripts, tests,
@@ -52,12 +62,15 @@ the mount, and anything else on the volume is left alone.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
+import re
 import shlex
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -97,6 +110,12 @@ BUILTIN_SOURCE = f"builtin:{BUILTIN_ARTICLE}"
 MOUNTED = "current"
 # How often a reader starts again when a build switched versions while it read.
 READ_ATTEMPTS = 3
+# What qabot writes into every manifest ("producer"): a folder is its own when it can prove
+# it wrote it (this mark, or the link it keeps), never because the file names match.
+PRODUCER = "qabot"
+# The file a build writes into its folder as it creates it: which process made it. Only a
+# folder holding it, whose process is gone, is ever removed as a stale build.
+BUILD_MARKER = ".qabot-build"
 
 # How unit texts are turned into what is embedded; a change invalidates older indexes. A
 # unit's section joins the title ("{title} › {section}") only where it has one: units
@@ -223,10 +242,53 @@ def recorded_sources(manifest: dict[str, Any]) -> list[str]:
 
 
 # --- reading -------------------------------------------------------------------------------
-def _file_info(path: Path) -> dict[str, Any]:
-    from index.embedder import sha256_file
+class NotRegular(OSError):
+    """A path that is not a regular file (a FIFO, device, folder or link): never read."""
 
-    return {"size": path.stat().st_size, "sha256": sha256_file(path)}
+
+@contextlib.contextmanager
+def _open_regular(path: Path) -> Iterator[Any]:
+    """Open ``path`` for reading only if it is a regular file, links not followed.
+
+    Checked on the open file (no race with a swap), and opened without blocking: a FIFO
+    in an index's place must be an error, not a read that never ends.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a link
+            raise NotRegular(errno.ELOOP, "a link, not a regular file", str(path)) from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegular(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        fh = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with fh:
+        yield fh
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of ``path``, a regular file (see :func:`_open_regular`)."""
+    with _open_regular(path) as fh:
+        return bytes(fh.read())
+
+
+def _sha256_regular(path: Path, chunk: int = 1 << 20) -> str:
+    """The hex sha256 of ``path``, a regular file (see :func:`_open_regular`)."""
+    digest = hashlib.sha256()
+    with _open_regular(path) as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _file_info(path: Path) -> dict[str, Any]:
+    return {"size": path.stat().st_size, "sha256": _sha256_regular(path)}
 
 
 def _versions() -> dict[str, str]:
@@ -249,10 +311,16 @@ def _parse_manifest(index_dir: Path, folder: Path) -> tuple[dict[str, Any], Mani
     path = folder / MANIFEST
     hint = rebuild_hint(index_dir)
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = _read_regular(path).decode("utf-8")
     except FileNotFoundError:
+        if _names_version(index_dir, folder):
+            raise IndexLoadError(f"index at {index_dir} is incomplete: manifest.json is "
+                                 f"missing; {hint}") from None
         raise IndexLoadError(f"no index at {index_dir} (manifest.json missing); "
                              f"{rebuild_hint(index_dir, 'build one')}") from None
+    except NotRegular:
+        raise IndexLoadError(f"index at {index_dir} is corrupt: manifest.json is not a "
+                             f"regular file; {hint}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise IndexLoadError(f"cannot read {index_dir / MANIFEST} ({exc}); {hint}") from None
     try:
@@ -285,8 +353,26 @@ def _parse_manifest(index_dir: Path, folder: Path) -> tuple[dict[str, Any], Mani
 
 def read_manifest(index_dir: Path) -> dict[str, Any]:
     """Read and validate the live manifest of ``index_dir``; raise IndexLoadError with a
-    rebuild hint."""
+    rebuild hint.
+
+    Build folders that killed builds left beside it are removed first (see
+    :func:`sweep_stale_builds`): the next command that opens the index tidies up.
+    """
+    sweep_stale_builds(index_dir)
     return _parse_manifest(index_dir, live_folder(index_dir))[0]
+
+
+def sources_on_record(index_dir: Path) -> list[str] | None:
+    """The sources the index at ``index_dir`` records, read leniently: a damaged index still
+    says what it was built from. None when there is no index or no readable record."""
+    try:
+        manifest = json.loads(_read_regular(live_folder(index_dir) / MANIFEST))
+        labels = recorded_sources(manifest) if isinstance(manifest, dict) else []
+    except (OSError, ValueError, RecursionError, KeyError, TypeError):
+        return None
+    if not labels or not all(isinstance(s, str) and s for s in labels):
+        return None
+    return labels
 
 
 def check_compatible(manifest: dict[str, Any], index_dir: Path, model: str,
@@ -325,13 +411,26 @@ def backup_path(index_dir: Path) -> Path:
     return index_dir.with_name(f".{index_dir.name}.previous")
 
 
+def _is_version_name(name: str, target: str) -> bool:
+    """True when ``name`` is exactly how qabot names a version of ``target``
+    (``.NAME.v-<UTC time to the microsecond>-<pid>``, see :func:`_new_version`)."""
+    return re.fullmatch(rf"\.{re.escape(target)}\.v-\d{{8}}T\d{{12}}-\d+", name) is not None
+
+
+def _build_pid(name: str, target: str) -> int | None:
+    """The pid in ``name`` when it is exactly how qabot names a build folder of ``target``
+    (``.NAME.build-<pid>-<8 characters of tempfile.mkdtemp>``), else None."""
+    found = re.fullmatch(rf"\.{re.escape(target)}\.build-(\d+)-[a-z0-9_]{{8}}", name)
+    return int(found[1]) if found else None
+
+
 def _is_version_link(path: Path) -> bool:
     """True when ``path`` is qabot's link to one of its versions beside it."""
     try:
         dest = os.readlink(path)
     except OSError:
         return False
-    return "/" not in dest and dest.startswith(f".{path.name}.v-")
+    return _is_version_name(dest, path.name)
 
 
 def index_target(index_dir: Path) -> Path:
@@ -359,9 +458,14 @@ def _siblings(target: Path, tag: str) -> list[Path]:
     return [target.parent / n for n in sorted(names, reverse=True)]
 
 
+def _versions_beside(target: Path) -> list[Path]:
+    """The versions of ``target`` beside it (named exactly as qabot names them), newest first."""
+    return [p for p in _siblings(target, ".v-") if _is_version_name(p.name, target.name)]
+
+
 def _newest_complete(target: Path) -> Path | None:
     """The newest version beside ``target`` that holds a manifest (recovery on read)."""
-    for folder in (*_siblings(target, ".v-"), backup_path(target)):
+    for folder in (*_versions_beside(target), backup_path(target)):
         if not folder.is_symlink() and (folder / MANIFEST).is_file():
             return folder
     return None
@@ -385,8 +489,25 @@ def live_folder(index_dir: Path) -> Path:
 
 
 def has_index(index_dir: Path) -> bool:
-    """True when ``index_dir`` names an index (complete or damaged), not a missing one."""
-    return (live_folder(index_dir) / MANIFEST).is_file()
+    """True when ``index_dir`` names an index (complete or damaged), not a missing one: its
+    folder holds a manifest (of any kind), or it is a version qabot's link names that holds
+    anything (an index whose manifest was deleted: ``ask`` refuses it, a build repairs it)."""
+    live = live_folder(index_dir)
+    if os.path.lexists(live / MANIFEST):
+        return True
+    if not _names_version(index_dir, live):
+        return False
+    try:
+        with os.scandir(live) as entries:
+            return any(True for _ in entries)
+    except OSError:
+        return False
+
+
+def _names_version(index_dir: Path, folder: Path) -> bool:
+    """True when ``folder`` is the version qabot's own link ``index_dir`` names."""
+    target = index_target(index_dir)
+    return _is_version_link(target) and Path(os.path.realpath(target)) == folder
 
 
 def _load_folder(index_dir: Path, folder: Path, *, model: str, fingerprint: str | None,
@@ -468,20 +589,27 @@ def _open_store(index_dir: Path, folder: Path, parsed: Manifest, *, mmap: bool,
 
 def _check_files(index_dir: Path, folder: Path, manifest: Manifest) -> None:
     """Check that every file the manifest lists is there, with its size and checksum."""
-    from index.embedder import sha256_file
-
     hint = rebuild_hint(index_dir)
     for name, expected in manifest.files.items():
         path = folder / name
+        # Type and size first: a FIFO or a link to a device is refused before it is read.
         try:
-            size = path.stat().st_size
-            digest = sha256_file(path) if size <= HASH_CHECK_LIMIT else expected.sha256
+            info = os.lstat(path)
         except OSError:
             raise IndexLoadError(f"index at {index_dir} is incomplete: {name} is missing; "
                                  f"{hint}") from None
+        if not stat.S_ISREG(info.st_mode):
+            raise IndexLoadError(f"index at {index_dir} is corrupt: {name} is not a regular "
+                                 f"file; {hint}")
+        size = info.st_size
         if size != expected.size:
             raise IndexLoadError(f"index at {index_dir} is corrupt: {name} has {size} bytes, "
                                  f"the manifest says {expected.size}; {hint}")
+        try:
+            digest = _sha256_regular(path) if size <= HASH_CHECK_LIMIT else expected.sha256
+        except OSError as exc:
+            raise IndexLoadError(f"index at {index_dir} is corrupt: {name} cannot be read "
+                                 f"({exc.strerror or exc}); {hint}") from None
         if digest != expected.sha256:
             raise IndexLoadError(f"index at {index_dir} is corrupt: {name} fails its "
                                  f"checksum; {hint}")
@@ -654,6 +782,9 @@ def build_index(
         target.parent.mkdir(parents=True, exist_ok=True)
     _check_target(target, index_dir)
     with _build_lock(target, index_dir):
+        # The version qabot's link names now: proven qabot's by the link even when its
+        # manifest is gone, so the switch away from it may delete it.
+        linked = Path(os.path.realpath(target)) if _is_version_link(target) else None
         live = live_folder(target)
         alias = milvus.alias_for(target) if milvus is not None else None
         current = _current(index_dir, live, embedder, milvus)
@@ -663,7 +794,7 @@ def build_index(
             if live != Path(os.path.realpath(target)):  # recovered: name it again
                 with _writing(index_dir):
                     _point(target, _as_version(live, target))
-            _cleanup(target)  # what an interrupted build left
+            _cleanup(target, linked)  # what an interrupted build left
             _settle_milvus(milvus, alias, current.store)
             return BuildResult(index_dir, True, len(units), len(documents),
                                time.perf_counter() - started,
@@ -674,6 +805,10 @@ def build_index(
                                         dir=target.parent))
         store: VectorStore | None = None
         try:
+            with _writing(index_dir):
+                _write_json(tmp / BUILD_MARKER, {"made_by": PRODUCER, "folder": tmp.name,
+                                                 "pid": os.getpid(),
+                                                 "process": _process_identity(os.getpid())})
             texts = [embed_text(u, d.title) for d in documents for u in d.units]
             previous = None if force else _previous_vectors(current, embedder)
             del current
@@ -695,7 +830,7 @@ def build_index(
             if drop is not None:  # a Milvus collection no index names
                 drop()
             raise
-        _cleanup(target)
+        _cleanup(target, linked)
         _settle_milvus(milvus, alias, store)
     return BuildResult(index_dir, False, len(units), len(documents),
                        time.perf_counter() - started, reused=reused,
@@ -770,6 +905,7 @@ def _write_build(folder: Path, documents: Sequence[Document], embedder: Embedder
         pos += len(d.units)
     manifest = {
         "format_version": FORMAT_VERSION,
+        "producer": PRODUCER,
         "model": {"name": embedder.name, "fingerprint": embedder.fingerprint,
                   "dimension": embedder.dimension},
         "corpus_hash": info["corpus_hash"],
@@ -832,20 +968,31 @@ def _encode_reusing(texts: Sequence[str], embedder: Embedder,
 # The files of an index, and every name qabot writes into an index folder. A folder holding
 # anything else is not (only) an index, and is never replaced or deleted.
 DATA_FILES = frozenset((VECTORS, UNITS, *LEXICAL_FILES))
-OWN_FILES = frozenset((MANIFEST, *DATA_FILES))
+OWN_FILES = frozenset((MANIFEST, *DATA_FILES, BUILD_MARKER))
+NOT_QABOTS = "its manifest.json is not qabot's"
 
 
-def foreign_entry(index_dir: Path) -> str | None:
-    """Why ``index_dir`` may not be replaced by a build, or None when it may.
+def _is_empty_dir(path: str) -> bool:
+    try:
+        with os.scandir(path) as entries:
+            return not any(True for _ in entries)
+    except OSError:
+        return False
 
-    Only a folder that qabot itself made may go: regular files with the names qabot
-    writes, and a manifest qabot wrote (a JSON object with qabot's format version and
-    its list of files). A manifest that no longer parses, or has fields of the wrong
-    type, is allowed beside qabot's data files: that is a damaged index, which a build
-    is there to repair.
+
+def foreign_entry(folder: Path, *, linked: bool = False) -> str | None:
+    """Why ``folder`` may not be replaced or deleted by a build, or None when it may.
+
+    Only a folder qabot can prove it wrote: the version its own link names (``linked``:
+    proof even when the manifest is gone), or one whose manifest says qabot wrote it (see
+    :func:`_manifest_proof`); and only when it holds nothing of anyone else's: entries with
+    the names qabot writes, each a regular file or something that holds no data (a link, a
+    FIFO or an empty folder in a file's place, as damage leaves them). Names alone prove
+    nothing: another tool's ``manifest.json`` and ``vectors.faiss`` are not qabot's.
     """
     try:
-        entries = sorted(os.scandir(index_dir), key=lambda e: e.name)
+        with os.scandir(folder) as found:
+            entries = sorted(found, key=lambda e: e.name)
     except OSError as exc:
         return f"cannot list it ({exc.strerror or exc})"
     if not entries:
@@ -853,21 +1000,51 @@ def foreign_entry(index_dir: Path) -> str | None:
     for entry in entries:
         if entry.name not in OWN_FILES:
             return f"it holds {entry.name!r}, which qabot did not write"
-        if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
-            return f"{entry.name!r} in it is not a regular file"
-    names = {e.name for e in entries}
-    if MANIFEST not in names:
-        return "it holds no manifest.json"
-    if names & {VECTORS, UNITS}:
+        if entry.is_dir(follow_symlinks=False) and not _is_empty_dir(entry.path):
+            return f"{entry.name!r} in it is a folder holding files"
+    if linked:
+        return None
+    regular = {e.name for e in entries if e.is_file(follow_symlinks=False)}
+    return _manifest_proof(folder, {e.name for e in entries}, regular)
+
+
+def _manifest_proof(folder: Path, names: set[str], regular: set[str]) -> str | None:
+    """None when ``folder``'s manifest proves qabot wrote the folder, else why not.
+
+    Proof is qabot's mark (``"producer": "qabot"``, in every manifest it writes); for an
+    index of an older qabot, without the mark, its content verified: a manifest qabot reads,
+    listing exactly the data files the folder holds, each with its size and checksum.
+    """
+    if MANIFEST not in regular:
+        return "it holds no manifest.json" if MANIFEST not in names \
+            else "its manifest.json is not a regular file"
+    try:
+        manifest = json.loads(_read_regular(folder / MANIFEST))
+    except (OSError, ValueError, RecursionError):
+        return NOT_QABOTS
+    if not isinstance(manifest, dict):
+        return NOT_QABOTS
+    if manifest.get("producer") == PRODUCER:
         return None
     try:
-        manifest = json.loads((index_dir / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return "its manifest.json is not qabot's"
-    if not (isinstance(manifest, dict) and isinstance(manifest.get("format_version"), int)
-            and isinstance(manifest.get("files"), dict)
-            and set(manifest["files"]) <= OWN_FILES):
-        return "its manifest.json is not qabot's"
+        model = validate(manifest)
+        check_ranges(model)
+    except ManifestError:
+        return NOT_QABOTS
+    unmatched = "its manifest.json has no qabot mark and its files do not match it"
+    listed = set(model.files)
+    needed = {UNITS} | ({VECTORS} if model.store == "faiss" else set())
+    if not needed <= listed or listed | {MANIFEST} != names or not listed <= regular:
+        return unmatched
+    for name, expected in model.files.items():
+        try:
+            size = os.lstat(folder / name).st_size
+            same = size == expected.size and (
+                size > HASH_CHECK_LIMIT or _sha256_regular(folder / name) == expected.sha256)
+        except OSError:
+            same = False
+        if not same:
+            return unmatched
     return None
 
 
@@ -879,26 +1056,107 @@ def _check_target(target: Path, index_dir: Path) -> None:
     if folder.exists() and not folder.is_dir():
         raise IndexLoadError(f"{index_dir} is a file, not an index folder")
     if folder.is_dir():
-        why = foreign_entry(folder)
+        why = foreign_entry(folder, linked=_is_version_link(target))
         if why is not None:
             raise IndexLoadError(f"{index_dir} is not a qabot index folder ({why}); "
                                  f"nothing was changed: choose another index folder")
 
 
+def check_build_target(index_dir: Path) -> None:
+    """Refuse, before any source is read or model loaded, a folder a build of ``index_dir``
+    would not replace (see :func:`foreign_entry`); the build checks again."""
+    _check_target(index_target(index_dir), index_dir)
+
+
+def _process_identity(pid: int) -> str | None:
+    """Which process ``pid`` is, beyond its number (numbers are reused): the boot and its
+    start time, from /proc. None where that cannot be read (the process is gone, no /proc)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return f"{boot}/{fields[19]}"  # field 22 of stat: the start time
+    except (OSError, IndexError):
+        return None
+
+
+def _running(pid: int, identity: str | None) -> bool:
+    """True when process ``pid`` may still be the one recorded as ``identity`` (None: any)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        pass
+    except (OverflowError, ValueError):  # no such process number
+        return False
+    now = _process_identity(pid) if identity is not None else None
+    return now is None or now == identity
+
+
+def _build_marker(folder: Path, pid: int) -> dict[str, Any] | None:
+    """The marker a build wrote into ``folder`` as it made it, if it names this folder and
+    ``pid``; None when there is none such (then qabot cannot prove the folder is its own)."""
+    try:
+        marker = json.loads(_read_regular(folder / BUILD_MARKER))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if isinstance(marker, dict) and marker.get("made_by") == PRODUCER \
+            and marker.get("folder") == folder.name and marker.get("pid") == pid:
+        return marker
+    return None
+
+
 def _remove_stale_builds(target: Path) -> None:
-    """Delete build folders left by builds that were killed (their process is gone)."""
-    for stale in _siblings(target, ".build-"):
-        try:
-            pid = int(stale.name.rsplit(".build-", 1)[1].split("-", 1)[0])
-        except (IndexError, ValueError):
+    """Delete the build folders that killed builds of ``target`` left (the build lock held).
+
+    Only folders qabot can prove it made: named exactly as it names them, holding the
+    marker it writes as it makes one (naming that folder and a process now gone), and
+    nothing but what a build writes. An empty folder so named, of a process now gone (a
+    build killed before its marker was written), holds nothing to lose and goes too.
+    """
+    for folder in _siblings(target, ".build-"):
+        pid = _build_pid(folder.name, target.name)
+        if pid is None or folder.is_symlink() or not folder.is_dir():
             continue
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            log.info("removing %s, left by an interrupted build", stale)
-            shutil.rmtree(stale, ignore_errors=True)
-        except PermissionError:
+        marker = _build_marker(folder, pid)
+        if marker is None:
+            if not _running(pid, None):
+                with contextlib.suppress(OSError):
+                    os.rmdir(folder)  # fails unless empty
             continue
+        identity = marker.get("process")
+        if _running(pid, identity if isinstance(identity, str) else None):
+            continue
+        why = foreign_entry(folder, linked=True)
+        if why is not None:
+            log.warning("leaving %s in place: %s", folder, why)
+            continue
+        log.info("removing %s, left by an interrupted build", folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def sweep_stale_builds(index_dir: Path) -> None:
+    """Remove the build folders killed builds left beside ``index_dir`` (see
+    :func:`_remove_stale_builds`), when no build is running: a reader takes the build lock
+    only if it is free, never waiting. Any failure leaves them to the next build."""
+    import fcntl
+
+    try:
+        target = index_target(index_dir)
+        if not any(_build_pid(p.name, target.name) is not None
+                   for p in _siblings(target, ".build-")):
+            return
+        fd = os.open(target.with_name(f".{target.name}.lock"),
+                     os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _remove_stale_builds(target)
+    except OSError as exc:
+        log.debug("stale build folders of %s left to the next build: %s", index_dir, exc)
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _new_version(target: Path) -> Path:
@@ -913,11 +1171,13 @@ def _new_version(target: Path) -> Path:
 
 def _as_version(folder: Path, target: Path) -> Path:
     """``folder`` as a version of ``target`` (renamed to one if it is not)."""
-    if folder.parent == target.parent and folder.name.startswith(f".{target.name}.v-"):
+    if folder.parent == target.parent and _is_version_name(folder.name, target.name):
         return folder
     version = _new_version(target)
     os.rename(folder, version)
     return version
+
+
 
 
 def _switch(build: Path, target: Path) -> None:
@@ -925,14 +1185,19 @@ def _switch(build: Path, target: Path) -> None:
 
     The switch itself is one ``os.replace``. An index folder of an older qabot is first
     renamed to a version (an empty folder is removed): until the link replaces it, a
-    reader finds the newest complete version instead.
+    reader finds the newest complete version instead. The build marker goes once the
+    folder is a version (a kill just before leaves a version that qabot's manifest mark
+    proves its own).
     """
     if target.is_dir() and not target.is_symlink():
         if any(target.iterdir()):
             _as_version(target, target)
         else:
             target.rmdir()
-    _point(target, _as_version(build, target))
+    version = _as_version(build, target)
+    with contextlib.suppress(FileNotFoundError):
+        (version / BUILD_MARKER).unlink()
+    _point(target, version)
     with contextlib.suppress(OSError):
         fd = os.open(target.parent, os.O_RDONLY)
         try:
@@ -950,20 +1215,24 @@ def _point(target: Path, version: Path) -> None:
     os.replace(link, target)
 
 
-def _cleanup(target: Path) -> None:
-    """Delete the versions ``target`` no longer names, and what killed builds left; only
-    folders holding nothing but qabot's files."""
+
+
+def _cleanup(target: Path, linked: Path | None = None) -> None:
+    """Delete the versions ``target`` no longer names, and what killed builds left: only
+    folders qabot can prove it wrote (``linked``: the version its link named before this
+    build, proven by that), holding nothing but qabot's files."""
     _remove_stale_builds(target)
     live = Path(os.path.realpath(target))
-    for folder in (*_siblings(target, ".v-"), backup_path(target)):
+    for folder in (*_versions_beside(target), backup_path(target)):
         if folder == live or folder.is_symlink() or not folder.is_dir():
             continue
-        why = foreign_entry(folder)
+        why = foreign_entry(folder, linked=folder == linked)
         if why is None:
             shutil.rmtree(folder, ignore_errors=True)
         else:
             log.warning("leaving %s in place: %s", folder, why)
     for link in _siblings(target, ".link-"):
-        if link.is_symlink():
+        if link.is_symlink() and re.fullmatch(rf"\.{re.escape(target.name)}\.link-\d+",
+                                              link.name):
             with contextlib.suppress(OSError):
                 link.unlink()
