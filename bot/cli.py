@@ -264,7 +264,6 @@ def index_group() -> None:
 def index_build(sources: tuple[Path, ...], index_dir: Path | None, force: bool) -> None:
     """Build the index from the sources (atomically; the old index stays until it is done)."""
     from bot.render import plural
-
     from bot.safe_text import visible_controls
 
     settings = get_settings(index_dir=index_dir)
