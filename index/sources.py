@@ -39,6 +39,10 @@ NAMED_SKIPS = 3  # file names shown for each reason in the skipped-files line
 log = logging.getLogger(__name__)
 
 
+class EmptyDocument(SourceError):
+    """A source with nothing to index: refused when named, skipped inside a folder."""
+
+
 @dataclass(frozen=True, slots=True)
 class Unit:
     """One retrievable unit: a sentence, or a JSONL unit kept exactly as given.
@@ -139,7 +143,7 @@ def read_text_document(path: Path, name: str | None = None) -> Document:
     doc = name or path.stem
     spans = split_sentences(text)
     if not spans:
-        raise SourceError(f"{path}: empty document (no text to index)")
+        raise EmptyDocument(f"{path}: empty document (no text to index)")
     units = [
         Unit(
             id=f"{doc}:{i}",
@@ -223,7 +227,7 @@ def read_parsed_document(path: Path, name: str | None = None) -> Document:
                   section=section, url=parsed.url)
              for i, (text, number, section) in enumerate(join_fragments(pieces))]
     if not units:
-        raise SourceError(f"{path}: empty document (no text to index)")
+        raise EmptyDocument(f"{path}: empty document (no text to index)")
     return Document(name=doc, source=str(path), title=parsed.title or humanise(doc),
                     url=parsed.url, units=units)
 
@@ -276,7 +280,7 @@ def read_jsonl_documents(path: Path) -> list[Document]:
                  url=url)
         )
     if not docs:
-        raise SourceError(f"{path}: empty document (no units)")
+        raise EmptyDocument(f"{path}: empty document (no units)")
     return list(docs.values())
 
 
@@ -386,7 +390,7 @@ def load_sources(paths: Sequence[Path] | None = None, *,
     if size > BIG_CORPUS:
         say(f"reading and splitting {size / 1e6:.1f} MB of sources ({_count(len(files), 'file')})"
             "...")
-    documents = _read_all(files)
+    documents = _read_all(files, warn)
     if size > BIG_CORPUS:
         units = sum(len(d.units) for d in documents)
         say(f"read {_count(len(documents), 'document')}, {_count(units, 'unit')} in "
@@ -398,20 +402,21 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _read_all(files: Iterable[tuple[Path, str | None]]) -> list[Document]:
+def _read_all(files: Iterable[tuple[Path, str | None]], warn: Callable[[str], None]
+              ) -> list[Document]:
+    """Read every file; a file of a folder (named) with no text is skipped and said."""
     documents: list[Document] = []
     names: dict[str, str] = {}
     ids: set[str] = set()
+    empty: list[str] = []
     for file, name in files:
-        suffix = file.suffix.lower()
-        if suffix == JSONL_SUFFIX:
-            found = read_jsonl_documents(file)
-        elif suffix in TEXT_SUFFIXES:
-            found = [read_text_document(file, name)]
-        elif suffix in SUPPORTED:
-            found = [read_parsed_document(file, name)]
-        else:
-            raise SourceError(f"{file}: unsupported file type (use {_kinds()})")
+        try:
+            found = _read_one(file, name)
+        except EmptyDocument:
+            if name is None:  # a file given by name: the user meant it
+                raise
+            empty.append(str(file))
+            continue
         for doc in found:
             if doc.name in names:
                 raise SourceError(
@@ -423,4 +428,18 @@ def _read_all(files: Iterable[tuple[Path, str | None]]) -> list[Document]:
                     raise SourceError(f'{file}: duplicate unit id "{unit.id}"')
                 ids.add(unit.id)
             documents.append(doc)
+    if empty:
+        shown = ", ".join(empty[:3]) + (f" and {len(empty) - 3} more" if len(empty) > 3 else "")
+        warn(f"skipped {_count(len(empty), 'file')} with no text to index: {shown}")
     return documents
+
+
+def _read_one(file: Path, name: str | None) -> list[Document]:
+    suffix = file.suffix.lower()
+    if suffix == JSONL_SUFFIX:
+        return read_jsonl_documents(file)
+    if suffix in TEXT_SUFFIXES:
+        return [read_text_document(file, name)]
+    if suffix in SUPPORTED:
+        return [read_parsed_document(file, name)]
+    raise SourceError(f"{file}: unsupported file type (use {_kinds()})")

@@ -407,3 +407,20 @@ def test_a_damaged_older_index_is_refused_not_deleted(runner: CliRunner, tmp_pat
     result = runner.invoke(cli, ["index", "build", "--index-dir", str(index)])
     assert "files do not match it" in one_line_failure(result, 1)
     assert contents(index) == before
+
+
+def test_a_file_of_white_space_in_a_folder_is_skipped_and_said(tmp_path: Path) -> None:
+    from index.sources import load_sources
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "blank.md").write_text("  \n\n \t\n", encoding="utf-8")
+    (folder / "only-a-heading.md").write_text("# Title\n", encoding="utf-8")
+    (folder / "owls.txt").write_text("Owls hunt at night.", encoding="utf-8")
+    said: list[str] = []
+    docs = load_sources([folder], notify=said.append)
+    assert [d.name for d in docs] == ["owls"]
+    assert any("skipped 2 files with no text to index" in line and "blank.md" in line
+               for line in said)
+    with pytest.raises(Exception, match="empty document"):  # named on its own: refused
+        load_sources([folder / "blank.md"])
