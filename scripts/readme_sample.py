@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import os
 import re
 import shlex
@@ -28,6 +29,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -55,6 +57,95 @@ def update(text: str, run: Run) -> str:
         return f"<!-- sample: {m['command']} -->\n```\n{render_block(m['command'], output)}```"
 
     return SAMPLE.sub(fill, text)
+
+
+FIGURES = re.compile(r"^<!-- figures -->\n.*?^<!-- /figures -->$", re.M | re.S)
+RESULTS = ROOT / "docs" / "results"
+# The benchmark figures the README shows (docs/results/app.json), by name.
+SPEED = {  # name in app.json: (the README's label, what its floor is called, or "")
+    "cold one-shot `qabot ask`, wall time": (
+        "one-shot `qabot ask`, start to exit", "a bare python loading the same models for the "
+        "same work"),
+    "warm ask with reranking (depth 10), p50": (
+        "a question in the REPL or the bot (warm, with reranking), p50",
+        "the models' own inference"),
+    "`qabot --help` wall time": ("`qabot --help` (no model loaded)", ""),
+    "index build throughput (10,000 units)": (
+        "index build (10,000 units)", "the encoder's `encode()` of the same texts"),
+    "peak RSS of `qabot ask`": ("peak memory of `qabot ask`", "the bare models"),
+}
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def _quality_rows(data: dict[str, Any]) -> list[str]:
+    sets = {s["name"]: s for s in data["sets"]}
+    rows = []
+    for name, label in (("article_qa_sealed2", "article questions, sealed"),
+                        ("docs_qa_sealed", "documentation questions, sealed")):
+        if name not in sets:
+            continue
+        s = sets[name]
+        extra = (f", off-topic `unknown` {_pct(s['offtopic_unknown'])}"
+                 if "offtopic_unknown" in s else "")
+        rows.append(f"| {label} ({s['questions']}: {s['answerable']} answerable; nothing tuned "
+                    f"on them) | right first {_pct(s['right_first'])}, helpful (right first, "
+                    f"`answer` or `likely`) {_pct(s['helpful'])}, confidently wrong "
+                    f"{_pct(s['confidently_wrong'])}, close-topic unanswerable given `answer` "
+                    f"{_pct(s.get('close_answer', 0.0))}{extra} |")
+    if "wikiqa" in sets:
+        s = sets["wikiqa"]
+        rows.append(f"| WikiQA dev half ({s['questions']} questions; not tuned on by the "
+                    f"reranker or the verdicts) | MAP {s['map']:.3f}, answer-triggering F1 "
+                    f"{s['f1_answer']:.3f} (`answer`) / {s['f1_answer_or_likely']:.3f} "
+                    f"(`answer` or `likely`) |")
+    tuned = [sets[n] for n in ("article_qa", "article_qa_holdout", "docs_qa") if n in sets]
+    if tuned:
+        rows.append("| the sets the verdicts were fitted on (cross-validated there; "
+                    "in-sample here) | " + "; ".join(
+                        f"{s['name']}: right first {_pct(s['right_first'])}, helpful "
+                        f"{_pct(s['helpful'])}" for s in tuned) + " |")
+    return rows
+
+
+def _speed_rows(data: dict[str, Any]) -> list[str]:
+    rows = []
+    for figure in data["figures"]:
+        if figure["name"] not in SPEED:
+            continue
+        label, floor = SPEED[figure["name"]]
+        value = f"{figure['value']:,.0f}" if figure["value"] >= 100 else f"{figure['value']:.2f}"
+        against = f" ({figure['ratio']:.2f}× {floor})" if floor and figure.get("ratio") else ""
+        rows.append(f"| {label} | {value} {figure['unit']}{against} |")
+    return rows
+
+
+def figures(results: Path = RESULTS) -> str:
+    """The README's figures table, from the results the quality and benchmark runs wrote."""
+    lines = ["| what | measured |", "|---|---|"]
+    quality = results / "quality.json"
+    if quality.is_file():
+        data = json.loads(quality.read_text(encoding="utf-8"))
+        lines += _quality_rows(data)
+    app = results / "app.json"
+    if app.is_file():
+        lines += _speed_rows(json.loads(app.read_text(encoding="utf-8")))
+    dates = []
+    for name in ("quality.json", "app.json"):
+        if (results / name).is_file():
+            date = json.loads((results / name).read_text(encoding="utf-8"))["date"][:10]
+            dates.append(f"{name} {date}")
+    lines.append("")
+    lines.append(f"(measured: {', '.join(dates)})")
+    return "\n".join(lines)
+
+
+def update_figures(text: str, results: Path = RESULTS) -> str:
+    """``text`` with its figures block made anew from ``results``."""
+    return FIGURES.sub(lambda m: f"<!-- figures -->\n{figures(results)}\n<!-- /figures -->",
+                       text)
 
 
 def real_runner(workdir: Path) -> Run:
@@ -85,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"readme_sample: no sample markers in {args.readme}", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory(prefix="qabot-readme-") as tmp:
-        new = update(text, real_runner(Path(tmp)))
+        new = update_figures(update(text, real_runner(Path(tmp))))
     if new == text:
         print(f"{args.readme}: samples up to date")
         return 0
