@@ -63,12 +63,15 @@ def open_engine(settings: Settings, *, auto_build: bool, warm: bool = False,
 
     engine = Engine(settings, default_embedder(settings, purpose),
                     reranker=default_reranker(settings, purpose))
-    if not auto_build:
-        engine.prefetch()  # the models load while the index is read
     if auto_build:
         engine.load_or_build(notify=lambda m: click.echo(f"qabot: {m}", err=True))
     else:
-        engine.load()
+        engine.prefetch()  # the models load while the index is read
+        try:
+            engine.load()
+        except BaseException:  # a damaged index: exit only once the models stopped loading
+            engine.finish_loading()
+            raise
     if warm:
         click.echo(f"qabot: loading {engine.describe_models()}...", err=True)
         engine.warm_up()

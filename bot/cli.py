@@ -169,6 +169,8 @@ def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
 def _batch_items(stream: Any, default_doc: str | None
                  ) -> Iterator[tuple[int, str | None, str | None, str | None]]:
     """Yield (line number, question, doc, error) for each non-blank batch line."""
+    from index.json_input import parse as parse_json
+
     for lineno, raw in enumerate(stream, start=1):
         line = raw.strip()
         if not line:
@@ -177,7 +179,7 @@ def _batch_items(stream: Any, default_doc: str | None
             yield lineno, line, default_doc, None
             continue
         try:
-            obj = json.loads(line)
+            obj = parse_json(line)
         except json.JSONDecodeError as exc:
             yield lineno, None, None, f"line {lineno}: not valid JSON ({exc.msg})"
             continue

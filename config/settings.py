@@ -32,6 +32,8 @@ def _split_list(value: Any) -> Any:
                 return json.loads(text)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"not a valid JSON list ({exc.msg})") from exc
+            except RecursionError:
+                raise ValueError("not a valid JSON list (nested too deeply)") from None
         return [part.strip() for part in text.split(",") if part.strip()]
     return value
 

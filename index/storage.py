@@ -69,6 +69,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from index.errors import IndexLoadError, IndexWriteError, StoreSwitched
+from index.json_input import parse as parse_json
 from index.lexical import LEXICAL_FILES, Lexical
 from index.manifest import ManifestError, check_ranges, check_unit_owners, validate
 from index.sources import BUILTIN_ARTICLE, Document, Unit, builtin_article, embed_text
@@ -256,7 +257,7 @@ def _parse_manifest(index_dir: Path, folder: Path) -> tuple[dict[str, Any], Mani
     except (OSError, UnicodeDecodeError) as exc:
         raise IndexLoadError(f"cannot read {index_dir / MANIFEST} ({exc}); {hint}") from None
     try:
-        manifest = json.loads(raw)
+        manifest = parse_json(raw)
     except json.JSONDecodeError:
         raise IndexLoadError(f"index at {index_dir} is corrupt: manifest.json is not valid "
                              f"JSON; {hint}") from None
