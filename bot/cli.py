@@ -381,7 +381,12 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
             questions = evaluate.read_questions(questions_path)
         else:
             settings = get_settings(index_dir=index_dir, answer_threshold=threshold)
-            questions = evaluate.read_questions(file)  # a bad file fails before the model loads
+            # A bad file fails before the model loads; a vote file's damaged lines are
+            # skipped, and said.
+            from bot.safe_text import safe_text
+
+            questions = evaluate.read_questions(file, notify=lambda m: click.echo(
+                f"qabot: warning: {safe_text(m, one_line=True)}", err=True))
             must_build = check_index(settings)
             engine = open_engine(settings, auto_build=must_build)
         for q in questions:
