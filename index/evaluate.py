@@ -97,13 +97,14 @@ def read_questions(path: Path, notify: Callable[[str], None] | None = None
         except UnicodeDecodeError as exc:
             bad.append((n, f"not UTF-8 text (byte 0x{chunk[exc.start]:02x})"))
             continue
+        item: EvalQuestion | dict[str, Any] | None
         try:
             item = _read_line(line)
         except DataError as exc:
             bad.append((n, str(exc)))
             item = _glued_tail(line)
-            if item is None:
-                continue
+        if item is None:
+            continue
         if isinstance(item, EvalQuestion):
             out.append(item)
         else:

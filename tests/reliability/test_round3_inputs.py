@@ -129,6 +129,8 @@ def test_a_vote_after_a_half_line_starts_on_a_line_of_its_own(tmp_path: Path) ->
     path = tmp_path / "votes.jsonl"
     path.write_text(vote_line(1) + vote_line(2)[:40], encoding="utf-8")  # an older qabot's
     append_line(path, vote_line(3))
+    assert path.read_text(encoding="utf-8").splitlines()[1:] == [vote_line(2)[:40],
+                                                                 vote_line(3).strip()]
     said: list[str] = []
     assert [q.question for q in read_questions(path, notify=said.append)] == [
         "Question number 1 about the meeting?", "Question number 3 about the meeting?"]
