@@ -97,12 +97,16 @@ def open_engine(settings: Settings, *, auto_build: bool, warm: bool = False,
 
     engine = Engine(settings, default_embedder(settings, purpose),
                     reranker=default_reranker(settings, purpose))
-    if not auto_build and prefetch:
-        engine.prefetch()  # the models load while the index is read
     if auto_build:
         engine.load_or_build(notify=notify)
     else:
-        engine.load()
+        if prefetch:
+            engine.prefetch()  # the models load while the index is read
+        try:
+            engine.load()
+        except BaseException:  # a damaged index: exit only once the models stopped loading
+            engine.finish_loading()
+            raise
     if warm:
         click.echo(f"qabot: loading {engine.describe_models()}...", err=True)
         engine.warm_up()

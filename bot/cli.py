@@ -181,6 +181,8 @@ def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
 def _batch_items(stream: Any, default_doc: str | None
                  ) -> Iterator[tuple[int, str | None, str | None, str | None]]:
     """Yield (line number, question, doc, error) for each non-blank batch line."""
+    from index.json_input import parse as parse_json
+
     for lineno, raw in enumerate(stream, start=1):
         line = raw.strip()
         if not line:
@@ -189,7 +191,7 @@ def _batch_items(stream: Any, default_doc: str | None
             yield lineno, line, default_doc, None
             continue
         try:
-            obj = json.loads(line)
+            obj = parse_json(line)
         except json.JSONDecodeError as exc:
             yield lineno, None, None, f"line {lineno}: not valid JSON ({exc.msg})"
             continue
@@ -440,7 +442,12 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
             questions = evaluate.read_questions(questions_path)
         else:
             settings = get_settings(index_dir=index_dir, answer_threshold=threshold)
-            questions = evaluate.read_questions(file)  # a bad file fails before the model loads
+            # A bad file fails before the model loads; a vote file's damaged lines are
+            # skipped, and said.
+            from bot.safe_text import safe_text
+
+            questions = evaluate.read_questions(file, notify=lambda m: click.echo(
+                f"qabot: warning: {safe_text(m, one_line=True)}", err=True))
             must_build = check_index(settings)
             engine = open_engine(settings, auto_build=must_build, prefetch=False)
         for q in questions:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -32,6 +33,8 @@ def _split_list(value: Any) -> Any:
                 return json.loads(text)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"not a valid JSON list ({exc.msg})") from exc
+            except RecursionError:
+                raise ValueError("not a valid JSON list (nested too deeply)") from None
         return [part.strip() for part in text.split(",") if part.strip()]
     return value
 
@@ -256,8 +259,29 @@ def env_name(field: str) -> str:
     return ENV_PREFIX + field.upper()
 
 
+def check_env_files(env_file: Any) -> None:
+    """Refuse a ``.env`` that is a FIFO, before pydantic-settings reads it.
+
+    pydantic-settings reads a FIFO (for secrets piped in), and waits, forever, for a writer
+    that may never come: a settings error (exit 2) at once is clearer than a hang. A real
+    file, a missing one and a link to a file are read (or skipped) as before.
+    """
+    files = [env_file] if isinstance(env_file, str | os.PathLike) else list(env_file or ())
+    for name in files:
+        path = Path(name).expanduser()
+        try:
+            is_fifo = stat.S_ISFIFO(path.stat().st_mode)
+        except OSError:  # missing (or unreachable): pydantic-settings skips it
+            continue
+        if is_fifo:
+            raise SettingsError(f"cannot read {path.absolute()}: it is a FIFO (a named pipe), "
+                                f"not a file; replace it with a file, or set the variables "
+                                f"in the environment")
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings, turning a validation error into one readable line."""
+    check_env_files(overrides.get("_env_file", Settings.model_config.get("env_file")))
     try:
         return Settings(**overrides)
     except UnicodeDecodeError as exc:

@@ -168,6 +168,14 @@ class Engine:
             if start is not None:
                 start()
 
+    def finish_loading(self) -> None:
+        """Wait for the models :meth:`prefetch` started loading (before exiting on an error:
+        native code must not be torn down mid-work)."""
+        for model in (self.embedder, self._reranker):
+            finish = getattr(model, "finish_loading", None)
+            if finish is not None:
+                finish()
+
     def warm_up(self) -> None:
         """Load the models now rather than on the first question."""
         for model in (self.embedder, self.reranker):

@@ -16,12 +16,13 @@ import csv
 import json
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from index.errors import DataError
+from index.json_input import parse as parse_json
 
 if TYPE_CHECKING:
     from index.engine import Engine
@@ -80,41 +81,52 @@ class Metrics:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
-def read_questions(path: Path) -> list[EvalQuestion]:
+def read_questions(path: Path, notify: Callable[[str], None] | None = None
+                   ) -> list[EvalQuestion]:
     """Read a JSONL question set (or vote file); a bad line is a DataError naming file and line.
 
-    Lines with a ``"vote"`` are votes, turned into questions by :func:`read_votes`.
+    Lines with a ``"vote"`` are votes, turned into questions by :func:`read_votes`. A file
+    that holds votes is the bot's, appended to for months: a damaged line in it (a half
+    line a full disk left, a byte gone) is skipped, and how many were is said through
+    ``notify`` (default: the log, at WARNING), rather than losing every good vote to it.
     """
     out: list[EvalQuestion] = []
     votes: list[tuple[int, dict[str, Any]]] = []
+    bad: list[tuple[int, str]] = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = path.read_bytes()
+    except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc})") from None
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
+    # Lines end at "\n" only: JSON text may hold U+2028 and the like, which splitlines()
+    # would take for line ends.
+    for n, chunk in enumerate(raw.split(b"\n"), start=1):
+        if not chunk.strip():
             continue
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict) or not isinstance(obj.get("question"), str):
-            raise DataError(f'{path}:{n}: expected {{"question": str, "gold": [str, ...]}}')
-        doc = obj.get("doc")
-        if doc is not None and not isinstance(doc, str):
-            raise DataError(f'{path}:{n}: "doc" must be a string')
-        if "vote" in obj:
-            votes.append((n, obj))
+            line = chunk.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad.append((n, f"not UTF-8 text (byte 0x{chunk[exc.start]:02x})"))
             continue
-        gold = obj.get("gold", [])
-        if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
-            raise DataError(f'{path}:{n}: "gold" must be a list of strings')
-        kind = obj.get("kind", "")
-        if kind not in KINDS:
-            raise DataError(f'{path}:{n}: "kind" must be one of {", ".join(KINDS[1:])}')
-        if (kind == "answerable") != bool(gold) and kind:
-            raise DataError(f'{path}:{n}: "kind" {kind!r} does not fit its gold')
-        out.append(EvalQuestion(obj["question"], doc, tuple(gold), kind))
+        item: EvalQuestion | dict[str, Any] | None
+        try:
+            item = _read_line(line)
+        except DataError as exc:
+            bad.append((n, str(exc)))
+            item = _glued_tail(line)
+        if item is None:
+            continue
+        if isinstance(item, EvalQuestion):
+            out.append(item)
+        else:
+            votes.append((n, item))
+    if bad and not votes:
+        n, why = bad[0]
+        raise DataError(f"{path}:{n}: {why}")
+    if bad:
+        n, why = bad[0]
+        count = f"{len(bad)} damaged line{'s' if len(bad) != 1 else ''}"
+        (notify or log.warning)(f"{path}: skipped {count} (line {n}: {why}); read "
+                                f"{len(votes)} vote{'s' if len(votes) != 1 else ''}")
     skipped = 0
     if votes:
         voted, skipped = read_votes(votes, path)
@@ -124,6 +136,47 @@ def read_questions(path: Path) -> list[EvalQuestion]:
                "passage with more 👍 than 👎, or the question was cut)" if skipped else "")
         raise DataError(f"{path}: no questions{why}")
     return out
+
+
+def _glued_tail(line: str) -> EvalQuestion | dict[str, Any] | None:
+    """The whole record at the end of a damaged line, if any: an older qabot appended the
+    next vote to the half line a full disk left (each record starts ``{"question":``)."""
+    start = line.rfind('{"question":')
+    if start <= 0:
+        return None
+    try:
+        return _read_line(line[start:])
+    except DataError:
+        return None
+
+
+def _read_line(line: str) -> EvalQuestion | dict[str, Any]:
+    """One line of a question set: a question, or a vote (checked); DataError says why not."""
+    try:
+        obj = parse_json(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not valid JSON ({exc.msg})") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("question"), str):
+        raise DataError('expected {"question": str, "gold": [str, ...]}')
+    doc = obj.get("doc")
+    if doc is not None and not isinstance(doc, str):
+        raise DataError('"doc" must be a string')
+    if "vote" in obj:
+        if obj["vote"] not in VOTES:
+            raise DataError('"vote" must be "up" or "down"')
+        passage = obj.get("passage")
+        if not isinstance(passage, str) or not passage:
+            raise DataError('"passage" must be a unit id')
+        return obj
+    gold = obj.get("gold", [])
+    if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
+        raise DataError('"gold" must be a list of strings')
+    kind = obj.get("kind", "")
+    if kind not in KINDS:
+        raise DataError(f'"kind" must be one of {", ".join(KINDS[1:])}')
+    if kind and (kind == "answerable") != bool(gold):
+        raise DataError(f'"kind" {kind!r} does not fit its gold')
+    return EvalQuestion(obj["question"], doc, tuple(gold), kind)
 
 
 def read_votes(votes: Sequence[tuple[int, dict[str, Any]]], path: Path

@@ -136,8 +136,11 @@ def _pymilvus() -> Any:
     except ImportError:
         raise StoreError(INSTALL_HINT) from None
     # Both log tracebacks (with their own handler) of what qabot reports as one line, and
-    # pymilvus' connection logs are no place for a token: silenced.
-    for name in ("pymilvus", "milvus_lite"):
+    # pymilvus' connection logs are no place for a token: silenced. milvus-lite serves
+    # gRPC in this process, and grpc's server logs an 8-line traceback at ERROR for each
+    # call it does not implement (AllocTimestamp, which pymilvus tries first on every
+    # flush, then does without): silenced too, as nothing qabot can act on.
+    for name in ("pymilvus", "milvus_lite", "grpc._server"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     return pymilvus
 
@@ -163,7 +166,11 @@ def connect(config: MilvusConfig) -> Any:
                                            timeout=config.timeout)
         except Exception as exc:  # noqa: BLE001 - pymilvus raises several kinds; all one line
             hint = ""
-            if config.is_lite:
+            if config.is_lite and _read_only(Path(config.uri)):
+                hint = ("; it is read-only, and milvus-lite writes to its file even to "
+                        "answer: make it writable (or set QABOT_MILVUS_URI to a writable "
+                        "place)")
+            elif config.is_lite:
                 hint = ("; a milvus-lite file is opened by one process at a time: is another "
                         "qabot using it? Several processes share one through `milvus-lite "
                         "server --data-dir FILE` and QABOT_MILVUS_URI=http://HOST:19530")
@@ -171,6 +178,15 @@ def connect(config: MilvusConfig) -> Any:
                              f"{_reason(exc, config)}{hint}") from None
         _CLIENTS[key] = client
         return client
+
+
+def _read_only(path: Path) -> bool:
+    """True when this process cannot write the milvus-lite store at ``path`` (a file or, in
+    recent milvus-lite, a folder with a LOCK file), or the folder that would hold it."""
+    target = path if path.exists() else path.parent
+    lock = target / "LOCK"
+    candidates = [target, lock] if target.is_dir() and lock.exists() else [target]
+    return any(not os.access(p, os.W_OK) for p in candidates)
 
 
 def _call(config: MilvusConfig, what: str, collection: str, fn: Callable[[], Any]) -> Any:

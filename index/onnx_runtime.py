@@ -106,13 +106,18 @@ class _Export:
         self.threads = threads
         self._lock = threading.Lock()
         self._loaded: tuple[Any, Any] | None = None
-        self._started = False
+        self._loader: threading.Thread | None = None
 
     def start_loading(self) -> None:
         """Load in a background thread (the one-shot ask reads its index meanwhile); the
-        first use waits for it, and raises what it raised."""
-        if self._loaded is None and not self._started:
-            self._started = True
+        first use waits for it, and raises what it raised.
+
+        The thread is not a daemon: a process that exits while ONNX Runtime is still making
+        its session (the index failed to load) must wait for it, since tearing the
+        interpreter down under that native work aborts ("terminate called without an
+        active exception", exit 134). :meth:`finish_loading` waits for it explicitly.
+        """
+        if self._loaded is None and self._loader is None:
             # Imported here, on the calling thread: a C extension (numpy under them) imported
             # by two threads at once can fail half-initialised, and the caller goes on to
             # import faiss and scipy, which need numpy too.
@@ -120,8 +125,14 @@ class _Export:
             import onnxruntime  # noqa: F401
             import tokenizers  # noqa: F401
 
-            threading.Thread(target=self._load_quietly, name=f"load-{self.info.kind}",
-                             daemon=True).start()
+            self._loader = threading.Thread(target=self._load_quietly,
+                                            name=f"load-{self.info.kind}", daemon=False)
+            self._loader.start()
+
+    def finish_loading(self) -> None:
+        """Wait for a background load to end (loaded or failed); at once if none runs."""
+        if self._loader is not None:
+            self._loader.join()
 
     def _load_quietly(self) -> None:
         try:
@@ -225,6 +236,9 @@ class OnnxEmbedder:
     def start_loading(self) -> None:
         self._export.start_loading()
 
+    def finish_loading(self) -> None:
+        self._export.finish_loading()
+
     def encode(
         self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False
     ) -> np.ndarray:
@@ -267,6 +281,9 @@ class OnnxReranker:
 
     def start_loading(self) -> None:
         self._export.start_loading()
+
+    def finish_loading(self) -> None:
+        self._export.finish_loading()
 
     def score(self, question: str, passages: Sequence[str]) -> np.ndarray:
         import numpy as np

@@ -21,6 +21,7 @@ file is read: nothing here weighs on answering a question.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -90,6 +91,33 @@ def row_statement(header: Sequence[str], cells: Sequence[str]) -> str:
 
 
 # --- Markdown ------------------------------------------------------------------------------
+class _AliasRefused(Exception):
+    """A YAML alias in front matter (at ``line``, from 0)."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+@functools.cache
+def _front_matter_loader() -> type:
+    """yaml's SafeLoader without aliases.
+
+    Aliases are kept by reference when loaded, but anything that walks the result (``str()``
+    of a title) expands them: nine nested levels of ten ("billion laughs") are 10⁹ strings.
+    Front matter has no use for them.
+    """
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                raise _AliasRefused(self.peek_event().start_mark.line)
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader
+
+
 def front_matter(text: str, where: str) -> tuple[dict[str, Any], str]:
     """Split YAML front matter off ``text``: (its fields, the rest with the same line count).
 
@@ -102,7 +130,11 @@ def front_matter(text: str, where: str) -> tuple[dict[str, Any], str]:
     import yaml
 
     try:
-        data = yaml.safe_load(match.group(1) or "")
+        data = yaml.load(match.group(1) or "", Loader=_front_matter_loader())
+    except _AliasRefused as exc:
+        line = f":{exc.line + 2}"
+        raise SourceError(f"{where}{line}: front matter uses a YAML alias (*name), which "
+                          f"qabot does not read; write the value out") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 2}" if mark is not None else ""

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from index.errors import SourceError
+from index.json_input import parse as parse_json
 from index.parsing import SECTION_SEPARATOR, Parsed, check_url
 from index.splitter import split_sentences
 
@@ -255,7 +256,7 @@ def read_jsonl_documents(path: Path) -> list[Document]:
             continue
         where = f"{path}:{lineno}"
         try:
-            obj = json.loads(line)
+            obj = parse_json(line)
         except json.JSONDecodeError as exc:
             raise SourceError(f"{where}: not valid JSON ({exc.msg})") from None
         if not isinstance(obj, dict):

@@ -82,6 +82,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from index.errors import IndexLoadError, IndexWriteError, StoreSwitched
+from index.json_input import parse as parse_json
 from index.lexical import LEXICAL_FILES, Lexical
 from index.manifest import ManifestError, check_ranges, check_unit_owners, validate
 from index.sources import BUILTIN_ARTICLE, Document, Unit, builtin_article, embed_text
@@ -324,7 +325,7 @@ def _parse_manifest(index_dir: Path, folder: Path) -> tuple[dict[str, Any], Mani
     except (OSError, UnicodeDecodeError) as exc:
         raise IndexLoadError(f"cannot read {index_dir / MANIFEST} ({exc}); {hint}") from None
     try:
-        manifest = json.loads(raw)
+        manifest = parse_json(raw)
     except json.JSONDecodeError:
         raise IndexLoadError(f"index at {index_dir} is corrupt: manifest.json is not valid "
                              f"JSON; {hint}") from None
@@ -520,7 +521,7 @@ def _load_folder(index_dir: Path, folder: Path, *, model: str, fingerprint: str 
     check_compatible(manifest, index_dir, model, fingerprint, dimension)
     _check_files(index_dir, folder, parsed)
     try:
-        raw_units = json.loads((folder / UNITS).read_text(encoding="utf-8"))
+        raw_units = parse_json((folder / UNITS).read_text(encoding="utf-8"))
         units = [Unit.from_json(u) for u in raw_units]
         check_unit_owners(parsed, [u.doc for u in units])
     except ManifestError as exc:

@@ -18,6 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from index.json_input import parse as parse_json
+
 log = logging.getLogger(__name__)
 
 
@@ -34,7 +36,7 @@ def _identity(path: Path) -> list[int]:
 
 def _read() -> dict[str, Any]:
     try:
-        data = json.loads(cache_file().read_text(encoding="utf-8"))
+        data = parse_json(cache_file().read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

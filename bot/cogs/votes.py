@@ -6,14 +6,17 @@ its document only), and the cog registers the template at start, so buttons on a
 before a restart keep working. The question is read back from the answer's own title.
 
 One vote is one line (see :func:`vote_record`) appended with a single ``write`` on an
-``O_APPEND`` descriptor, so votes arriving together, even from two bot processes, never
-interleave. What a vote means for evaluation is decided when the file is read
+``O_APPEND`` descriptor, under a lock, so votes arriving together, even from two bot
+processes, never interleave; a write a full disk cuts short is cut back (see
+:func:`append_line`). What a vote means for evaluation is decided when the file is read
 (:func:`index.evaluate.read_votes`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import fcntl
 import hashlib
 import json
 import logging
@@ -111,20 +114,40 @@ def vote_view(answer: Answer, *, scoped: bool) -> discord.ui.View | None:
 
 
 def append_line(path: Path, line: str) -> None:
-    """Append ``line`` with one ``write`` on an ``O_APPEND`` descriptor.
+    """Append ``line`` whole, or not at all, with one ``write`` on an ``O_APPEND`` descriptor.
 
     With O_APPEND the kernel moves to the end and writes in one step, so concurrent appends
-    (threads or processes) land one after the other and never mix within a line.
+    (threads or processes) land one after the other and never mix within a line. A full
+    disk (or a file size limit) can still cut the write short: the part written is then
+    cut off again, so the next vote does not start on a half line. Should a half line be
+    there anyway (a crash, an older qabot), the vote starts on a new line after it.
     """
     data = line.encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        written = os.write(fd, data)
+        # Between qabot's appenders (threads, bot processes), so that the end this one looks
+        # at is not another's line half copied, and a cut back never cuts another's line.
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        written = os.write(fd, data)  # raises when not a byte could be written
+        if written != len(data):
+            _cut_back(fd, written)
+            raise OSError(errno.ENOSPC, f"short write to {path} ({written} of {len(data)} "
+                                        f"bytes): the disk is full")
     finally:
         os.close(fd)
-    if written != len(data):  # only when the disk is full
-        raise OSError(f"short write to {path} ({written} of {len(data)} bytes)")
+
+
+def _cut_back(fd: int, written: int) -> None:
+    """Remove the ``written`` bytes of a short append, unless another append followed it
+    (a writer that is not qabot: cutting would lose its line; the reader skips the half
+    line)."""
+    end = os.lseek(fd, 0, os.SEEK_CUR)  # O_APPEND: just past the bytes this write put
+    if os.fstat(fd).st_size == end:
+        os.ftruncate(fd, end - written)
 
 
 def vote_record(*, question: str, doc: str | None, vote: Vote, unit: Unit, answered: bool,

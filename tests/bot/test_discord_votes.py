@@ -282,13 +282,13 @@ def test_votes_become_questions_by_each_voter_s_last_vote_and_the_majority(
     ('{"question": "Q", "vote": "maybe", "passage": "d:1"}', '"vote" must be "up" or "down"'),
     ('{"question": "Q", "vote": "up"}', '"passage" must be a unit id'),
 ])
-def test_a_bad_vote_line_names_file_and_line(tmp_path: Path, line: str, error: str) -> None:
-    from index.errors import DataError
-
+def test_a_bad_vote_line_is_skipped_and_named(tmp_path: Path, line: str, error: str) -> None:
     path = tmp_path / "votes.jsonl"
     path.write_text(vote("Q", "d:1", True, 1) + line + "\n")
-    with pytest.raises(DataError, match=f"votes.jsonl:2: {error}"):
-        read_questions(path)
+    said: list[str] = []
+    questions = read_questions(path, notify=said.append)
+    assert [(q.question, q.gold) for q in questions] == [("Q", ("d:1",))]
+    assert said == [f"{path}: skipped 1 damaged line (line 2: {error}); read 1 vote"]
 
 
 def test_qabot_eval_reads_the_vote_file(tmp_path: Path, fake_engine: Any,

@@ -101,3 +101,31 @@ def test_a_paragraph_longer_than_a_window_splits_as_its_parts_do(article: str) -
     text = " ".join([part] * 4)  # several windows long: windows cut it anywhere
     assert len(text) > 2 * WINDOW
     assert _sentences(text) == _sentences(part) * 4
+
+
+def test_pysbd_sentences_are_found_where_pysbd_finds_them(article: str) -> None:
+    """The one-pass offsets give pysbd's own char spans (trimmed), sentence for sentence."""
+    from index.splitter import _pysbd_segments, _segmenter, _trim
+
+    blocks = [article[s:e] for s, e in paragraphs(article)]
+    blocks.append('He said "Stop. Now." Then Mr. J. R. Smith left at 3.30 p.m. on Jan. 5… '
+                  "Really?! Yes. Yes. Yes.")
+    for block in blocks:
+        own = [_trim(block, s.start, s.end) for s in _segmenter().segment(block)]
+        assert [_trim(block, s, e) for s, e in _pysbd_segments(block)] == own
+
+
+def test_text_denser_in_marks_than_prose_is_split_by_plain_rules(article: str) -> None:
+    from index.splitter import DENSE_MIN, _dense, _plain_segments
+
+    text = "Mr. Smith went home. He said hi! Yes?! Then A. Bob left. U.S. troops stayed."
+    assert [text[s:e].strip() for s, e in _plain_segments(text)] == [
+        "Mr. Smith went home.", "He said hi!", "Yes?!", "Then A. Bob left.",
+        "U.S. troops stayed."]
+    assert not _dense(text)  # too short to tell: pysbd's
+    assert len(article) >= DENSE_MIN and not _dense(article)  # news prose: pysbd's
+    dense = "Mr. " * 400
+    assert len(dense) >= DENSE_MIN and _dense(dense)
+    pieces = _sentences(dense)  # no sentence end at all: cut at word boundaries
+    assert len(pieces) == 2 and all(len(p) <= MAX_UNIT for p in pieces)
+    assert " ".join(pieces).split() == dense.split()
