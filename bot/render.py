@@ -172,12 +172,12 @@ def verdict_line(answer: Answer) -> str:
     if answer.verdict == "answer":
         return f"confidence {answer.confidence:.2f}"
     if answer.verdict == "likely":
-        return f"confidence {answer.confidence:.2f}, not sure (sure from {answer.threshold:.2f})"
+        return f"confidence {answer.confidence:.2f} (not sure)"
     if not answer.passages:
         return "I don't know: the index has nothing to search"
     likely = answer.threshold if answer.likely_threshold is None else answer.likely_threshold
-    return (f"I don't know: I found nothing in {corpus_name(answer)} that answers this "
-            f"(confidence {answer.confidence:.2f}, below {likely:.2f})")
+    return (f"I don't know: I found no answer in {corpus_name(answer)} (confidence "
+            f"{answer.confidence:.2f}, below {likely:.2f})")
 
 
 def related_passages(answer: Answer) -> list[Passage]:
@@ -232,7 +232,7 @@ def render_answer(answer: Answer, highlight: Style | None = None, dim: Style | N
         lines.append(f"Answer {_cite(best)}  {verdict_line(answer)}")
     elif answer.verdict == "likely":
         lines.append(wrap([(f"Likely answer {_cite(best)} ", None), (verdict_line(answer), None)],
-                          width=width, indent="", subsequent="  "))
+                          width=width, indent="", subsequent="    "))
     else:
         lines.append(wrap([(verdict_line(answer) + ".", None)], width=width, indent=""))
         lines.append(f"Closest passage (a hint, not an answer) {_cite(best)}:")

@@ -306,7 +306,7 @@ def test_index_build_never_wipes_a_folder_with_a_stray_manifest(runner: CliRunne
     ({"QABOT_ANSWER_THRESHOLD": "1", "QABOT_LIKELY_THRESHOLD": "0"}, "likely",
      "Likely answer ["),
     ({"QABOT_ANSWER_THRESHOLD": "1", "QABOT_LIKELY_THRESHOLD": "1"}, "unknown",
-     "I don't know: I found nothing in the article"),
+     "I don't know: I found no answer in the article"),
 ])
 def test_verdicts_in_text_and_json(runner: CliRunner, index_dir: Path,
                                    monkeypatch: pytest.MonkeyPatch, env: dict, verdict: str,

@@ -170,11 +170,11 @@ def test_declines_name_the_corpus(runner: CliRunner, index_dir: Path, two_docs: 
         out = runner.invoke(cli, ["ask", "--index-dir", str(idx), *extra, "bananas?"]).stdout
         return " ".join(out.split())
 
-    assert "I don't know: I found nothing in the article" in said(index_dir)
+    assert "I don't know: I found no answer in the article" in said(index_dir)
     several = said(two_docs)
-    assert "I don't know: I found nothing in the documents" in several
+    assert "I don't know: I found no answer in the documents" in several
     assert "article" not in several
-    assert "I found nothing in the document cats" in said(two_docs, "--doc", "cats")
+    assert "I found no answer in the document cats" in said(two_docs, "--doc", "cats")
 
 
 def test_one_unit_is_singular(runner: CliRunner, tmp_path: Path) -> None:

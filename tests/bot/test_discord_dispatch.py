@@ -275,7 +275,7 @@ async def test_each_verdict_is_said_plainly(dpy: Any, fake_engine: Any, threshol
                "unknown": discord.Colour.light_grey()}
     assert embed.colour == colours[verdict]
     assert ("**Likely answer**, not sure" in text) == (verdict == "likely")
-    assert ("I don't know: I found nothing in the article" in text) == (verdict == "unknown")
+    assert ("I don't know: I found no answer in the article" in text) == (verdict == "unknown")
     assert "doesn't say" not in text
     if verdict != "unknown":  # the answer in its context, not a hint
         assert HEADLINE_ANSWER in text and "hint" not in text

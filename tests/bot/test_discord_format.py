@@ -216,7 +216,7 @@ def test_a_declined_answer_is_a_short_i_dont_know_with_one_hint(fake_engine: Any
     hint = answer.best.unit.text
     assert answer.verdict == "unknown"
     assert description == (
-        f"**I don't know: I found nothing in the article that answers this (confidence "
+        f"**I don't know: I found no answer in the article (confidence "
         f"{answer.confidence:.2f}, below {answer.likely_threshold:.2f}).** The closest passage, "
         f"a hint and not an answer:\n\n> {hint}\n\n— {ARTICLE_DOC}, sentence "
         f"{answer.best.unit.position}")

@@ -34,9 +34,10 @@ readme_sample = _script()
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 CITE = r"\[[^\]]+, sentence \d+\]"
 HEAD = [re.compile(rf"^Answer {CITE}  confidence \d\.\d\d$"),
-        re.compile(r"^I don't know: (the article doesn't say|the documents don't say|"
-                   r"the document \S+ doesn't say) \(confidence \d\.\d\d is below the "
-                   r"threshold \d\.\d\d\)\.$")]
+        re.compile(rf"^Likely answer {CITE} confidence \d\.\d\d \(not sure\)$"),
+        re.compile(r"^I don't know: I found no answer in (the article|the documents|"
+                   r"the document \S+) \(confidence \d\.\d\d, below "
+                   r"\d\.\d\d\)\.$")]
 HINT = re.compile(rf"^Closest passage \(a hint, not an answer\) {CITE}:$")
 MORE = re.compile(rf"^  - {CITE} \(\d\.\d\d\) \S")
 
@@ -49,7 +50,7 @@ def test_readme_has_samples_for_an_answer_and_a_decline() -> None:
     blocks = _blocks()
     assert len(blocks) >= 2
     firsts = [lines[1] for _, lines in blocks]
-    assert any(line.startswith("Answer [") for line in firsts)
+    assert any(line.startswith(("Answer [", "Likely answer [")) for line in firsts)
     assert any(line.startswith("I don't know") for line in firsts)
 
 
@@ -72,8 +73,8 @@ def test_sample_block_has_the_renderer_structure(n: int) -> None:
     assert joined.count("**") == 2 and re.search(r"\*\*\S.*\S\*\*", joined)
     rest = body[len(context):]
     if rest:
-        assert rest[0] == ("Also relevant:" if out[0].startswith("Answer") else
-                           "Other passages:")
+        assert rest[0] == ("Other passages:" if out[0].startswith("I don't know") else
+                           "Also relevant:")
         assert MORE.match(rest[1]) and all(MORE.match(x) or x.startswith("    ")
                                             for x in rest[1:])
     assert all(visible_width(line) <= WIDTH for line in out)
@@ -114,3 +115,30 @@ def test_readme_samples_match_a_real_run() -> None:
     done = subprocess.run([sys.executable, "scripts/readme_sample.py", "--check"], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_figures_are_made_from_the_results(tmp_path: Path) -> None:
+    import json
+
+    verdicts = {"all": {"questions": 3, "confidently_wrong": 0}}
+    quality = {"date": "2026-12-03T10:00:00+00:00", "sets": [
+        {"name": "article_qa_sealed2", "questions": 60, "answerable": 42, "right_first": 0.5,
+         "helpful": 0.25, "confidently_wrong": 0.0125, "close_answer": 0.0,
+         "verdicts": verdicts},
+        {"name": "wikiqa", "questions": 317, "map": 0.7601, "f1_answer": 0.1,
+         "f1_answer_or_likely": 0.4, "verdicts": verdicts}]}
+    app = {"date": "2026-11-28T17:56:16+00:00", "figures": [
+        {"name": "cold one-shot `qabot ask`, wall time", "value": 0.5245, "unit": "s",
+         "ratio": 1.081, "floor": "python: the same work"},
+        {"name": "something the README does not show", "value": 1.0, "unit": "s"}]}
+    (tmp_path / "quality.json").write_text(json.dumps(quality), encoding="utf-8")
+    (tmp_path / "app.json").write_text(json.dumps(app), encoding="utf-8")
+    text = "a\n<!-- figures -->\nstale\n<!-- /figures -->\nb\n"
+    new = readme_sample.update_figures(text, tmp_path)
+    assert "stale" not in new and new.startswith("a\n<!-- figures -->\n| what |")
+    assert "right first 50%, helpful (right first, `answer` or `likely`) 25%" in new
+    assert "confidently wrong 1%" in new and "MAP 0.760" in new
+    assert "| one-shot `qabot ask`, start to exit | 0.52 s (1.08× a bare python" in new
+    assert "does not show" not in new
+    assert "(measured: quality.json 2026-12-03, app.json 2026-11-28)" in new
+    assert readme_sample.update_figures(new, tmp_path) == new
