@@ -370,7 +370,9 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
 
     FILE (jsonl) has one {"question", "doc"?, "gold": [...]} a line; a gold entry equal to a
     unit id matches that unit, any other entry matches units whose text contains it; an
-    empty gold list means the corpus does not answer the question.
+    empty gold list means the corpus does not answer the question. Lines with the same
+    "conversation" are the turns of one conversation ("kind": opening, followup or switch),
+    asked in file order and compared with the same questions asked alone.
     """
     import tempfile
 
@@ -395,6 +397,13 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
             engine.resolve_doc(q.doc)
         check_gold(engine, questions)
         outcomes = evaluate.run(engine, questions)
+        talks: dict[str, dict[str, int]] = {}
+        if any(q.conversation is not None for q in questions):
+            # Turns of conversations are measured as asked (in file order, each with its
+            # conversation), against the same questions asked alone.
+            alone = outcomes
+            outcomes, answers = evaluate.run_conversations(engine, questions)
+            talks = evaluate.conversation_counts(questions, outcomes, alone, answers)
     chosen = evaluate.metrics(outcomes, engine.threshold)
     rows = evaluate.sweep(outcomes, [round(0.02 * i, 2) for i in range(51)]) \
         if sweep_threshold else []
@@ -403,6 +412,8 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
                                "verdicts": evaluate.verdict_counts(outcomes)}
         if rows:
             out["sweep"] = [m.to_json() for m in rows]
+        if talks:
+            out["conversations"] = talks
         click.echo(json.dumps(out))
         return
     from bot.safe_text import visible_controls
@@ -412,6 +423,9 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
     click.echo(evaluate.format_table([chosen]))
     click.echo("verdicts:")
     click.echo(evaluate.format_verdicts(evaluate.verdict_counts(outcomes)))
+    if talks:
+        click.echo("conversations (each turn in its conversation, against asked alone):")
+        click.echo(evaluate.format_conversations(talks))
     if rows:
         click.echo("\nthreshold sweep:")
         click.echo(evaluate.format_table(rows))
