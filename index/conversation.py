@@ -135,7 +135,7 @@ def ask_in(engine: Engine, conversation: Conversation, question: str, *,
     """Answer ``question`` as the next turn of ``conversation`` and record it there."""
     text, _ = normalise_question(question)
     turn = conversation.last()
-    context = (text,)
+    context: tuple[str, ...] = (text,)
     if turn is not None and looks_dependent(text):
         context = context_of(text, turn)
     query = " ".join(context) if len(context) > 1 else None
@@ -171,8 +171,9 @@ class Conversations:
         with self._lock:
             found = self._by_key.get(key)
             if found is None or found.expired():
+                # The store's clock, read when asked: a test may set it afterwards.
                 found = Conversation(max_turns=self.max_turns, idle=self.idle,
-                                     clock=self.clock)
+                                     clock=lambda: self.clock())
                 self._by_key[key] = found
             self._by_key.move_to_end(key)
             while len(self._by_key) > self.capacity:
