@@ -289,12 +289,12 @@ def help_embed(docs: Sequence[DocInfo], *, units: int, bot_name: str, example: s
     if prefix is not None:
         ways.append(f"• `{escape(prefix)}ask {example}`")
     embed.add_field(name="How to ask", value="\n".join(ways), inline=False)
+    embed.add_field(name=f"Documents ({len(docs)})", value=shorten(
+        _document_lines(docs, HELP_DOCS), FIELD_VALUE_LIMIT), inline=False)
     embed.add_field(name="Follow-ups", value=(
         "Ask on: a question like \"How long did it last?\" is read with your question before "
         "it (in a thread, with the thread's), and the answer says which one it followed. "
         "`/new` starts afresh."), inline=False)
-    embed.add_field(name=f"Documents ({len(docs)})", value=shorten(
-        _document_lines(docs, HELP_DOCS), FIELD_VALUE_LIMIT), inline=False)
     embed.add_field(name="Votes", value=(
         "Press 👍 or 👎 under an answer: 👍 if the quoted sentence answers the question, 👎 "
         "if it does not. The votes become the questions qabot is measured on."), inline=False)
