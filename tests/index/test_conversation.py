@@ -78,7 +78,7 @@ def test_the_context_is_bounded(moons_engine: Any) -> None:
     for _ in range(6):
         moons_engine.ask("And it?", conversation=talk)
     assert len(talk) == 3
-    assert all(len(turn.context) <= 3 for turn in talk.turns)
+    assert all(len(turn.context) <= 2 for turn in talk.turns)
 
 
 def test_conversations_are_kept_by_key_least_recently_used_forgotten() -> None:
