@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 EXIT_DATA = 1
 EXIT_USAGE = 2
 BATCH_CHUNK = 256
+# Conversations a batch keeps at once (the least recently continued are forgotten beyond).
+BATCH_CONVERSATIONS = 100_000
+# A batch line: its number, question, doc, error (None when it can be asked) and the
+# conversation it is a turn of (None: it stands alone).
+BatchItem = tuple[int, str | None, str | None, str | None, str | None]
 # A question piped on stdin is read up to this many bytes; normalise_question keeps
 # the first 2000 of them anyway, and an endless pipe must not fill the memory.
 STDIN_LIMIT = 1_000_000
@@ -62,16 +67,21 @@ class QabotGroup(click.Group):
             raise click.exceptions.Exit(130) from None
 
 
-def print_answer(answer: Answer, as_json: bool, *, with_question: bool = False) -> None:
+def print_answer(answer: Answer, as_json: bool, *, with_question: bool = False,
+                 conversation: str | None = None) -> None:
     """Print one answer, as a JSON line or as text (``with_question``: the question above
-    it, for ``--batch``, where the reader cannot tell otherwise which answer is which).
+    it, for ``--batch``, where the reader cannot tell otherwise which answer is which;
+    ``conversation``: the batch conversation it is a turn of, added to its JSON).
 
     Text is styled only on a terminal without NO_COLOR, and wrapped to what it shows.
     """
     from bot.render import render_answer, render_question, terminal_styles, terminal_width
 
     if as_json:
-        click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
+        out = answer.to_json()
+        if conversation is not None:
+            out["conversation"] = conversation
+        click.echo(json.dumps(out, ensure_ascii=False))
         return
     styles, width = terminal_styles(sys.stdout), terminal_width(sys.stdout)
     if with_question:
@@ -131,7 +141,8 @@ def cli() -> None:
 @click.option("--index-dir", type=click.Path(path_type=Path), help="Index folder to use.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per question.")
 @click.option("--batch", type=click.File("r", encoding="utf-8", errors="replace"),
-              help="Read questions from FILE, one a line ('-' = stdin).")
+              help="Read questions from FILE, one a line ('-' = stdin); JSON lines with "
+                   "the same \"conversation\" are turns of one conversation.")
 def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
         index_dir: Path | None, as_json: bool, batch: Any) -> None:
     """Answer QUESTION from the index (built from the built-in article on first use).
@@ -178,9 +189,9 @@ def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
         raise click.exceptions.Exit(EXIT_DATA)
 
 
-def _batch_items(stream: Any, default_doc: str | None
-                 ) -> Iterator[tuple[int, str | None, str | None, str | None]]:
-    """Yield (line number, question, doc, error) for each non-blank batch line."""
+def _batch_items(stream: Any, default_doc: str | None) -> Iterator[BatchItem]:
+    """Yield (line number, question, doc, error, conversation) for each non-blank batch
+    line."""
     from index.json_input import parse as parse_json
 
     for lineno, raw in enumerate(stream, start=1):
@@ -188,48 +199,58 @@ def _batch_items(stream: Any, default_doc: str | None
         if not line:
             continue
         if not line.startswith("{"):
-            yield lineno, line, default_doc, None
+            yield lineno, line, default_doc, None, None
             continue
         try:
             obj = parse_json(line)
         except json.JSONDecodeError as exc:
-            yield lineno, None, None, f"line {lineno}: not valid JSON ({exc.msg})"
+            yield lineno, None, None, f"line {lineno}: not valid JSON ({exc.msg})", None
             continue
         q, d = (obj.get("question"), obj.get("doc", default_doc)) if isinstance(obj, dict) \
             else (None, None)
+        talk = obj.get("conversation") if isinstance(obj, dict) else None
         if not isinstance(q, str):
-            yield lineno, None, None, f'line {lineno}: "question" must be a string'
+            yield lineno, None, None, f'line {lineno}: "question" must be a string', None
         elif d is not None and not isinstance(d, str):
-            yield lineno, q, None, f'line {lineno}: "doc" must be a string'
+            yield lineno, q, None, f'line {lineno}: "doc" must be a string', None
+        elif talk is not None and not isinstance(talk, str):
+            yield lineno, q, None, f'line {lineno}: "conversation" must be a string', None
         else:
-            yield lineno, q, d, None
+            yield lineno, q, d, None, talk
 
 
 def run_batch(engine: Engine, stream: Any, *, top_k: int | None, doc: str | None,
               as_json: bool) -> int:
-    """Answer every batch line in input order; return how many lines failed."""
+    """Answer every batch line in input order; return how many lines failed.
+
+    Lines with the same ``"conversation"`` are turns of one conversation, asked in file
+    order; the other lines stand alone (and are encoded together, a chunk at a time).
+    """
     from bot.safe_text import safe_text
+    from index.conversation import Conversations
     from index.errors import UsageError
     from index.search import normalise_question
 
     errors = 0
-    chunk: list[tuple[int, str | None, str | None, str | None]] = []
+    chunk: list[BatchItem] = []
+    conversations = Conversations(capacity=BATCH_CONVERSATIONS)
 
     def flush() -> None:
         nonlocal errors
         valid: list[tuple[str, str | None]] = []
-        for n, (lineno, q, d, err) in enumerate(chunk):
+        for n, (lineno, q, d, err, talk) in enumerate(chunk):
             if err is not None or q is None:
                 continue
             try:
                 normalise_question(q)
                 engine.resolve_doc(d)
             except UsageError as exc:
-                chunk[n] = (lineno, q, d, f"line {lineno}: {exc}")
+                chunk[n] = (lineno, q, d, f"line {lineno}: {exc}", talk)
             else:
-                valid.append((q, d))
+                if talk is None:
+                    valid.append((q, d))
         answers = iter(engine.ask_many(valid, top_k=top_k) if valid else [])
-        for lineno, q, _d, err in chunk:
+        for lineno, q, d, err, talk in chunk:
             if err is not None:
                 errors += 1
                 if as_json:
@@ -238,7 +259,12 @@ def run_batch(engine: Engine, stream: Any, *, top_k: int | None, doc: str | None
                 else:
                     click.echo(f"qabot: error: {safe_text(err, one_line=True)}", err=True)
                 continue
-            print_answer(next(answers), as_json, with_question=True)
+            if talk is None:
+                answer = next(answers)
+            else:  # in file order, after the conversation's earlier lines
+                answer = engine.ask(str(q), top_k=top_k, doc=d,
+                                    conversation=conversations.get(talk))
+            print_answer(answer, as_json, with_question=True, conversation=talk)
             if not as_json:
                 click.echo("")
         chunk.clear()
@@ -424,7 +450,9 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
 
     FILE (jsonl) has one {"question", "doc"?, "gold": [...]} a line; a gold entry equal to a
     unit id matches that unit, any other entry matches units whose text contains it; an
-    empty gold list means the corpus does not answer the question.
+    empty gold list means the corpus does not answer the question. Lines with the same
+    "conversation" are the turns of one conversation ("kind": opening, followup or switch),
+    asked in file order and compared with the same questions asked alone.
     """
     import tempfile
 
@@ -454,6 +482,13 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
             engine.resolve_doc(q.doc)
         check_gold(engine, questions)
         outcomes = evaluate.run(engine, questions)
+        talks: dict[str, dict[str, int]] = {}
+        if any(q.conversation is not None for q in questions):
+            # Turns of conversations are measured as asked (in file order, each with its
+            # conversation), against the same questions asked alone.
+            alone = outcomes
+            outcomes, answers = evaluate.run_conversations(engine, questions)
+            talks = evaluate.conversation_counts(questions, outcomes, alone, answers)
     chosen = evaluate.metrics(outcomes, engine.threshold)
     # "answer or likely": the answers qabot gives at all, sure or not.
     given = evaluate.metrics(outcomes, engine.likely_threshold)
@@ -465,6 +500,8 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
                                "verdicts": evaluate.verdict_counts(outcomes)}
         if rows:
             out["sweep"] = [m.to_json() for m in rows]
+        if talks:
+            out["conversations"] = talks
         click.echo(json.dumps(out))
         return
     from bot.safe_text import visible_controls
@@ -477,6 +514,9 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
                    + "  (answer or likely: from the likely threshold)")
     click.echo("verdicts:")
     click.echo(evaluate.format_verdicts(evaluate.verdict_counts(outcomes)))
+    if talks:
+        click.echo("conversations (each turn in its conversation, against asked alone):")
+        click.echo(evaluate.format_conversations(talks))
     if rows:
         click.echo("\nthreshold sweep:")
         click.echo(evaluate.format_table(rows))

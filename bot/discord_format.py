@@ -177,6 +177,9 @@ HINT_LIMIT = 600  # characters of the one passage a decline shows as a hint
 NOTHING = "I don't know: the index has nothing to search."
 
 
+FOLLOWS_LIMIT = 200  # characters of the earlier question an embed quotes
+
+
 def answer_embed(answer: Answer, *, built_at: str = "", model: str = "") -> discord.Embed:
     """Render an answer: the best sentence in context, its citation and confidence, more.
 
@@ -197,6 +200,8 @@ def answer_embed(answer: Answer, *, built_at: str = "", model: str = "") -> disc
         embed.description = NOTHING_TO_SEARCH
         return embed
     head: list[str] = []
+    if answer.follows is not None:
+        head.append(f"*(following: {shorten(escape(answer.follows), FOLLOWS_LIMIT)})*")
     if answer.notice:
         head.append(f"*({escape(answer.notice)})*")
     if best is None:
@@ -287,6 +292,10 @@ def help_embed(docs: Sequence[DocInfo], *, units: int, bot_name: str, example: s
     embed.add_field(name="How to ask", value="\n".join(ways), inline=False)
     embed.add_field(name=f"Documents ({len(docs)})", value=shorten(
         _document_lines(docs, HELP_DOCS), FIELD_VALUE_LIMIT), inline=False)
+    embed.add_field(name="Follow-ups", value=(
+        "Ask on: a question like \"How long did it last?\" is read with your question before "
+        "it (in a thread, with the thread's), and the answer says which one it followed. "
+        "`/new` starts afresh."), inline=False)
     embed.add_field(name="Votes", value=(
         "Press 👍 or 👎 under an answer: 👍 if the quoted sentence answers the question, 👎 "
         "if it does not. The votes become the questions qabot is measured on."), inline=False)

@@ -220,6 +220,9 @@ def render_answer(answer: Answer, highlight: Style | None = None, dim: Style | N
     if not has_words(answer.question):  # nothing was searched for: no passage is a hint
         return NOTHING_TO_SEARCH
     lines: list[str] = []
+    if answer.follows is not None:  # said first: the answer reads the question so
+        lines.append(wrap([(f"(following: {safe_text(answer.follows)})", dim)], width=width,
+                          indent=""))
     if answer.notice:
         lines.append(wrap([(f"({safe_text(answer.notice)})", dim)], width=width, indent=""))
     best = answer.best

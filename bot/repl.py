@@ -18,11 +18,13 @@ if TYPE_CHECKING:
     from index.engine import Engine
 
 HELP = """\
-Type a question and press Enter. Commands:
+Type a question and press Enter; a follow-up ("How long did it last?") is read with
+the question before it. Commands:
   :help            this help
   :k N             show N passages per answer (1-50)
   :doc NAME|all    search only document NAME, or all documents
   :sources         list the indexed documents
+  :new             start a new conversation (earlier questions are no longer followed)
   :reindex         rebuild the index from the sources it was built from
   :quit            leave (Ctrl-D works too; Ctrl-C cancels the line)"""
 
@@ -72,7 +74,10 @@ class Repl:
 
     def __init__(self, engine: Engine, *, doc: str | None = None, top_k: int | None = None,
                  out: TextIO | None = None) -> None:
+        from index.conversation import Conversation
+
         self.engine = engine
+        self.conversation = Conversation()  # the session is one conversation
         self.doc = doc
         self.top_k = top_k or engine.settings.top_k
         self.out = out or sys.stdout
@@ -92,7 +97,8 @@ class Repl:
         if line.startswith(":"):
             return self.command(line)
         try:
-            answer = self.engine.ask(line, top_k=self.top_k, doc=self.doc)
+            answer = self.engine.ask(line, top_k=self.top_k, doc=self.doc,
+                                     conversation=self.conversation)
         except QabotError as exc:
             self.say(f"error: {exc}")
             return True
@@ -123,6 +129,9 @@ class Repl:
             self.say(f"model {self.engine.embedder.name}, built {self.engine.data.built_at}")
         elif name == "reindex":
             self._reindex()
+        elif name == "new":
+            self.conversation.clear()
+            self.say("new conversation: the next question stands alone")
         else:
             self.say(f"unknown command :{name} (try :help)")
         return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -126,6 +127,11 @@ class Settings(BaseSettings):
     discord_admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     discord_cooldown_seconds: float = Field(5.0, ge=0.0, le=3600.0)
     discord_max_question_chars: int = Field(500, ge=10, le=4000)
+    conversation_idle: float = Field(
+        300.0, ge=0.0, le=86_400.0,
+        description="seconds (or a duration: 90s, 5m, 1h) after which a Discord "
+        "conversation's earlier questions are forgotten; 0 = every question stands alone",
+    )
     discord_shards: str | None = Field(
         None, pattern=r"^\s*(auto|\d+|\d+(\s*,\s*\d+)*\s*/\s*\d+)\s*$",
         description="run sharded (AutoShardedBot): 'auto' (Discord's recommended count), "
@@ -226,6 +232,11 @@ class Settings(BaseSettings):
             raise ValueError(f"a shard id must be below the shard count {count}")
         return value
 
+    @field_validator("conversation_idle", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value) if isinstance(value, str) else value
+
     @field_validator("answer_threshold", "likely_threshold", "threads", "discord_votes_file",
                      "milvus_uri", "milvus_token", "milvus_collection", "discord_shards",
                      mode="before")
@@ -237,6 +248,21 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|"
+                       r"h|hours?)?\s*$", re.I)
+_UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float | str:
+    """Seconds from "300", "90s", "5m", "1.5h"; anything else is returned as it is, for
+    the field's own validation to refuse with its message."""
+    match = _DURATION.match(text)
+    if match is None:
+        return text
+    unit = (match.group(2) or "s")[0].lower()
+    return float(match.group(1)) * _UNIT_SECONDS[unit]
 
 
 def _describe(field: str) -> str:

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from config import Settings
+    from index.conversation import Conversation
     from index.embedder import Embedder
     from index.milvus_store import MilvusConfig
 
@@ -291,14 +292,25 @@ class Engine:
             return docs[doc]
         raise unknown_document(doc, list(docs))
 
-    def ask(self, question: str, *, top_k: int | None = None, doc: str | None = None
-            ) -> Answer:
-        """Answer one question."""
-        return self.ask_many([(question, doc)], top_k=top_k)[0]
+    def ask(self, question: str, *, top_k: int | None = None, doc: str | None = None,
+            conversation: Conversation | None = None) -> Answer:
+        """Answer one question; in a ``conversation``, with the help of its earlier turns
+        when the question leans on them (the answer's ``follows`` names the turn), and
+        recorded in it as its latest turn."""
+        if conversation is None:
+            return self.ask_many([(question, doc)], top_k=top_k)[0]
+        from index.conversation import ask_in
+
+        return ask_in(self, conversation, question, top_k=top_k, doc=doc)
 
     def ask_many(self, questions: Sequence[tuple[str, str | None]], *,
-                 top_k: int | None = None) -> list[Answer]:
+                 top_k: int | None = None, queries: Sequence[str | None] | None = None
+                 ) -> list[Answer]:
         """Answer several questions, encoding them in one batch.
+
+        ``queries``, when given, holds for each question the text to search for in its
+        place (None: the question itself), e.g. a follow-up joined with its context; the
+        answer still names the question asked.
 
         When the index's vectors were dropped under it (a Milvus collection replaced by a
         rebuild in another process), the index now named is loaded and the questions asked
@@ -306,7 +318,7 @@ class Engine:
         """
         for attempt in range(1, READ_ATTEMPTS + 1):
             try:
-                return self._ask_many(questions, top_k=top_k)
+                return self._ask_many(questions, top_k=top_k, queries=queries)
             except StoreSwitched as exc:
                 if attempt == READ_ATTEMPTS:
                     raise
@@ -315,23 +327,27 @@ class Engine:
         raise AssertionError("unreachable")
 
     def _ask_many(self, questions: Sequence[tuple[str, str | None]], *,
-                  top_k: int | None = None) -> list[Answer]:
+                  top_k: int | None = None, queries: Sequence[str | None] | None = None
+                  ) -> list[Answer]:
         loaded = self._loaded
         if loaded is None:
             raise IndexLoadError("no index loaded; build one with `qabot index build`")
         prepared = []
-        for raw, doc in questions:
+        for n, (raw, doc) in enumerate(questions):
             text, truncated = normalise_question(raw)
+            query = queries[n] if queries is not None else None
             # Resolve against the index this call uses, even if a rebuild swaps it meanwhile.
-            prepared.append((text, truncated, self.resolve_doc(doc, loaded.data)))
-        vectors = self.embedder.encode([p[0] for p in prepared],
+            prepared.append((text, truncated, self.resolve_doc(doc, loaded.data),
+                             text if query is None else normalise_question(query)[0]))
+        vectors = self.embedder.encode([p[3] for p in prepared],
                                        batch_size=self.settings.batch_size)
         k = top_k or self.settings.top_k
-        return [self._answer(loaded, text, truncated, info, vectors[i : i + 1], k)
-                for i, (text, truncated, info) in enumerate(prepared)]
+        return [self._answer(loaded, text, truncated, info, vectors[i : i + 1], k, query)
+                for i, (text, truncated, info, query) in enumerate(prepared)]
 
     def _answer(self, loaded: _Loaded, question: str, truncated: bool, info: DocInfo | None,
-                qvec: np.ndarray, k: int) -> Answer:
+                qvec: np.ndarray, k: int, query: str | None = None) -> Answer:
+        """Rank for ``query`` (default: the question) and answer ``question``."""
         data = loaded.data
         lo, hi = (info.start, info.start + info.count) if info else (0, len(data.units))
         notice = (f"question cut to its first {len(question)} characters" if truncated else "")
@@ -341,7 +357,8 @@ class Engine:
         ranking = Ranking(self.weights, self.reranker, self.calibration,
                           self.settings.rerank_depth)
         ranked = ranking.rank(
-            units=data.units, store=data.store, lexical=loaded.lexical, question=question,
+            units=data.units, store=data.store, lexical=loaded.lexical,
+            question=question if query is None else query,
             qvec=qvec, lo=lo, hi=hi, filtered=info is not None, k=k,
             text_of=lambda uid: embed_text(data.units[uid],
                                            data.docs[data.units[uid].doc].title))

@@ -5,6 +5,10 @@ A gold entry that equals a unit id matches that unit; any other entry matches ev
 whose text contains it (a substring of the gold sentence). An empty ``gold`` list means the
 corpus does not answer the question, and qabot should decline.
 
+A line with ``"conversation": str`` is a turn of that conversation (``"kind"``: opening,
+followup or switch), asked of the whole index after the earlier lines of the same
+conversation (see :func:`run_conversations`).
+
 The Discord bot's vote file is a question set too: its lines are votes, ``{"question",
 "doc", "vote": "up"|"down", "passage": unit id, "user", ...}`` (see :func:`read_votes`),
 and a file may mix votes with questions.
@@ -34,6 +38,7 @@ log = logging.getLogger(__name__)
 
 RANK_DEPTH = 50
 KINDS = ("", "answerable", "close", "offtopic")
+TURNS = ("opening", "followup", "switch")  # the kinds of a conversation's turns
 VOTES = ("up", "down")
 
 
@@ -43,6 +48,8 @@ class EvalQuestion:
     doc: str | None
     gold: tuple[str, ...]
     kind: str = ""  # "answerable", "close" (on topic, unanswered) or "offtopic"; "" = by gold
+    conversation: str | None = None  # the conversation whose turn it is (asked in file order)
+    turn: str = ""  # in a conversation: "opening", "followup" or "switch"
 
 
 @dataclass(frozen=True)
@@ -171,12 +178,21 @@ def _read_line(line: str) -> EvalQuestion | dict[str, Any]:
     gold = obj.get("gold", [])
     if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
         raise DataError('"gold" must be a list of strings')
+    conversation, turn = obj.get("conversation"), ""
+    if conversation is not None and not isinstance(conversation, str):
+        raise DataError('"conversation" must be a string')
     kind = obj.get("kind", "")
+    if conversation is not None and kind in TURNS:
+        kind, turn = "", kind
+    if conversation is not None:
+        # A conversation is asked of the whole index, as people ask; its "doc" says which
+        # file holds the answer, and filters nothing.
+        doc = None
     if kind not in KINDS:
         raise DataError(f'"kind" must be one of {", ".join(KINDS[1:])}')
     if kind and (kind == "answerable") != bool(gold):
         raise DataError(f'"kind" {kind!r} does not fit its gold')
-    return EvalQuestion(obj["question"], doc, tuple(gold), kind)
+    return EvalQuestion(obj["question"], doc, tuple(gold), kind, conversation, turn)
 
 
 def read_votes(votes: Sequence[tuple[int, dict[str, Any]]], path: Path
@@ -285,19 +301,44 @@ def missing_gold(data: IndexData, questions: Sequence[EvalQuestion]) -> list[Eva
     return [q for q in questions if q.gold and not gold_in_index(data, q, ids)]
 
 
-def run(engine: Engine, questions: Sequence[EvalQuestion]) -> list[Outcome]:
-    """Ask every question and judge the rankings against the gold.
+def _depth(engine: Engine) -> int:
+    """How deep a question is ranked, as the product ranks it: the reranker's depth when
+    one is on (what it does not rerank, it does not rank), else RANK_DEPTH."""
+    return engine.settings.rerank_depth if engine.reranker is not None else RANK_DEPTH
 
-    Each question is ranked as deep as the product ranks: the reranker's depth when one
-    is on (what it does not rerank, it does not rank), else RANK_DEPTH.
-    """
-    data = engine.data
-    depth = engine.settings.rerank_depth if engine.reranker is not None else RANK_DEPTH
-    ids = {u.id for u in data.units}
+
+def run(engine: Engine, questions: Sequence[EvalQuestion]) -> list[Outcome]:
+    """Ask every question (each alone) and judge the rankings against the gold."""
+    depth = _depth(engine)
     answers: list[Answer] = []
     for start in range(0, len(questions), 256):
         chunk = questions[start : start + 256]
         answers += engine.ask_many([(q.question, q.doc) for q in chunk], top_k=depth)
+    return judge(engine, questions, answers)
+
+
+def run_conversations(engine: Engine, questions: Sequence[EvalQuestion]
+                      ) -> tuple[list[Outcome], list[Answer]]:
+    """Ask the questions in file order, those with the same ``conversation`` as turns of
+    one conversation (the others alone); judge them and return the answers too."""
+    from index.conversation import Conversation
+
+    depth = _depth(engine)
+    conversations: dict[str, Conversation] = {}
+    answers = []
+    for q in questions:
+        conversation = (conversations.setdefault(q.conversation, Conversation())
+                        if q.conversation is not None else None)
+        answers.append(engine.ask(q.question, doc=q.doc, top_k=depth,
+                                  conversation=conversation))
+    return judge(engine, questions, answers), answers
+
+
+def judge(engine: Engine, questions: Sequence[EvalQuestion], answers: Sequence[Answer]
+          ) -> list[Outcome]:
+    """Judge each question's answer against its gold."""
+    data = engine.data
+    ids = {u.id for u in data.units}
     outcomes = []
     for q, answer in zip(questions, answers, strict=True):
         total = gold_in_index(data, q, ids)
@@ -396,4 +437,55 @@ def format_verdicts(counts: dict[str, dict[str, float]]) -> str:
     if "auc" in counts.get("all", {}):
         lines.append(f"confidence AUC, right first answers against unanswerable on-topic "
                      f"questions: {counts['all']['auc']:.3f}")
+    return "\n".join(lines)
+
+
+def conversation_counts(questions: Sequence[EvalQuestion], in_conversation: Sequence[Outcome],
+                        alone: Sequence[Outcome], answers: Sequence[Answer]
+                        ) -> dict[str, dict[str, int]]:
+    """By kind of turn (opening, followup, switch): how many were asked, answerable, right
+    first and helpful (right first and ``answer`` or ``likely``), in their conversation and
+    asked alone; how many unanswerable got ``answer`` (and ``likely``); how many were asked
+    with an earlier question (``followed``)."""
+    out: dict[str, dict[str, int]] = {}
+    for q, conv, solo, answer in zip(questions, in_conversation, alone, answers, strict=True):
+        if q.conversation is None:
+            continue
+        row = out.setdefault(q.turn or "turn", {
+            "questions": 0, "answerable": 0, "right_first": 0, "helpful": 0,
+            "right_first_alone": 0, "helpful_alone": 0, "unanswerable": 0,
+            "unanswerable_answer": 0, "unanswerable_likely": 0,
+            "unanswerable_answer_alone": 0, "followed": 0})
+        row["questions"] += 1
+        row["followed"] += answer.follows is not None
+        if conv.answerable:
+            row["answerable"] += 1
+            row["right_first"] += conv.right_first
+            row["helpful"] += conv.right_first and conv.verdict != "unknown"
+            row["right_first_alone"] += solo.right_first
+            row["helpful_alone"] += solo.right_first and solo.verdict != "unknown"
+        else:
+            row["unanswerable"] += 1
+            row["unanswerable_answer"] += conv.verdict == "answer"
+            row["unanswerable_likely"] += conv.verdict == "likely"
+            row["unanswerable_answer_alone"] += solo.verdict == "answer"
+    return out
+
+
+def format_conversations(counts: dict[str, dict[str, int]]) -> str:
+    """The conversation counts as text, a line per kind of turn, against asked alone."""
+    lines = []
+    for kind in (*TURNS, "turn"):
+        row = counts.get(kind)
+        if row is None:
+            continue
+        line = (f"{kind:>9} {row['questions']:>4}: asked with an earlier question "
+                f"{row['followed']}; right first {row['right_first']} of {row['answerable']} "
+                f"(alone {row['right_first_alone']}), helpful {row['helpful']} "
+                f"(alone {row['helpful_alone']})")
+        if row["unanswerable"]:
+            line += (f"; unanswerable {row['unanswerable']}: answer "
+                     f"{row['unanswerable_answer']} (alone {row['unanswerable_answer_alone']}),"
+                     f" likely {row['unanswerable_likely']}")
+        lines.append(line)
     return "\n".join(lines)

@@ -96,6 +96,8 @@ class Answer:
     # True when passage scores are probabilities (the reranker's calibrated ranking), so
     # that they can be compared with each other as such; else first-stage scores.
     calibrated_scores: bool = False
+    # In a conversation: the earlier question this one was asked with, when it leaned on it.
+    follows: str | None = None
 
     def __post_init__(self) -> None:
         if self.verdict is None:
@@ -110,7 +112,8 @@ class Answer:
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` object. Keys are only ever added (other tools parse it):
         ``threshold`` says what ``confidence`` was compared with; ``truncated`` is always
-        there, ``notice`` only when qabot changed or could not use the question."""
+        there, ``notice`` only when qabot changed or could not use the question, ``follows``
+        only when the question was asked with an earlier one of its conversation."""
         out: dict[str, Any] = {
             "question": self.question,
             "answered": self.answered,
@@ -123,6 +126,8 @@ class Answer:
         }
         if self.notice:
             out["notice"] = self.notice
+        if self.follows is not None:
+            out["follows"] = self.follows
         out["passages"] = [p.to_json() for p in self.passages]
         return out
 

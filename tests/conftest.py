@@ -124,3 +124,23 @@ def real_engine(onnx_embedder, onnx_reranker, real_index_dir: Path):
                     reranker=onnx_reranker)
     engine.load()
     return engine
+
+
+# Two places with moons: a follow-up ("How many moons does it have?") is only answered
+# right with the question before it (which names the place), under the fake models.
+MOONS = ("Zorblat is a city on the red planet. Zorblat has three moons and a canal. "
+         "Quibble is a river in the south. Quibble has seven moons and a bridge.")
+
+
+@pytest.fixture
+def moons_engine(settings, tmp_path: Path):
+    """An engine (fake embedder and reranker) over :data:`MOONS`, built and loaded."""
+    from index.engine import Engine
+
+    source = tmp_path / "places.txt"
+    source.write_text(MOONS, encoding="utf-8")
+    engine = Engine(settings.model_copy(update={"index_dir": tmp_path / "moons-idx"}),
+                    FakeEmbedder())
+    engine.build([source], force=True)
+    engine.load()
+    return engine

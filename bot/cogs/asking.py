@@ -18,6 +18,7 @@ from discord.ext import commands
 from bot.cogs.votes import vote_view
 from bot.discord_format import NO_PINGS, answer_embed, own_title, plain
 from bot.safe_text import safe_text
+from index.conversation import Conversations
 
 if TYPE_CHECKING:
     from bot.discord_bot import QABot
@@ -26,8 +27,22 @@ log = logging.getLogger(__name__)
 
 EXAMPLE = "How long did the meeting last?"
 MAX_CHOICES = 25  # Discord shows at most 25 autocomplete choices
+# Conversations kept in memory (the least recently used are forgotten beyond it); each keeps
+# index.conversation.MAX_TURNS turns. A few hundred bytes each.
+MAX_CONVERSATIONS = 10_000
+NEW_CONVERSATION = "New conversation: your next question stands alone."
 CHOICE_LIMIT = 100  # characters in a choice's name and value
 SILENT = ""  # a refusal not said again (see Asking.refusal)
+ConversationKey = tuple[int | None, int, int | None]  # guild, channel or thread, user
+
+
+def conversation_key(channel: Any, user_id: int) -> ConversationKey:
+    """Whose conversation a question belongs to: in a thread, the thread's (everyone in it
+    talks in one conversation); elsewhere the user's in that channel (or DM)."""
+    guild = getattr(getattr(channel, "guild", None), "id", None)
+    if isinstance(channel, discord.Thread):
+        return guild, channel.id, None
+    return guild, channel.id, user_id
 
 
 def user_cooldown(seconds: float) -> commands.CooldownMapping[int] | None:
@@ -87,6 +102,10 @@ class Asking(commands.Cog):
     def __init__(self, bot: QABot) -> None:
         self.bot = bot
         self.cooldown = user_cooldown(bot.settings.discord_cooldown_seconds)
+        idle = bot.settings.conversation_idle
+        # In memory only: a restart forgets them, harmlessly. None: every question alone.
+        self.conversations = (Conversations(capacity=MAX_CONVERSATIONS, idle=idle)
+                              if idle > 0 else None)
         # user id -> when the cooldown window in which they were told to wait ends
         self._told_until: dict[int, float] = {}
 
@@ -118,13 +137,18 @@ class Asking(commands.Cog):
         self._told_until[user_id] = now + wait
         return f"One question at a time, please: you can ask again in {math.ceil(wait)} s."
 
-    async def answer(self, question: str, doc: str | None = None
+    async def answer(self, question: str, doc: str | None = None,
+                     key: ConversationKey | None = None
                      ) -> tuple[discord.Embed, dict[str, Any]]:
-        """Ask the engine off the event loop; return the answer's embed and the send options
-        that add the vote buttons (none when votes are off or there is nothing to vote on)."""
+        """Ask the engine off the event loop, as the next turn of the conversation under
+        ``key``; return the answer's embed and the send options that add the vote buttons
+        (none when votes are off or there is nothing to vote on)."""
         engine = self.bot.engine
+        conversation = (self.conversations.get(key)
+                        if self.conversations is not None and key is not None else None)
         # Encoding and FAISS block: keep them off the loop so the gateway heartbeat runs.
-        answer = await asyncio.to_thread(engine.ask, question, doc=doc or None)
+        answer = await asyncio.to_thread(engine.ask, question, doc=doc or None,
+                                         conversation=conversation)
         embed = answer_embed(answer, built_at=engine.data.built_at, model=engine.embedder.name)
         view = vote_view(answer, scoped=bool(doc)) if self.bot.get_cog("Votes") else None
         return embed, {"view": view} if view is not None else {}
@@ -141,7 +165,8 @@ class Asking(commands.Cog):
                 await reply(message, plain(refusal))
                 return
             async with typing(message.channel):
-                embed, buttons = await self.answer(question)
+                embed, buttons = await self.answer(
+                    question, key=conversation_key(message.channel, message.author.id))
             await reply(message, embed=embed, **buttons)
 
     def help(self) -> discord.Embed:
@@ -167,8 +192,27 @@ class Asking(commands.Cog):
                                                         allowed_mentions=NO_PINGS)
                 return
             await interaction.response.defer(thinking=True)  # Discord allows 3 s before this
-            embed, buttons = await self.answer(question, doc)
+            key = (conversation_key(interaction.channel, interaction.user.id)
+                   if interaction.channel is not None else None)
+            embed, buttons = await self.answer(question, doc, key)
             await interaction.followup.send(embed=embed, allowed_mentions=NO_PINGS, **buttons)
+
+    def new_conversation(self, channel: Any, user_id: int) -> str:
+        """Forget the conversation a question from ``user_id`` in ``channel`` belongs to."""
+        if self.conversations is not None:
+            self.conversations.forget(conversation_key(channel, user_id))
+        return NEW_CONVERSATION
+
+    @app_commands.command(name="new")
+    async def new_slash(self, interaction: discord.Interaction) -> None:
+        """Start a new conversation: your next question does not follow the earlier ones."""
+        said = self.new_conversation(interaction.channel, interaction.user.id)
+        await interaction.response.send_message(said, ephemeral=True, allowed_mentions=NO_PINGS)
+
+    @commands.command(name="new")
+    async def new_prefix(self, ctx: commands.Context[Any]) -> None:
+        """Start a new conversation."""
+        await reply(ctx.message, self.new_conversation(ctx.channel, ctx.author.id))
 
     @ask_slash.autocomplete("doc")
     async def doc_autocomplete(self, interaction: discord.Interaction, current: str
@@ -195,8 +239,12 @@ class Asking(commands.Cog):
         question = mention_question(message.content, self.bot.user.id, own_role_id(message))
         if question is None:
             return
-        if question.lower().strip(" ?!.") == "help":
+        word = question.lower().strip(" ?!.")
+        if word == "help":
             await reply(message, embed=self.help())
+            return
+        if word == "new":
+            await reply(message, self.new_conversation(message.channel, message.author.id))
             return
         await self.answer_message(message, question, f"@{self.bot.user.name} {EXAMPLE}")
 

@@ -78,6 +78,7 @@ class FakeInteraction:
 
     user: FakeUser = field(default_factory=FakeUser)
     command: Any = None
+    channel: Any = None  # where it was used (None: the cogs ask without a conversation)
     response: FakeResponse = field(default_factory=FakeResponse)
     followup: FakeFollowup = field(default_factory=FakeFollowup)
 
