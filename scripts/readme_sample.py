@@ -36,7 +36,13 @@ README = ROOT / "README.md"
 SAMPLE = re.compile(r"^<!-- sample: (?P<command>qabot [^\n]*?) -->\n```\n(?P<block>.*?)^```$",
                     re.M | re.S)
 
-Run = Callable[[list[str]], str]
+# A REPL sample: ``<!-- sample-repl: Q1 | Q2 -->``, the questions typed in turn into
+# ``qabot repl -k 1`` (one passage each), shown after its prompt.
+REPL_SAMPLE = re.compile(r"^<!-- sample-repl: (?P<questions>[^\n]*?) -->\n```\n(?P<block>.*?)^```$",
+                         re.M | re.S)
+REPL_ARGS = ("repl", "-k", "1")
+
+Run = Callable[..., str]  # (args, stdin text or None) -> stdout
 
 
 def sample_commands(text: str) -> list[str]:
@@ -56,7 +62,15 @@ def update(text: str, run: Run) -> str:
         output = run(shlex.split(m["command"])[1:])
         return f"<!-- sample: {m['command']} -->\n```\n{render_block(m['command'], output)}```"
 
-    return SAMPLE.sub(fill, text)
+    def fill_repl(m: re.Match[str]) -> str:
+        questions = [q.strip() for q in m["questions"].split(" | ")]
+        output = run([*REPL_ARGS], "".join(f"{q}\n" for q in questions))
+        # On a pipe the REPL prints no prompt: each answer ends with a blank line.
+        answers = [a.strip("\n") for a in output.strip("\n").split("\n\n")]
+        turns = "".join(f"qabot> {q}\n{a}\n" for q, a in zip(questions, answers, strict=True))
+        return f"<!-- sample-repl: {m['questions']} -->\n```\n{turns}```"
+
+    return REPL_SAMPLE.sub(fill_repl, SAMPLE.sub(fill, text))
 
 
 FIGURES = re.compile(r"^<!-- figures -->\n.*?^<!-- /figures -->$", re.M | re.S)
@@ -154,9 +168,10 @@ def real_runner(workdir: Path) -> Run:
            if not k.startswith("QABOT_") and k not in {"DISCORD_TOKEN", "COLUMNS"}}
     env.update(NO_COLOR="1", PYTHONPATH=str(ROOT), QABOT_INDEX_DIR=str(workdir / "index"))
 
-    def run(args: list[str]) -> str:
+    def run(args: list[str], stdin: str | None = None) -> str:
         done = subprocess.run([sys.executable, "-m", "bot", *args], cwd=workdir, env=env,
-                              capture_output=True, text=True, timeout=300, check=False)
+                              input=stdin, capture_output=True, text=True, timeout=300,
+                              check=False)
         if done.returncode != 0:
             raise SystemExit(f"readme_sample: qabot {shlex.join(args)} exited "
                              f"{done.returncode}: {done.stderr.strip()}")

@@ -21,10 +21,14 @@ HOLDOUT_QA = ROOT / "tests" / "data" / "article_qa_holdout.jsonl"
 WIKIQA = ROOT.parent / "shared" / "data" / "wikiqa" / "WikiQA-test-dev-half.tsv"
 
 
-def _eval(args: list[str]) -> dict:
+def _eval_all(args: list[str]) -> dict:
     result = CliRunner().invoke(cli, ["eval", "--json", *args])
     assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)["metrics"]
+    return json.loads(result.stdout)
+
+
+def _eval(args: list[str]) -> dict:
+    return _eval_all(args)["metrics"]
 
 
 def test_article_question_set_floors(real_models, real_index_dir: Path) -> None:
@@ -50,10 +54,13 @@ def test_every_gold_substring_names_one_article_sentence(real_index_dir: Path) -
 
 @pytest.mark.skipif(not WIKIQA.is_file(), reason="../shared/data/wikiqa is not beside the repo")
 def test_wikiqa_dev_half_floors(real_models, tmp_path: Path) -> None:
-    m = _eval(["--format", "wikiqa", "--index-dir", str(tmp_path / "wikiqa"), str(WIKIQA)])
+    out = _eval_all(["--format", "wikiqa", "--index-dir", str(tmp_path / "wikiqa"),
+                     str(WIKIQA)])
+    m = out["metrics"]
     assert m["questions"] == 317 and m["answerable"] == 119
-    # With the bundled reranker, ranked to its depth of 10 (docs/quality.md): MAP 0.741,
-    # MRR 0.749, F1 0.384 at the calibrated threshold.
+    # With the bundled reranker, ranked to its depth of 10 (docs/quality.md): MAP 0.760,
+    # MRR 0.771; answer-triggering F1 0.103 for `answer` alone (sure, from 0.71) and about
+    # 0.4 for `answer` or `likely` (from 0.18).
     assert m["map"] >= 0.72  # dense floor 0.717
     assert m["mrr"] >= 0.72
-    assert m["f1"] >= 0.36
+    assert m["f1"] >= 0.08 and out["metrics_likely"]["f1"] >= 0.36
