@@ -115,8 +115,9 @@ async def test_setup_hook_loads_one_cog_per_feature_and_the_commands(make_bot: M
                                                                      ) -> None:
     bot = await make_bot()
     assert set(bot.cogs) == {"Asking", "Admin", "Info", "ErrorHandler", "Votes"}
-    assert {c.name for c in bot.tree.get_commands()} == {"ask", "help", "reindex", "sources"}
-    assert {c.name for c in bot.commands} == {"ask", "help", "reindex", "sources"}
+    names = {"ask", "help", "new", "reindex", "sources"}
+    assert {c.name for c in bot.tree.get_commands()} == names
+    assert {c.name for c in bot.commands} == names
     ask = bot.tree.get_command("ask")
     assert ask is not None and ask.description.startswith("Ask a question about the article")
     assert {p.name: p.required for p in ask.parameters} == {"question": True,  # type: ignore
@@ -144,8 +145,8 @@ async def test_commands_sync_to_the_dev_guild_or_globally_only_when_asked(
     guild = tree_sync.await_args.kwargs.get("guild")  # type: ignore[union-attr]
     assert (guild.id if guild else None) == expected["guild"]
     if guild is not None:  # the global commands are copied to the guild first
-        assert {c.name for c in bot.tree.get_commands(guild=guild)} == {"ask", "help",
-                                                                        "reindex", "sources"}
+        assert {c.name for c in bot.tree.get_commands(guild=guild)} == {
+            "ask", "help", "new", "reindex", "sources"}
 
 
 async def test_a_failed_sync_is_logged_and_the_bot_goes_on(

@@ -136,7 +136,7 @@ def test_reindex_without_a_terminal_shows_no_bar(fake_engine,
 @pytest.mark.parametrize(("thresholds", "head"), [
     ({"answer_threshold": 0.0, "likely_threshold": 0.0}, "Answer ["),
     ({"answer_threshold": 1.0, "likely_threshold": 0.0}, "Likely answer ["),
-    ({"answer_threshold": 1.0, "likely_threshold": 1.0}, "I don't know: I found nothing"),
+    ({"answer_threshold": 1.0, "likely_threshold": 1.0}, "I don't know: I found no answer"),
 ])
 def test_the_repl_says_each_verdict(fake_engine, thresholds: dict, head: str) -> None:
     fake_engine.settings = fake_engine.settings.model_copy(update=thresholds)
