@@ -323,7 +323,6 @@ def _build(settings: Settings, given: list[Path], *, force: bool) -> BuildResult
         sources_on_record,
     )
 
-    say = notify
     index_dir = Path(settings.index_dir)
     chosen = given or list(settings.sources)
     recorded = None if chosen else sources_on_record(index_dir)
@@ -331,7 +330,7 @@ def _build(settings: Settings, given: list[Path], *, force: bool) -> BuildResult
         chosen = [source_path(s) for s in recorded]
     # Bad sources are reported before the model loads; a big corpus is announced.
     try:
-        documents = load_sources(chosen, notify=say)
+        documents = load_sources(chosen, notify=notify)
     except SourceError as exc:
         if recorded is None:
             raise
@@ -339,10 +338,10 @@ def _build(settings: Settings, given: list[Path], *, force: bool) -> BuildResult
                           f"index is unchanged (give --source to build from others)") from None
     check_build_target(index_dir)  # a folder that is not qabot's: one line, before the model
     if recorded is not None:
-        say(f"building from the sources the index records: {describe_sources(recorded)}")
+        notify(f"building from the sources the index records: {describe_sources(recorded)}")
     elif not chosen and has_index(index_dir):
-        say(f"building from the built-in article: the index at {index_dir} does not say "
-            f"what it was built from (its manifest is missing or unreadable)")
+        notify(f"building from the built-in article: the index at {index_dir} does not say "
+               f"what it was built from (its manifest is missing or unreadable)")
     from index.engine import Engine, default_embedder
 
     engine = Engine(settings, default_embedder(settings, "build"))

@@ -190,7 +190,7 @@ def answer_embed(answer: Answer, *, built_at: str = "", model: str = "") -> disc
     best = answer.best
     embed = discord.Embed(
         title=shorten(escape(answer.question), TITLE_LIMIT),
-        colour=VERDICT_COLOURS[answer.verdict or "unknown"],
+        colour=VERDICT_COLOURS[answer.verdict],
         # The title links to the best passage's source, when it has a web address.
         url=source_url(best) if best is not None and source_url(best) else None,
     )

@@ -76,7 +76,6 @@ class Turn:
     context: tuple[str, ...]  # the questions searched: this one, then those it followed
     verdict: Verdict
     unit_id: str | None  # the passage given first
-    text: str | None
     at: float  # when it was asked (the conversation's clock)
     follows: str | None = None
 
@@ -114,9 +113,8 @@ class Conversation:
         with (itself alone when it stood alone)."""
         best = answer.best
         self.turns.append(Turn(
-            question=answer.question, context=context, verdict=answer.verdict or "unknown",
+            question=answer.question, context=context, verdict=answer.verdict,
             unit_id=best.unit.id if best and answer.verdict != "unknown" else None,
-            text=best.unit.text if best and answer.verdict != "unknown" else None,
             at=self.clock(), follows=answer.follows))
 
     def __len__(self) -> int:

@@ -345,7 +345,7 @@ def judge(engine: Engine, questions: Sequence[EvalQuestion], answers: Sequence[A
         relevant = tuple(_matches(q.gold, p.unit.id, p.unit.text, ids) for p in answer.passages)
         kind = q.kind or ("answerable" if q.gold else "unanswerable")
         outcomes.append(Outcome(relevant, total, answer.confidence, bool(q.gold),
-                                answer.verdict or "unknown", kind))
+                                answer.verdict, kind))
     return outcomes
 
 

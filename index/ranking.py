@@ -301,20 +301,20 @@ class Ranking:
         if not searchable or not len(order):
             return Ranked(cand[order], first[order],
                           {name: v[order] for name, v in signals.items()}, 0.0, False)
-        if reranker is not None:  # it reads the question with each of the first stage's best
+        if reranker is None:
+            ids, scores = cand[order], first[order]
+            signals = {name: v[order] for name, v in signals.items()}
+            logits = calibration.rank_logits(signals)
+        else:  # it reads the question with each of the first stage's best
             order = order[: max(self.depth, k)]
-        ids = cand[order]
-        signals = {name: v[order] for name, v in signals.items()}
-        if reranker is not None:
-            signals["rerank"] = reranker.score(question, [text_of(int(i)) for i in ids])
+            signals = {name: v[order] for name, v in signals.items()}
+            signals["rerank"] = reranker.score(question,
+                                               [text_of(int(i)) for i in cand[order]])
             logits = calibration.rank_logits(signals)
             best = np.argsort(-logits, kind="stable")
-            ids, logits = ids[best], logits[best]
+            ids, logits = cand[order][best], logits[best]
             scores = sigmoid(logits)
             signals = {name: v[best] for name, v in signals.items()}
-        else:
-            scores = first[order]
-            logits = calibration.rank_logits(signals)
         top = {name: float(v[0]) for name, v in signals.items()}
         top["margin"] = float(logits[0] - logits[1:].max()) if len(logits) > 1 else 0.0
         return Ranked(ids, scores, signals, calibration.confidence_of(top),

@@ -84,8 +84,8 @@ class Answer:
     answered: bool  # the verdict is "answer"
     passages: list[Passage]
     threshold: float
-    verdict: Verdict | None = None  # "answer", "likely" (not sure) or "unknown"; by default
-    # "answer" when answered, else "unknown"
+    verdict: Verdict = "unknown"  # "answer", "likely" (not sure) or "unknown"; given
+    # answered=True alone, "answer"
     likely_threshold: float | None = None  # the confidence from which the verdict is "likely"
     confidence: float = 0.0  # probability that the best passage answers; vs the threshold
     truncated: bool = False
@@ -100,8 +100,8 @@ class Answer:
     follows: str | None = None
 
     def __post_init__(self) -> None:
-        if self.verdict is None:
-            self.verdict = "answer" if self.answered else "unknown"
+        if self.answered and self.verdict == "unknown":
+            self.verdict = "answer"
         elif self.answered != (self.verdict == "answer"):
             raise ValueError(f"answered={self.answered} does not fit verdict {self.verdict!r}")
 

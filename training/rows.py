@@ -48,10 +48,8 @@ class Row:
     set: str  # the question set (the unit of cross-validation)
     qid: str
     kind: str  # "answerable", "close" or "offtopic"
-    rank: int  # place in the first stage's order
     signals: dict[str, float]
     label: int
-    total: int = 1  # answer sentences the question has in its corpus
 
 
 @dataclass
@@ -87,22 +85,13 @@ def read_set(path: Path) -> list[Asked]:
 
 
 def ask(engine: Engine, name: str, questions: list[Asked], depth: int) -> list[Row]:
-    """Ask ``questions`` and return a row per candidate (the first ``depth`` of the first
-    stage, in the reranked order)."""
+    """Ask ``questions`` and return a row per candidate the reranker reads (``depth``)."""
     rows = []
-    texts = [u.text for u in engine.data.units]
     answers = engine.ask_many([(q.question, q.doc) for q in questions], top_k=depth)
     for n, (q, answer) in enumerate(zip(questions, answers, strict=True)):
-        total = sum(any(g in t for g in q.gold) for t in texts) if q.gold else 0
-        first = sorted(range(len(answer.passages)),
-                       key=lambda i: -(answer.passages[i].signals.get("dense", 0.0)
-                                       + 0.4 * answer.passages[i].signals.get("coverage", 0.0)
-                                       + 0.1 * answer.passages[i].signals.get("cue", 0.0)))
-        place = {i: r for r, i in enumerate(first)}
-        for i, p in enumerate(answer.passages):
-            rows.append(Row(name, f"{name}:{n}", q.kind, place[i], dict(p.signals),
-                            int(bool(q.gold) and any(g in p.unit.text for g in q.gold)),
-                            total))
+        for p in answer.passages:
+            rows.append(Row(name, f"{name}:{n}", q.kind, dict(p.signals),
+                            int(bool(q.gold) and any(g in p.unit.text for g in q.gold))))
     return rows
 
 
