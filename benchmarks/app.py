@@ -313,8 +313,8 @@ def build(folder: Path, units: int, smoke: bool) -> tuple[list[Row], dict]:
     rebuild after adding one document (embedding reuse)."""
     import os
 
+    from index.build import build_index
     from index.sources import embed_text, load_sources
-    from index.storage import build_index
 
     corpus = write_corpus(folder / f"corpus-{units}.jsonl", units)
     extra = write_corpus(folder / "one-more-doc.jsonl", 20, seed=99, prefix="added")

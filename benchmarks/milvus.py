@@ -49,7 +49,7 @@ def store_case(store: str, size: int, queries: int, folder: Path) -> dict[str, A
     import numpy as np
 
     from benchmarks.scale import _clusters
-    from index.store import FaissStore
+    from index.stores.faiss import FaissStore
 
     vectors = clustered_vectors(size, clusters=_clusters(size))
     qs = clustered_vectors(queries, clusters=_clusters(size), seed=1)
@@ -58,7 +58,7 @@ def store_case(store: str, size: int, queries: int, folder: Path) -> dict[str, A
     if store == "faiss":
         build_s, built = timed(lambda: FaissStore.build(vectors))
     else:
-        from index.milvus_store import MilvusConfig, MilvusStore, connect
+        from index.stores.milvus import MilvusConfig, MilvusStore, connect
 
         config = MilvusConfig(uri=str(folder / f"bench-{size}.db"))
         connect(config)  # the embedded server starts outside the timing
@@ -98,7 +98,7 @@ def engine_case(store: str, size: int, asks: int, folder: Path) -> dict[str, Any
     engine = Engine(settings, HashEmbedder(), reranker=None)
     docs = load_sources([corpus])
     if store == "milvus":  # the embedded server starts outside the timing
-        from index.milvus_store import connect
+        from index.stores.milvus import connect
 
         connect(engine.milvus)  # type: ignore[arg-type]
     result = engine.build([corpus], documents=docs, force=True)

@@ -128,7 +128,8 @@ def check_index(settings: Settings, doc: str | None = None) -> bool:
     missing or empty folder is built from the configured sources.
     """
     from index.errors import unknown_document
-    from index.storage import has_index, read_manifest
+    from index.folder import has_index
+    from index.manifest import read_manifest
 
     index_dir = Path(settings.index_dir)
     if not has_index(index_dir):
@@ -145,7 +146,7 @@ def check_index(settings: Settings, doc: str | None = None) -> bool:
 def check_store(manifest: dict[str, Any], settings: Settings) -> None:
     """Refuse, before any model loads, an index whose vectors are in another store than
     ``QABOT_STORE`` says (the load would refuse it too, later)."""
-    from index.storage import store_mismatch
+    from index.manifest import store_mismatch
 
     built = manifest.get("store", "faiss")
     if built != settings.store:

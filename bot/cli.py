@@ -23,10 +23,10 @@ from bot.app import check_index, get_settings, notify, open_engine, setup_loggin
 
 if TYPE_CHECKING:
     from config import Settings
+    from index.build import BuildResult
     from index.engine import Engine
     from index.evaluate import EvalQuestion
     from index.search import Answer
-    from index.storage import BuildResult
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def complete_doc(ctx: click.Context, param: click.Parameter, incomplete: str
     index is the one ``--index-dir`` (typed before ``--doc``) or the settings name.
     """
     from config import load_settings
-    from index.storage import read_manifest
+    from index.manifest import read_manifest
 
     try:
         index_dir = ctx.params.get("index_dir")
@@ -314,14 +314,9 @@ def _build(settings: Settings, given: list[Path], *, force: bool) -> BuildResult
     """Build the index of ``settings`` from ``given``, else QABOT_SOURCES, else the sources
     the index records (as ``:reindex`` and ``/reindex`` do), saying which on stderr."""
     from index.errors import SourceError
+    from index.folder import check_build_target, has_index
+    from index.manifest import describe_sources, source_path, sources_on_record
     from index.sources import load_sources
-    from index.storage import (
-        check_build_target,
-        describe_sources,
-        has_index,
-        source_path,
-        sources_on_record,
-    )
 
     index_dir = Path(settings.index_dir)
     chosen = given or list(settings.sources)
@@ -364,7 +359,7 @@ def _finish_progress_bars() -> None:
 def index_info(index_dir: Path | None, as_json: bool) -> None:
     """Show what the index holds (documents, units, model, build time)."""
     from bot.safe_text import safe_text
-    from index.storage import read_manifest
+    from index.manifest import read_manifest
 
     settings = get_settings(index_dir=index_dir)
     manifest = read_manifest(Path(settings.index_dir))
@@ -377,7 +372,7 @@ def index_info(index_dir: Path | None, as_json: bool) -> None:
 def describe_manifest(manifest: dict[str, Any], path: Path) -> str:
     """A few lines about an index: model, build time, sources, documents and unit counts."""
     from bot.render import plural
-    from index.storage import describe_sources, recorded_sources
+    from index.manifest import describe_sources, recorded_sources
 
     docs = manifest.get("documents", [])
     units = manifest.get("units")

@@ -21,8 +21,9 @@ from index.search import has_words
 from index.sources import humanise
 
 if TYPE_CHECKING:
+    from index.build import BuildResult
+    from index.loading import DocInfo
     from index.search import Answer, Passage
-    from index.storage import BuildResult, DocInfo
 
 # Discord's limits, in characters.
 MESSAGE_LIMIT = 2000
@@ -313,7 +314,7 @@ def rebuild_summary(result: BuildResult) -> str:
     docs = f"{result.documents} document{'s' if result.documents != 1 else ''}"
     sources = ""
     if result.sources:
-        from index.storage import describe_sources
+        from index.manifest import describe_sources
 
         named = describe_sources(result.sources)
         sources = f" Sources: {named if len(named) <= 300 else named[:299] + '…'}."

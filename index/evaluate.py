@@ -30,9 +30,9 @@ from index.json_input import parse as parse_json
 
 if TYPE_CHECKING:
     from index.engine import Engine
+    from index.loading import IndexData
     from index.search import Answer
     from index.sources import Unit
-    from index.storage import IndexData
 
 log = logging.getLogger(__name__)
 

@@ -151,7 +151,7 @@ class _Export:
     def _load(self) -> tuple[Any, Any]:
         from concurrent.futures import ThreadPoolExecutor
 
-        from index.embedder import sha256_file
+        from index.files import sha256_file
         from index.verified import known_good, remember
 
         model = self.folder / MODEL_FILE

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from index.lexical import Lexical
     from index.sources import Unit
-    from index.store import VectorStore
+    from index.stores import VectorStore
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 FIRST_STAGE_CALIBRATION = MODELS_DIR / "first-stage.json"

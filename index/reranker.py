@@ -46,7 +46,7 @@ def bundled_calibration() -> Calibration:
 
 def verify_bundled(path: Path) -> str:
     """Check the bundled reranker's weights against their sha256; return it."""
-    from index.embedder import sha256_file
+    from index.files import sha256_file
 
     weights = path / BUNDLED_WEIGHTS
     try:

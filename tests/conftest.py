@@ -107,8 +107,8 @@ def real_models(monkeypatch: pytest.MonkeyPatch, onnx_embedder, onnx_reranker) -
 @pytest.fixture(scope="session")
 def real_index_dir(tmp_path_factory: pytest.TempPathFactory, onnx_embedder) -> Iterator[Path]:
     """An index of the built-in article built with the real model (once per session)."""
+    from index.build import build_index
     from index.sources import load_sources
-    from index.storage import build_index
 
     path = tmp_path_factory.mktemp("real") / "index"
     build_index(load_sources(), onnx_embedder, path)

@@ -158,7 +158,8 @@ def _write_info(out: Path, *, kind: str, folder: Path, max_length: int, dimensio
     import onnxruntime
     import torch
 
-    from index.embedder import _local_fingerprint, sha256_file
+    from index.embedder import _local_fingerprint
+    from index.files import sha256_file
 
     info = {
         "kind": kind,

@@ -34,9 +34,9 @@ from bot.discord_format import DECLINED_COLOUR, NO_PINGS, TITLE_LIMIT, escape, p
 
 if TYPE_CHECKING:
     from bot.discord_bot import QABot
+    from index.loading import IndexData
     from index.search import Answer
     from index.sources import Unit
-    from index.storage import IndexData
 
 log = logging.getLogger(__name__)
 

@@ -106,7 +106,7 @@ def test_the_faiss_path_never_imports_pymilvus(tmp_path: Path) -> None:
             "    try:\n        cli.main(argv, prog_name='qabot')\n"
             "    except SystemExit as e:\n        assert not e.code, (argv, e.code)\n"
             "print('MILVUS', [m for m in ('pymilvus', 'milvus_lite', 'grpc', "
-            "'index.milvus_store') "
+            "'index.stores.milvus') "
             "if m in sys.modules])\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, cwd=ROOT, env={"PATH": "/usr/bin:/bin",
@@ -116,7 +116,7 @@ def test_the_faiss_path_never_imports_pymilvus(tmp_path: Path) -> None:
 
 def test_a_dropped_collection_is_reported_and_repaired_by_a_build(
         runner: CliRunner, tmp_path: Path, fake_model: None) -> None:
-    from index.milvus_store import MilvusConfig, connect
+    from index.stores.milvus import MilvusConfig, connect
 
     index = tmp_path / "idx"
     _build(runner, index, MILVUS)

@@ -194,7 +194,7 @@ async def test_help_shows_the_prefix_command_only_when_it_works(make_bot: MakeBo
 
 def test_help_with_many_documents_names_ten_and_fits() -> None:
     from bot.discord_format import help_embed
-    from index.storage import DocInfo
+    from index.loading import DocInfo
     from tests.bot.test_discord_format import assert_fits
 
     docs = [DocInfo(name=f"{'long-name-' * 20}{n}", title="", source="x", start=n, count=3)

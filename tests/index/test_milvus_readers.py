@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from index.milvus_store import MilvusConfig, versions_of
+from index.stores.milvus import MilvusConfig, versions_of
 from tests.fakes import FakeEmbedder
 
 ROOT = Path(__file__).resolve().parents[2]

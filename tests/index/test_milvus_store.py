@@ -10,8 +10,13 @@ import numpy as np
 import pytest
 from pydantic import SecretStr
 
+from index.build import build_index
 from index.errors import IndexLoadError, StoreError
-from index.milvus_store import (
+from index.folder import MANIFEST, VECTORS
+from index.loading import load_index
+from index.sources import load_sources
+from index.stores.faiss import FaissStore
+from index.stores.milvus import (
     MilvusConfig,
     MilvusStore,
     StoreSwitched,
@@ -19,9 +24,6 @@ from index.milvus_store import (
     shown_uri,
     versions_of,
 )
-from index.sources import load_sources
-from index.storage import MANIFEST, VECTORS, build_index, load_index
-from index.store import FaissStore
 from tests.fakes import FakeEmbedder
 
 

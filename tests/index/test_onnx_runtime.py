@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
+from index.build import build_index
 from index.errors import ModelError
 from index.onnx_runtime import (
     ENCODER_EXPORT,
@@ -28,7 +29,6 @@ from index.onnx_runtime import (
 )
 from index.reranker import bundled_calibration
 from index.sources import load_sources
-from index.storage import build_index
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -258,16 +258,16 @@ def test_a_one_shot_ask_exits_with_its_output_flushed(tmp_path: Path) -> None:
 
 # --- the record of graphs that hashed right --------------------------------------------------
 def _count_hashes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    import index.embedder
+    import index.files
 
     hashed: list[Path] = []
-    real = index.embedder.sha256_file
+    real = index.files.sha256_file
 
     def counting(path: Path, chunk: int = 1 << 20) -> str:
         hashed.append(path)
         return real(path, chunk)
 
-    monkeypatch.setattr(index.embedder, "sha256_file", counting)
+    monkeypatch.setattr(index.files, "sha256_file", counting)
     return hashed
 
 

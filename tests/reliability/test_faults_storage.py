@@ -25,17 +25,13 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bot.cli import cli
+from index.build import build_index
 from index.errors import IndexLoadError
+from index.folder import MANIFEST, UNITS, VECTORS
 from index.lexical import LEXICAL_FILES
+from index.loading import load_index
+from index.manifest import BUILTIN_SOURCE
 from index.sources import builtin_article, load_sources
-from index.storage import (
-    BUILTIN_SOURCE,
-    MANIFEST,
-    UNITS,
-    VECTORS,
-    build_index,
-    load_index,
-)
 from tests.conftest import ARTICLE_DOC
 from tests.fakes import FakeEmbedder
 
@@ -127,7 +123,7 @@ def _unit_count(index: Path) -> None:
 
 
 def _one_unit_less(index: Path) -> None:
-    from index.storage import _file_info
+    from index.build import _file_info
 
     units = json.loads((index / UNITS).read_text())[:-1]
     (index / UNITS).write_text(json.dumps(units))
@@ -264,13 +260,13 @@ def _faiss_disk_full(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _json_disk_full(monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.storage
+    import index.build
 
     def full(path: Path, data: Any) -> None:
         path.write_text(json.dumps(data)[:10])
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(index.storage, "_write_json", full)
+    monkeypatch.setattr(index.build, "write_json", full)
 
 
 @pytest.mark.parametrize("fill", [_faiss_disk_full, _json_disk_full],
@@ -309,7 +305,7 @@ BUILDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from index.sources import load_sources
-    from index.storage import build_index
+    from index.build import build_index
     from tests.fakes import FakeEmbedder
 
     source, index, log = (Path(a) for a in sys.argv[1:4])
@@ -470,7 +466,8 @@ def test_the_index_path_names_a_complete_index_at_every_step(
 KILLER = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
-    import index.storage as storage
+    import index.build as build
+    import index.versions as versions
     from index.sources import load_sources
     from tests.fakes import FakeEmbedder
 
@@ -479,19 +476,19 @@ KILLER = textwrap.dedent("""
     def die(*args):
         os.kill(os.getpid(), signal.SIGKILL)
 
-    real_as_version = storage._as_version
+    real_as_version = versions.as_version
     if step == "old-folder-moved":
         def as_version(folder, target):
             out = real_as_version(folder, target)
             if folder == target:
                 die()
             return out
-        storage._as_version = as_version
+        versions.as_version = as_version
     elif step == "published":
-        storage._point = die
+        versions.point = die
     elif step == "switched":
-        storage._cleanup = die
-    storage.build_index(load_sources([source]), FakeEmbedder(), index, sources=[source])
+        versions.cleanup = die
+    build.build_index(load_sources([source]), FakeEmbedder(), index, sources=[source])
 """)
 
 
@@ -561,7 +558,7 @@ def test_a_user_symlink_to_an_old_layout_folder_is_kept(tmp_path: Path) -> None:
 
 def test_a_reader_whose_version_is_deleted_under_it_reads_the_new_one(
         tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from index import storage
+    from index import loading
     from index.engine import Engine
 
     emb = FakeEmbedder()
@@ -569,14 +566,14 @@ def test_a_reader_whose_version_is_deleted_under_it_reads_the_new_one(
     a = write_docs(tmp_path / "a", a="Apples grow. Pears fall.")
     b = write_docs(tmp_path / "b", b="Boats float. Birds fly.")
     build_index(load_sources([a]), emb, folder)
-    real_load = storage._load_folder
+    real_load = loading.load_folder
 
     def switched_meanwhile(*args: Any, **kwargs: Any) -> Any:
-        monkeypatch.setattr(storage, "_load_folder", real_load)
+        monkeypatch.setattr(loading, "load_folder", real_load)
         build_index(load_sources([b]), emb, folder)  # deletes the version being read
         return real_load(*args, **kwargs)
 
-    monkeypatch.setattr(storage, "_load_folder", switched_meanwhile)
+    monkeypatch.setattr(loading, "load_folder", switched_meanwhile)
     engine = Engine(settings, emb)
     engine.load()
     assert sorted(engine.data.docs) == ["b"]

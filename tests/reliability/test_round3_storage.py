@@ -27,9 +27,10 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
+from index.build import build_index
+from index.folder import MANIFEST, UNITS, VECTORS
 from index.lexical import LEXICAL_FILES
 from index.sources import load_sources
-from index.storage import MANIFEST, UNITS, VECTORS, build_index
 from tests.conftest import ARTICLE_DOC
 from tests.fakes import FakeEmbedder
 from tests.reliability.test_faults_storage import (
@@ -37,8 +38,6 @@ from tests.reliability.test_faults_storage import (
     build,
     doc_names,
     edit_manifest,
-    flip_byte,
-    make_old_layout,
     one_line_failure,
     write_docs,
 )
@@ -95,7 +94,7 @@ def dead_pid() -> int:
 
 # --- item 1: a folder is qabot's only when qabot can prove it wrote it ---------------------
 def _older_qabot_manifest(tmp_path: Path) -> bytes:
-    """A real manifest of an older qabot (no producer mark), for files it does not describe."""
+    """A real manifest of qabot without its producer mark, for files it does not describe."""
     source = tmp_path / "elsewhere"
     build_index(load_sources(), FakeEmbedder(), source)
     edit_manifest(source, lambda m: m.pop("producer", None))
@@ -127,18 +126,6 @@ def test_another_tools_folder_is_never_taken_for_an_index(runner: CliRunner, tmp
     assert asked.exit_code == 1 and "Traceback" not in asked.output
     assert contents(mv) == files and not mv.is_symlink()
     assert beside(mv, "v-") == [] and beside(mv, "build-") == []
-
-
-def test_an_index_of_an_older_qabot_is_still_upgraded(runner: CliRunner, tmp_path: Path
-                                                      ) -> None:
-    """The proof for an index without the producer mark: its files, verified."""
-    index = tmp_path / "idx"
-    build_index(load_sources(), FakeEmbedder(), index)
-    make_old_layout(index)
-    edit_manifest(index, lambda m: m.pop("producer", None))
-    build(runner, index, "--force")
-    assert index.is_symlink() and doc_names(index) == [ARTICLE_DOC]
-    assert len(beside(index, "v-")) == 1
 
 
 # --- item 2: only build folders qabot can prove it made are cleaned up ---------------------
@@ -290,7 +277,7 @@ KILLED_BUILD = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
     from index.sources import load_sources
-    from index.storage import build_index
+    from index.build import build_index
     from tests.fakes import FakeEmbedder
 
     build_index(load_sources(), FakeEmbedder(), Path(sys.argv[1]), force=True,
@@ -392,21 +379,6 @@ def test_ctrl_c_during_a_build_exits_130_on_a_line_of_its_own(tmp_path: Path) ->
     assert shown[-1].startswith("qabot: interrupted"), shown
     assert "Encoding" not in shown[-1] and "Traceback" not in out.decode()
     assert contents(index) == before and beside(index, "build-") == []
-
-
-def test_a_damaged_older_index_is_refused_not_deleted(runner: CliRunner, tmp_path: Path
-                                                      ) -> None:
-    """An older index (no producer mark) whose files no longer match its manifest cannot be
-    told from another tool's folder: the build refuses and deletes nothing."""
-    index = tmp_path / "idx"
-    build_index(load_sources(), FakeEmbedder(), index)
-    make_old_layout(index)
-    edit_manifest(index, lambda m: m.pop("producer", None))
-    flip_byte(index / UNITS)
-    before = contents(index)
-    result = runner.invoke(cli, ["index", "build", "--index-dir", str(index)])
-    assert "files do not match it" in one_line_failure(result, 1)
-    assert contents(index) == before
 
 
 def test_a_file_of_white_space_in_a_folder_is_skipped_and_said(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The vector store: a small interface in front of FAISS.
+"""The FAISS vector store (the default backend of :class:`index.stores.base.VectorStore`).
 
 Vectors are L2-normalised, so FAISS's inner product *is* cosine similarity. Units of one
 document are stored contiguously, so a document filter is an id range: a small range is
@@ -15,10 +15,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+from index.stores.base import (
+    EXACT_RANGE_LIMIT,
+    choose_kind,
+    hnsw_params,
+    ivf_params,
+    range_boost,
+    scaled_probes,
+)
 
 if TYPE_CHECKING:
     import faiss
@@ -26,21 +34,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Exact search of one query over this many 384-d vectors takes about 4 ms on one core
-# (measured: 1.8 ms at 20k, 9.6 ms at 100k), so exact stays within the 5 ms budget.
-FLAT_LIMIT = 50_000
-# A document filter over at most this many units is searched exactly, whatever the index
-# (at 1M units: 0.3 ms for 2k units, 2.5 ms for 10k). Wider ranges use IDSelectorRange with
-# the probes scaled up by the range's share of the corpus, times a margin for questions far
-# from the document: FAISS computes distances only for ids in the range, so the cost stays
-# near that of an unfiltered search (docs/performance.md).
-EXACT_RANGE_LIMIT = 10_000
-RANGE_PROBE_FACTOR = 2
-# The widest HNSW search a filter may ask for.
-MAX_EF = 4096
 # IVF training sample: this many vectors per list (FAISS warns below 39).
 TRAIN_PER_LIST = 64
-KINDS = ("auto", "flat", "hnsw", "ivf")
 
 
 def _faiss() -> Any:
@@ -66,64 +61,6 @@ def _one_thread() -> Iterator[None]:
         yield
     finally:
         faiss.omp_set_num_threads(before)
-
-
-class VectorStore(Protocol):
-    """What the search needs from a vector index: FAISS here, Milvus in index/milvus_store.py."""
-
-    kind: str
-    params: dict[str, Any]
-
-    def __len__(self) -> int: ...
-
-    @property
-    def dimension(self) -> int: ...
-
-    def search(
-        self, queries: np.ndarray, k: int, id_range: tuple[int, int] | None = None
-    ) -> tuple[np.ndarray, np.ndarray]: ...
-
-    def vectors(self, ids: np.ndarray) -> np.ndarray: ...
-
-    def save(self, path: Path) -> None: ...
-
-
-def range_boost(count: int, lo: int, hi: int) -> float:
-    """How many times more to probe for a search within ids ``lo``..``hi - 1`` of ``count``.
-
-    A range is a share of the corpus: probe proportionally more (and a margin more, for
-    questions far from the document) so enough in-range candidates are scored."""
-    return RANGE_PROBE_FACTOR * count / max(1, hi - lo)
-
-
-def scaled_probes(kind: str, params: dict[str, Any], boost: float) -> int | None:
-    """The IVF lists (at most all of them) or HNSW ``efSearch`` (at most ``MAX_EF``) of a
-    search probing ``boost`` times the usual; ``math.inf``: the widest search. None: flat."""
-    if kind == "ivf":
-        nprobe = int(params.get("nprobe", 1))
-        return math.ceil(min(int(params.get("nlist", nprobe)), nprobe * boost))
-    if kind == "hnsw":
-        return math.ceil(min(MAX_EF, int(params.get("efSearch", 64)) * boost))
-    return None
-
-
-def choose_kind(count: int, requested: str = "auto") -> str:
-    """Pick the FAISS index type for ``count`` vectors (``requested`` overrides ``auto``)."""
-    if requested != "auto":
-        return requested
-    return "flat" if count <= FLAT_LIMIT else "ivf"
-
-
-def ivf_params(count: int) -> dict[str, int]:
-    """IVF lists and probes for ``count`` vectors: about 2·√n lists, 1/64 of them probed."""
-    nlist = 2 ** round(math.log2(max(1.0, 2 * math.sqrt(max(count, 1)))))
-    nlist = max(1, min(nlist, 16384, count // 39 or 1))
-    return {"nlist": nlist, "nprobe": max(1, min(nlist, max(16, nlist // 64)))}
-
-
-def hnsw_params(count: int) -> dict[str, int]:
-    """HNSW graph parameters (fixed: the search breadth matters more than the size)."""
-    return {"M": 32, "efConstruction": 80, "efSearch": 96}
 
 
 class FaissStore:

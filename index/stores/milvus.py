@@ -4,11 +4,11 @@ Only the vectors move: the units, the documents and the lexical model stay in th
 folder (docs/scaling.md says why), whose manifest names the collection that holds its
 vectors. A collection has two fields, ``id`` (INT64, the unit's position, primary key) and
 ``vector`` (FLOAT_VECTOR), searched by inner product (= cosine: the vectors are normalised)
-with the index kind FAISS would use for the same size (``store.choose_kind``).
+with the index kind FAISS would use for the same size (``base.choose_kind``).
 
 Collections and the alias. A build writes a new collection, ``<alias>_v<time>_<pid>``, and
 only when it is complete (every row counted) points the alias at it and switches the index
-folder (index/storage.py); the collections older than the live one are then dropped. The
+folder (index/versions.py); the collections older than the live one are then dropped. The
 alias is what other tools and operators follow; a reader follows the index folder's
 manifest instead, so that its units and its vectors always come from the same build. A
 reader whose collection was dropped under it (a rebuild elsewhere switched) gets
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from index.errors import IndexLoadError, StoreError, StoreSwitched
-from index.store import (
+from index.stores.base import (
     EXACT_RANGE_LIMIT,
     choose_kind,
     hnsw_params,
@@ -446,3 +446,15 @@ def progress_bar(total: int, enabled: bool) -> Iterator[Callable[[int], None] | 
     finally:
         bar.close()
 
+
+def settle(config: MilvusConfig, alias: str, store: object) -> None:
+    """After a switch (or a skipped build): the alias names the live collection, and the
+    older collections are dropped. A failure here is only a warning: readers follow the
+    index folder, and the next build settles again."""
+    if not isinstance(store, MilvusStore):
+        return
+    try:
+        point_alias(config, alias, store.collection)
+        drop_older(config, alias, store.collection)
+    except StoreError as exc:
+        log.warning("the index is switched, but %s; the next build tries again", exc)
