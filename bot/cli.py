@@ -20,7 +20,6 @@ import click
 from click.shell_completion import CompletionItem
 
 from bot.app import get_settings, notify, open_engine, setup_logging
-from config import EXIT_DATA, EXIT_INTERRUPTED, EXIT_USAGE
 
 if TYPE_CHECKING:
     from config import Settings
@@ -51,7 +50,7 @@ class QabotGroup(click.Group):
     """A group that turns qabot's own errors into one line and an exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from config import SettingsError
+        from config import EXIT_INTERRUPTED, SettingsError
         from index import QabotError
 
         try:
@@ -146,6 +145,7 @@ def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
     Without QUESTION, the question is read from stdin when it is not a terminal
     (echo "How long did the meeting last?" | qabot ask).
     """
+    from config import EXIT_DATA, EXIT_USAGE
     from index import normalise_question
 
     if batch is not None and question:
@@ -285,6 +285,7 @@ def index_group() -> None:
 def index_build(sources: tuple[Path, ...], index_dir: Path | None, force: bool) -> None:
     """Build the index from the sources (atomically; the old index stays until it is done)."""
     from bot.safe_text import visible_controls
+    from config import EXIT_INTERRUPTED
     from index import plural
 
     settings = get_settings(index_dir=index_dir)
@@ -497,6 +498,7 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
 def check_gold(engine: Engine, questions: Sequence[EvalQuestion]) -> None:
     """Refuse a question set none of whose gold answers is in the index (it measures
     nothing: the set was written for other documents); warn when some are missing."""
+    from config import EXIT_DATA
     from index import evaluate, plural
 
     answerable = sum(1 for q in questions if q.gold)
@@ -526,7 +528,14 @@ def finished_one_shot() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (and ``python -m bot``'s)."""
+    # First: with a foreign `config` or `index` first on the path, any import below would
+    # end in a traceback. This module imports neither at its top for that reason.
+    from bot.installed import exit_if_shadowed
+
+    exit_if_shadowed()
+    from config import EXIT_DATA
+
     try:
         cli(prog_name="qabot")
     except SystemExit as exc:

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     )
     from index.evaluate import EvalQuestion
     from index.json_input import parse as parse_json
-    from index.plural import plural
     from index.search import Answer, Passage, has_words, normalise_question
     from index.sources import Unit, humanise
     from index.storage import (
@@ -49,6 +48,7 @@ if TYPE_CHECKING:
         source_label,
     )
     from index.threads import Purpose
+    from index.wording import plural
 
 # Where each public name lives: (module, attribute); ``evaluate`` is a module of its own.
 _WHERE: dict[str, tuple[str, str]] = {
@@ -61,7 +61,7 @@ _WHERE: dict[str, tuple[str, str]] = {
         "unknown_document")},
     "EvalQuestion": ("index.evaluate", "EvalQuestion"),
     "parse_json": ("index.json_input", "parse"),
-    "plural": ("index.plural", "plural"),
+    "plural": ("index.wording", "plural"),
     **{name: ("index.search", name) for name in (
         "Answer", "Passage", "has_words", "normalise_question")},
     **{name: ("index.sources", name) for name in ("Unit", "humanise")},

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from index.errors import DataError
 from index.json_input import parse as parse_json
-from index.plural import plural
+from index.wording import plural
 
 if TYPE_CHECKING:
     from index.engine import Engine

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from index.errors import ModelError
-from index.plural import plural
+from index.wording import plural
 
 if TYPE_CHECKING:
     import numpy as np

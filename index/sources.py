@@ -25,8 +25,8 @@ from typing import Any
 from index.errors import SourceError
 from index.json_input import parse as parse_json
 from index.parsing import SECTION_SEPARATOR, Parsed, check_url
-from index.plural import plural
 from index.splitter import split_sentences
+from index.wording import plural
 
 TEXT_SUFFIXES = (".txt",)  # split as they are
 MARKDOWN_SUFFIXES = (".md", ".markdown")

@@ -13,7 +13,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, Literal
 
-from index.plural import plural
+from index.wording import plural
 
 if TYPE_CHECKING:
     from config import Settings
