@@ -28,7 +28,6 @@ from discord.ext import commands
 from bot.cogs.errors import ShuttingDown, report
 from bot.discord_format import NO_PINGS
 from config import EXIT_DATA, EXIT_OK, EXIT_USAGE
-from index import plural
 
 if TYPE_CHECKING:
     from config import Settings
@@ -41,7 +40,6 @@ log = logging.getLogger(__name__)
 # so the bot and its cogs do not import each other in a circle.
 COGS = ("bot.cogs.errors", "bot.cogs.asking", "bot.cogs.admin", "bot.cogs.info",
         "bot.cogs.votes")
-WORK = ("answer or rebuild", "answers or rebuilds")  # what is in flight, for plural()
 SHUTDOWN_GRACE = 10.0  # seconds the work in flight gets to finish when the bot is stopped
 
 NO_TOKEN = ("no Discord token: set QABOT_DISCORD_TOKEN (or DISCORD_TOKEN) in the environment "
@@ -130,12 +128,13 @@ class QABot(commands.Bot):
         if self.stopping:
             return
         self.stopping = True
-        log.info("stopping: %s in flight", plural(self._in_flight, *WORK))
+        log.info("stopping: %d answer(s) or rebuild(s) in flight", self._in_flight)
         try:
             await asyncio.wait_for(self._idle.wait(), grace)
         except TimeoutError:
-            log.warning("closing with %s unfinished after %.0f s (an unfinished rebuild "
-                        "leaves the old index in place)", plural(self._in_flight, *WORK), grace)
+            log.warning("closing with %d answer(s) or rebuild(s) unfinished after %.0f s (an "
+                        "unfinished rebuild leaves the old index in place)",
+                        self._in_flight, grace)
         await self.close()
 
     def request_stop(self, signame: str) -> None:
