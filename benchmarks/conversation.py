@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> None:
     from bot.app import get_settings, open_engine
     from index.conversation import Conversation
 
-    engine = open_engine(get_settings(index_dir=args.index_dir), auto_build=False, warm=True)
+    engine = open_engine(get_settings(index_dir=args.index_dir), build_missing=False,
+                         warm=True)
     turns: dict[str, list[dict[str, Any]]] = {}
     for line in args.file.read_text(encoding="utf-8").splitlines():
         if line.strip():

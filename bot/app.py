@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:
     from config import Settings
-    from index.engine import Engine
-    from index.threads import Purpose
+    from index import Engine, Purpose
 
-__all__ = ["check_index", "check_store", "get_settings", "notify", "open_engine",
-           "setup_logging"]
+__all__ = ["get_settings", "notify", "open_engine", "setup_logging"]
 
 # discord.py's format without its colours (what it uses itself on a stream it won't colour).
 DISCORD_LOG_FORMAT = "[{asctime}] [{levelname:<8}] {name}: {message}"
@@ -83,21 +80,25 @@ def get_settings(**overrides: Any) -> Settings:
     return settings
 
 
-def open_engine(settings: Settings, *, auto_build: bool, warm: bool = False,
-                purpose: Purpose = "answer", prefetch: bool = True) -> Engine:
-    """Open the model and the index; build the index first when allowed and missing.
+def open_engine(settings: Settings, *, doc: str | None = None, build_missing: bool = True,
+                warm: bool = False, purpose: Purpose = "answer", prefetch: bool = True
+                ) -> Engine:
+    """Check the index (the one preflight, before any model loads), open the model and the
+    index; build the index first when it is missing (unless ``build_missing`` is False).
 
+    ``doc``: the document the question is asked of, refused now when the index lacks it.
     ``warm``: load the models now, saying so (the REPL and the bot, before their prompt or
     connecting); otherwise they load on the first question. ``purpose`` "build": bulk work
     (``--batch``), on every core unless QABOT_THREADS says otherwise. ``prefetch`` False:
     no model starts loading with the index (``eval``, which may still refuse its question
     set once it has read the index, and exits then with nothing loading).
     """
-    from index.engine import Engine, default_embedder, default_reranker
+    from index import Engine, default_embedder, default_reranker, preflight
 
+    must_build = preflight(settings, doc) and build_missing
     engine = Engine(settings, default_embedder(settings, purpose),
                     reranker=default_reranker(settings, purpose))
-    if auto_build:
+    if must_build:
         engine.load_or_build(notify=notify)
     else:
         if prefetch:
@@ -120,34 +121,3 @@ def notify(message: str) -> None:
 
     click.echo(f"qabot: {visible_controls(message)}", err=True)
 
-
-def check_index(settings: Settings, doc: str | None = None) -> bool:
-    """Check the index on disk before the model loads; return True if it must be built.
-
-    One rule however the folder was configured (environment, .env, --index-dir): a
-    missing or empty folder is built from the configured sources.
-    """
-    from index.errors import unknown_document
-    from index.folder import has_index
-    from index.manifest import read_manifest
-
-    index_dir = Path(settings.index_dir)
-    if not has_index(index_dir):
-        return True
-    manifest = read_manifest(index_dir)
-    check_store(manifest, settings)
-    if doc and doc != "all":
-        names = [d["name"] for d in manifest["documents"]]
-        if doc not in names:
-            raise unknown_document(doc, names)
-    return False
-
-
-def check_store(manifest: dict[str, Any], settings: Settings) -> None:
-    """Refuse, before any model loads, an index whose vectors are in another store than
-    ``QABOT_STORE`` says (the load would refuse it too, later)."""
-    from index.manifest import store_mismatch
-
-    built = manifest.get("store", "faiss")
-    if built != settings.store:
-        raise store_mismatch(Path(settings.index_dir), str(built), settings.store)

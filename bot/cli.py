@@ -19,19 +19,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 from click.shell_completion import CompletionItem
 
-from bot.app import check_index, get_settings, notify, open_engine, setup_logging
+from bot.app import get_settings, notify, open_engine, setup_logging
 
 if TYPE_CHECKING:
     from config import Settings
-    from index.build import BuildResult
-    from index.engine import Engine
-    from index.evaluate import EvalQuestion
-    from index.search import Answer
+    from index import Answer, BuildResult, Engine, EvalQuestion
 
 log = logging.getLogger(__name__)
 
-EXIT_DATA = 1
-EXIT_USAGE = 2
 BATCH_CHUNK = 256
 # Conversations a batch keeps at once (the least recently continued are forgotten beyond).
 BATCH_CONVERSATIONS = 100_000
@@ -55,8 +50,8 @@ class QabotGroup(click.Group):
     """A group that turns qabot's own errors into one line and an exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from config.errors import SettingsError
-        from index.errors import QabotError
+        from config import EXIT_INTERRUPTED, SettingsError
+        from index import QabotError
 
         try:
             return super().invoke(ctx)
@@ -64,7 +59,7 @@ class QabotGroup(click.Group):
             fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
-            raise click.exceptions.Exit(130) from None
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
 
 def print_answer(answer: Answer, as_json: bool, *, with_question: bool = False,
@@ -114,7 +109,7 @@ def complete_doc(ctx: click.Context, param: click.Parameter, incomplete: str
     index is the one ``--index-dir`` (typed before ``--doc``) or the settings name.
     """
     from config import load_settings
-    from index.manifest import read_manifest
+    from index import read_manifest
 
     try:
         index_dir = ctx.params.get("index_dir")
@@ -150,7 +145,8 @@ def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
     Without QUESTION, the question is read from stdin when it is not a terminal
     (echo "How long did the meeting last?" | qabot ask).
     """
-    from index.search import normalise_question
+    from config import EXIT_DATA, EXIT_USAGE
+    from index import normalise_question
 
     if batch is not None and question:
         fail("give either a QUESTION or --batch FILE, not both", EXIT_USAGE)
@@ -163,8 +159,7 @@ def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
                  'meeting last?"', EXIT_USAGE)
         normalise_question(text)  # raises a usage error before the model loads
     settings = get_settings(index_dir=index_dir)
-    must_build = check_index(settings, doc if batch is None else None)
-    engine = open_engine(settings, auto_build=must_build,
+    engine = open_engine(settings, doc=doc if batch is None else None,
                          purpose="answer" if batch is None else "build")
     if batch is None:
         answer = engine.ask(text, top_k=top_k, doc=doc)
@@ -173,7 +168,7 @@ def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
             # no words says so in its answer.
             from dataclasses import replace
 
-            from index.search import has_words
+            from index import has_words
 
             if has_words(answer.question):
                 click.echo(f"qabot: note: {answer.notice}", err=True)
@@ -183,7 +178,7 @@ def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
         return
     errors = run_batch(engine, batch, top_k=top_k, doc=doc, as_json=as_json)
     if errors:
-        from bot.render import plural
+        from index import plural
 
         click.echo(f"qabot: {plural(errors, 'batch line')} could not be answered", err=True)
         raise click.exceptions.Exit(EXIT_DATA)
@@ -192,7 +187,7 @@ def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
 def _batch_items(stream: Any, default_doc: str | None) -> Iterator[BatchItem]:
     """Yield (line number, question, doc, error, conversation) for each non-blank batch
     line."""
-    from index.json_input import parse as parse_json
+    from index import parse_json
 
     for lineno, raw in enumerate(stream, start=1):
         line = raw.strip()
@@ -227,9 +222,7 @@ def run_batch(engine: Engine, stream: Any, *, top_k: int | None, doc: str | None
     order; the other lines stand alone (and are encoded together, a chunk at a time).
     """
     from bot.safe_text import safe_text
-    from index.conversation import Conversations
-    from index.errors import UsageError
-    from index.search import normalise_question
+    from index import Conversations, UsageError, normalise_question
 
     errors = 0
     chunk: list[BatchItem] = []
@@ -291,8 +284,9 @@ def index_group() -> None:
 @click.option("--force", is_flag=True, help="Rebuild even when nothing changed.")
 def index_build(sources: tuple[Path, ...], index_dir: Path | None, force: bool) -> None:
     """Build the index from the sources (atomically; the old index stays until it is done)."""
-    from bot.render import plural
     from bot.safe_text import visible_controls
+    from config import EXIT_INTERRUPTED
+    from index import plural
 
     settings = get_settings(index_dir=index_dir)
     try:
@@ -300,7 +294,7 @@ def index_build(sources: tuple[Path, ...], index_dir: Path | None, force: bool) 
     except KeyboardInterrupt:
         _finish_progress_bars()
         click.echo("qabot: interrupted: the build stopped, and left no partial index", err=True)
-        raise click.exceptions.Exit(130) from None
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
     counts = f"{plural(result.units, 'unit')} from {plural(result.documents, 'document')}"
     where = visible_controls(str(result.path))
     if result.skipped:
@@ -313,34 +307,22 @@ def index_build(sources: tuple[Path, ...], index_dir: Path | None, force: bool) 
 def _build(settings: Settings, given: list[Path], *, force: bool) -> BuildResult:
     """Build the index of ``settings`` from ``given``, else QABOT_SOURCES, else the sources
     the index records (as ``:reindex`` and ``/reindex`` do), saying which on stderr."""
-    from index.errors import SourceError
-    from index.folder import check_build_target, has_index
-    from index.manifest import describe_sources, source_path, sources_on_record
-    from index.sources import load_sources
+    from index import build_sources, check_build_target, describe_sources, has_index
 
     index_dir = Path(settings.index_dir)
-    chosen = given or list(settings.sources)
-    recorded = None if chosen else sources_on_record(index_dir)
-    if recorded is not None:
-        chosen = [source_path(s) for s in recorded]
     # Bad sources are reported before the model loads; a big corpus is announced.
-    try:
-        documents = load_sources(chosen, notify=notify)
-    except SourceError as exc:
-        if recorded is None:
-            raise
-        raise SourceError(f"cannot rebuild from the sources the index records: {exc}; the "
-                          f"index is unchanged (give --source to build from others)") from None
+    chosen = build_sources(settings, given or list(settings.sources), notify=notify)
     check_build_target(index_dir)  # a folder that is not qabot's: one line, before the model
-    if recorded is not None:
-        notify(f"building from the sources the index records: {describe_sources(recorded)}")
-    elif not chosen and has_index(index_dir):
+    if chosen.recorded is not None:
+        notify(f"building from the sources the index records: "
+               f"{describe_sources(chosen.recorded)}")
+    elif not chosen.paths and has_index(index_dir):
         notify(f"building from the built-in article: the index at {index_dir} does not say "
                f"what it was built from (its manifest is missing or unreadable)")
-    from index.engine import Engine, default_embedder
+    from index import Engine, default_embedder
 
     engine = Engine(settings, default_embedder(settings, "build"))
-    return engine.build(chosen, documents=documents, force=force,
+    return engine.build(chosen.paths, documents=chosen.documents, force=force,
                         progress=sys.stderr.isatty())
 
 
@@ -359,7 +341,7 @@ def _finish_progress_bars() -> None:
 def index_info(index_dir: Path | None, as_json: bool) -> None:
     """Show what the index holds (documents, units, model, build time)."""
     from bot.safe_text import safe_text
-    from index.manifest import read_manifest
+    from index import read_manifest
 
     settings = get_settings(index_dir=index_dir)
     manifest = read_manifest(Path(settings.index_dir))
@@ -371,8 +353,7 @@ def index_info(index_dir: Path | None, as_json: bool) -> None:
 
 def describe_manifest(manifest: dict[str, Any], path: Path) -> str:
     """A few lines about an index: model, build time, sources, documents and unit counts."""
-    from bot.render import plural
-    from index.manifest import describe_sources, recorded_sources
+    from index import describe_sources, plural, recorded_sources
 
     docs = manifest.get("documents", [])
     units = manifest.get("units")
@@ -407,8 +388,7 @@ def repl(top_k: int | None, doc: str | None, index_dir: Path | None) -> None:
     from bot.repl import Repl
 
     settings = get_settings(index_dir=index_dir, top_k=top_k)
-    must_build = check_index(settings, doc)
-    engine = open_engine(settings, auto_build=must_build, warm=True)
+    engine = open_engine(settings, doc=doc, warm=True)
     Repl(engine, doc=doc).run()
 
 
@@ -457,7 +437,7 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
             corpus, questions_path = evaluate.wikiqa_to_jsonl(file, Path(tmp))
             settings = get_settings(index_dir=index_dir or Path(tmp) / "index",
                                     answer_threshold=threshold)
-            from index.engine import Engine, default_embedder
+            from index import Engine, default_embedder
 
             engine = Engine(settings, default_embedder(settings, "build"))
             engine.rebuild([corpus], progress=sys.stderr.isatty())
@@ -470,8 +450,7 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
 
             questions = evaluate.read_questions(file, notify=lambda m: click.echo(
                 f"qabot: warning: {safe_text(m, one_line=True)}", err=True))
-            must_build = check_index(settings)
-            engine = open_engine(settings, auto_build=must_build, prefetch=False)
+            engine = open_engine(settings, prefetch=False)
         for q in questions:
             engine.resolve_doc(q.doc)
         check_gold(engine, questions)
@@ -519,8 +498,8 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
 def check_gold(engine: Engine, questions: Sequence[EvalQuestion]) -> None:
     """Refuse a question set none of whose gold answers is in the index (it measures
     nothing: the set was written for other documents); warn when some are missing."""
-    from bot.render import plural
-    from index import evaluate
+    from config import EXIT_DATA
+    from index import evaluate, plural
 
     answerable = sum(1 for q in questions if q.gold)
     missing = evaluate.missing_gold(engine.data, questions)
@@ -549,7 +528,14 @@ def finished_one_shot() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (and ``python -m bot``'s)."""
+    # First: with a foreign `config` or `index` first on the path, any import below would
+    # end in a traceback. This module imports neither at its top for that reason.
+    from bot.installed import exit_if_shadowed
+
+    exit_if_shadowed()
+    from config import EXIT_DATA
+
     try:
         cli(prog_name="qabot")
     except SystemExit as exc:

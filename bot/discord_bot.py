@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
 import sys
@@ -24,22 +25,21 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot.cogs.admin import Admin
-from bot.cogs.asking import Asking
-from bot.cogs.errors import ErrorHandler, ShuttingDown, report
-from bot.cogs.info import Info
-from bot.cogs.votes import Votes
+from bot.cogs.errors import ShuttingDown, report
 from bot.discord_format import NO_PINGS
+from config import EXIT_DATA, EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
     from config import Settings
-    from index.engine import Engine
+    from index import Engine
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+# One cog per feature, each added by its module's ``setup`` (discord.py's extension entry
+# point). They are named, not imported here: a cog refers to this module only for typing,
+# so the bot and its cogs do not import each other in a circle.
+COGS = ("bot.cogs.errors", "bot.cogs.asking", "bot.cogs.admin", "bot.cogs.info",
+        "bot.cogs.votes")
 SHUTDOWN_GRACE = 10.0  # seconds the work in flight gets to finish when the bot is stopped
 
 NO_TOKEN = ("no Discord token: set QABOT_DISCORD_TOKEN (or DISCORD_TOKEN) in the environment "
@@ -77,8 +77,10 @@ class QABot(commands.Bot):
         self._stop_task: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
-        for cog in (ErrorHandler(self), Asking(self), Admin(self), Info(self), Votes(self)):
-            await self.add_cog(cog)
+        # Imported, not ``load_extension``-ed: that would run each module afresh for every
+        # bot, giving each its own copy of the cog classes (and the vote button's).
+        for name in COGS:
+            await importlib.import_module(name).setup(self)
         await self.sync_commands()
 
     async def sync_commands(self) -> None:
@@ -190,10 +192,9 @@ def make_bot(engine: Engine, settings: Settings, *, sync: bool = False) -> QABot
 
 def _open_engine(settings: Settings) -> Engine:
     """Load the engine as the CLI does: the default index is built when missing."""
-    from bot.app import check_index, open_engine
+    from bot.app import open_engine
 
-    must_build = check_index(settings)
-    return open_engine(settings, auto_build=must_build, warm=True)
+    return open_engine(settings, warm=True)
 
 
 def _error(message: str) -> None:
@@ -228,17 +229,17 @@ def run(settings: Settings, *, sync: bool = False,
     except discord.LoginFailure:
         _error("Discord refused the token (login failed): check QABOT_DISCORD_TOKEN or "
                "DISCORD_TOKEN, or get a new one in the developer portal (Bot → Reset Token)")
-        return EXIT_FAILED
+        return EXIT_DATA
     except discord.PrivilegedIntentsRequired:
         _error("Discord refused the message-content intent: enable it for the bot in the "
                "developer portal, or unset QABOT_DISCORD_MESSAGE_CONTENT")
-        return EXIT_FAILED
+        return EXIT_DATA
     except discord.HTTPException as exc:
         _error(f"Discord refused the connection (HTTP {exc.status})")
-        return EXIT_FAILED
+        return EXIT_DATA
     except (OSError, discord.GatewayNotFound) as exc:
         _error(f"cannot reach Discord: {exc}")
-        return EXIT_FAILED
+        return EXIT_DATA
     log.info("disconnected from Discord; stopped")
     return EXIT_OK
 

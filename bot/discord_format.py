@@ -17,13 +17,10 @@ import discord
 
 from bot.render import NOTHING_TO_SEARCH, related_passages, verdict_line, web_address
 from bot.safe_text import safe_text
-from index.search import has_words
-from index.sources import humanise
+from index import has_words, humanise, plural
 
 if TYPE_CHECKING:
-    from index.build import BuildResult
-    from index.loading import DocInfo
-    from index.search import Answer, Passage
+    from index import Answer, BuildResult, DocInfo, Passage
 
 # Discord's limits, in characters.
 MESSAGE_LIMIT = 2000
@@ -242,8 +239,7 @@ def answer_embed(answer: Answer, *, built_at: str = "", model: str = "") -> disc
 def sources_embed(docs: Sequence[DocInfo], *, units: int, model: str, built_at: str
                   ) -> discord.Embed:
     """List the indexed documents with their unit counts, the model and the build time."""
-    plural = "s" if len(docs) != 1 else ""
-    embed = discord.Embed(title=f"{len(docs)} document{plural}, {units} sentences",
+    embed = discord.Embed(title=f"{plural(len(docs), 'document')}, {units} sentences",
                           colour=INFO_COLOUR)
     lines: list[str] = []
     used = 0
@@ -277,12 +273,11 @@ def help_embed(docs: Sequence[DocInfo], *, units: int, bot_name: str, example: s
 
     ``prefix`` is None when the prefix commands are off (no message-content intent).
     """
-    plural = "s" if len(docs) != 1 else ""
     name = escape(bot_name)
     embed = discord.Embed(title=shorten(f"{bot_name}: questions about the documents",
                                         TITLE_LIMIT), colour=INFO_COLOUR)
     embed.description = (
-        f"I answer questions from {len(docs)} document{plural} ({units} sentences): I quote "
+        f"I answer questions from {plural(len(docs), 'document')} ({units} sentences): I quote "
         "the sentence that answers in its context, say where it comes from (document, "
         "sentence number) and how confident I am. When the documents don't say, I say "
         "\"I don't know\" instead of guessing.")
@@ -311,10 +306,10 @@ def help_embed(docs: Sequence[DocInfo], *, units: int, bot_name: str, example: s
 
 def rebuild_summary(result: BuildResult) -> str:
     """One or two sentences on what a rebuild did (and from which sources)."""
-    docs = f"{result.documents} document{'s' if result.documents != 1 else ''}"
+    docs = plural(result.documents, "document")
     sources = ""
     if result.sources:
-        from index.manifest import describe_sources
+        from index import describe_sources
 
         named = describe_sources(result.sources)
         sources = f" Sources: {named if len(named) <= 300 else named[:299] + '…'}."

@@ -17,7 +17,7 @@ import click
 from wcwidth import wcswidth
 
 from bot.safe_text import safe_text
-from index.search import Answer, Passage, has_words
+from index import Answer, Passage, has_words
 
 Style = Callable[[str], str]
 WIDTH = 88
@@ -74,11 +74,6 @@ def visible_width(text: str) -> int:
     plain = click.unstyle(text)
     width = wcswidth(plain)
     return width if width >= 0 else len(plain)
-
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """``1 unit``, ``2 units``; ``many`` for irregular plurals."""
-    return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
 def _words(segments: Sequence[tuple[str, Style | None]]) -> list[tuple[str, Style | None]]:

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, TextIO
 
 import click
 
-from bot.render import plural, render_answer, terminal_styles, terminal_width
+from bot.render import render_answer, terminal_styles, terminal_width
 from bot.safe_text import safe_text
-from index.errors import QabotError
+from index import QabotError, plural
 
 if TYPE_CHECKING:
-    from index.engine import Engine
+    from index import Engine
 
 HELP = """\
 Type a question and press Enter; a follow-up ("How long did it last?") is read with
@@ -74,7 +74,7 @@ class Repl:
 
     def __init__(self, engine: Engine, *, doc: str | None = None, top_k: int | None = None,
                  out: TextIO | None = None) -> None:
-        from index.conversation import Conversation
+        from index import Conversation
 
         self.engine = engine
         self.conversation = Conversation()  # the session is one conversation
@@ -137,7 +137,7 @@ class Repl:
         return True
 
     def _reindex(self) -> None:
-        from index.manifest import describe_sources, source_label
+        from index import describe_sources, source_label
 
         sources = self.engine.recorded_sources()
         self.say(f"reindexing from {describe_sources([source_label(s) for s in sources])}...")

@@ -1,5 +1,87 @@
 """The qabot engine: sources, sentence splitting, embedding, the FAISS store, search, answers.
 
-Nothing here imports Discord; heavy libraries (numpy, faiss, torch) are imported by the
-modules that need them, never by this package's ``__init__``.
+Nothing here imports Discord. This is the engine's public surface: the front ends (``bot/``)
+import what they need from ``index`` itself, never from its modules. The names are loaded
+lazily (PEP 562): ``import index`` costs nothing, and heavy libraries (numpy, faiss, torch)
+are imported by the modules that need them, when a name from one of those is first used.
+Each use reads the module's attribute anew, so a test that replaces one there is obeyed.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from index import evaluate
+    from index.build import BuildResult
+    from index.conversation import Conversation, Conversations
+    from index.engine import (
+        BuildSources,
+        Engine,
+        RebuildInProgress,
+        build_sources,
+        default_embedder,
+        default_reranker,
+        preflight,
+    )
+    from index.errors import (
+        DataError,
+        IndexLoadError,
+        QabotError,
+        SourceError,
+        UsageError,
+        unknown_document,
+    )
+    from index.evaluate import EvalQuestion
+    from index.folder import check_build_target, has_index
+    from index.json_input import parse as parse_json
+    from index.loading import DocInfo, IndexData
+    from index.manifest import describe_sources, read_manifest, recorded_sources, source_label
+    from index.search import Answer, Passage, has_words, normalise_question
+    from index.sources import Unit, humanise
+    from index.threads import Purpose
+    from index.wording import plural
+
+# Where each public name lives: (module, attribute); ``evaluate`` is a module of its own.
+_WHERE: dict[str, tuple[str, str]] = {
+    **{name: ("index.conversation", name) for name in ("Conversation", "Conversations")},
+    **{name: ("index.engine", name) for name in (
+        "BuildSources", "Engine", "RebuildInProgress", "build_sources", "default_embedder",
+        "default_reranker", "preflight")},
+    **{name: ("index.errors", name) for name in (
+        "DataError", "IndexLoadError", "QabotError", "SourceError", "UsageError",
+        "unknown_document")},
+    "EvalQuestion": ("index.evaluate", "EvalQuestion"),
+    "parse_json": ("index.json_input", "parse"),
+    "plural": ("index.wording", "plural"),
+    **{name: ("index.search", name) for name in (
+        "Answer", "Passage", "has_words", "normalise_question")},
+    **{name: ("index.sources", name) for name in ("Unit", "humanise")},
+    "BuildResult": ("index.build", "BuildResult"),
+    **{name: ("index.folder", name) for name in ("check_build_target", "has_index")},
+    **{name: ("index.loading", name) for name in ("DocInfo", "IndexData")},
+    **{name: ("index.manifest", name) for name in (
+        "describe_sources", "read_manifest", "recorded_sources", "source_label")},
+    "Purpose": ("index.threads", "Purpose"),
+}
+
+__all__ = ["Answer", "BuildResult", "BuildSources", "Conversation", "Conversations", "DataError",
+           "DocInfo", "Engine", "EvalQuestion", "IndexData", "IndexLoadError", "Passage",
+           "Purpose", "QabotError", "RebuildInProgress", "SourceError", "Unit", "UsageError",
+           "build_sources", "check_build_target", "default_embedder", "default_reranker",
+           "describe_sources", "evaluate", "has_index", "has_words", "humanise",
+           "normalise_question", "parse_json", "plural", "preflight", "read_manifest",
+           "recorded_sources", "source_label", "unknown_document"]
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module 'index' has no attribute {name!r}")
+    module, attribute = where
+    return getattr(importlib.import_module(module), attribute)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

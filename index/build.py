@@ -22,7 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from index import versions
+import index.versions as versions
 from index.errors import IndexLoadError
 from index.files import sha256_file, write_json
 from index.folder import (

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from config.exits import EXIT_USAGE
 from index.errors import ModelError
 from index.files import sha256_file
 
@@ -101,7 +102,7 @@ def _local_fingerprint(path: Path) -> str:
 class ModelUnavailable(ModelError):
     """The configured model is nowhere to be had: a bad setting, so exit code 2."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 HUB_PROBE_SECONDS = 5.0

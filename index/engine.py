@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from index.build import BuildResult, build_index
 from index.errors import (
@@ -26,6 +26,8 @@ from index.manifest import (
     recorded_sources,
     source_label,
     source_path,
+    sources_on_record,
+    store_mismatch,
 )
 from index.ranking import (
     Calibration,
@@ -93,6 +95,64 @@ def default_reranker(settings: Settings, purpose: Purpose = "answer") -> Reranke
 
 
 _DEFAULT = "default"
+
+
+def preflight(settings: Settings, doc: str | None = None) -> bool:
+    """Check the index on disk before any model loads; return True if it must be built.
+
+    One rule however the folder was configured (environment, .env, --index-dir): a missing
+    or empty folder is built from the configured sources. An index whose vectors are in
+    another store than ``QABOT_STORE``, or that lacks the document ``doc``, is refused now
+    (loading would refuse it too, but only after the models started loading).
+    """
+    index_dir = Path(settings.index_dir)
+    if not has_index(index_dir):
+        return True
+    manifest = read_manifest(index_dir)
+    built = manifest.get("store", "faiss")
+    if built != settings.store:
+        raise store_mismatch(index_dir, str(built), settings.store)
+    if doc and doc != "all":
+        names = [d["name"] for d in manifest["documents"]]
+        if doc not in names:
+            raise unknown_document(doc, names)
+    return False
+
+
+@dataclass(frozen=True)
+class BuildSources:
+    """What a build reads: its sources, their documents, and the labels the index records
+    when the sources are those (None: they were given or configured)."""
+
+    paths: list[Path]
+    documents: list[Document]
+    recorded: list[str] | None
+
+
+def build_sources(settings: Settings, given: Sequence[Path] | None = None, *,
+                  loaded: IndexData | None = None,
+                  notify: Callable[[str], None] | None = None) -> BuildSources:
+    """Read the sources a build of ``settings``' index uses: ``given``, else those the index
+    records (read leniently: a damaged index still says; else the ``loaded`` copy's), else
+    the configured ones.
+
+    Recorded sources that cannot be read raise one SourceError saying so, the index unchanged.
+    """
+    if given:
+        return BuildSources(list(given), load_sources(given, notify=notify), None)
+    recorded = sources_on_record(Path(settings.index_dir))
+    if recorded is None and loaded is not None:
+        recorded = recorded_sources(loaded.manifest) or None
+    if recorded is None:
+        configured = list(settings.sources)
+        return BuildSources(configured, load_sources(configured, notify=notify), None)
+    paths = [source_path(s) for s in recorded]
+    try:
+        documents = load_sources(paths, notify=notify)
+    except SourceError as exc:
+        raise SourceError(f"cannot rebuild from the sources the index records: {exc}; the "
+                          f"index is unchanged") from None
+    return BuildSources(paths, documents, recorded)
 
 
 class Engine:
@@ -217,14 +277,13 @@ class Engine:
         self.load()
 
     def recorded_sources(self) -> list[Path]:
-        """What the index was built from (the configured sources when there is no index)."""
-        try:
-            manifest: dict[str, Any] | None = read_manifest(self.index_dir)
-        except IndexLoadError:  # damaged on disk: the loaded copy still says
-            manifest = self._loaded.data.manifest if self._loaded else None
-        if manifest is None:
+        """What the index was built from (the configured sources when it does not say)."""
+        recorded = sources_on_record(self.index_dir)
+        if recorded is None and self._loaded is not None:  # gone from disk: the loaded copy
+            recorded = recorded_sources(self._loaded.data.manifest) or None
+        if recorded is None:
             return list(self.settings.sources)
-        return [source_path(s) for s in recorded_sources(manifest)]
+        return [source_path(s) for s in recorded]
 
     def build(self, sources: Sequence[Path] | None = None, *, force: bool = False,
               progress: bool = False, documents: Sequence[Document] | None = None
@@ -250,15 +309,10 @@ class Engine:
         if not self._rebuild_lock.acquire(blocking=False):
             raise RebuildInProgress("a rebuild is already running")
         try:
-            chosen = list(sources) if sources else self.recorded_sources()
-            try:
-                documents = load_sources(chosen)
-            except SourceError as exc:
-                if sources:
-                    raise
-                raise SourceError(f"cannot rebuild from the sources the index was built from: "
-                                  f"{exc}; the index is unchanged") from None
-            result = self.build(chosen, force=force, progress=progress, documents=documents)
+            chosen = build_sources(self.settings, sources,
+                                   loaded=self._loaded.data if self._loaded else None)
+            result = self.build(chosen.paths, force=force, progress=progress,
+                                documents=chosen.documents)
             if not result.skipped or self._loaded is None:
                 self.load()  # load() assigns the new index in one step
             return result

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from config.exits import EXIT_DATA, EXIT_USAGE
+
 
 class QabotError(Exception):
     """A failure the user can act on; the message is one line, shown as-is."""
 
-    exit_code = 1
+    exit_code = EXIT_DATA
 
 
 class DataError(QabotError):
     """Bad input data: a source file, a batch line, an index on disk."""
 
-    exit_code = 1
+    exit_code = EXIT_DATA
 
 
 class SourceError(DataError):
@@ -39,7 +41,7 @@ class StoreSwitched(IndexLoadError):
 class UsageError(QabotError):
     """The request itself is wrong (empty question, unknown document name)."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 def unknown_document(doc: str, names: list[str]) -> UsageError:
@@ -52,4 +54,4 @@ def unknown_document(doc: str, names: list[str]) -> UsageError:
 class ModelError(QabotError):
     """The embedding model cannot be loaded or fails verification."""
 
-    exit_code = 1
+    exit_code = EXIT_DATA

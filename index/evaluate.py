@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from index.errors import DataError
 from index.json_input import parse as parse_json
+from index.wording import plural
 
 if TYPE_CHECKING:
     from index.engine import Engine
@@ -131,15 +132,14 @@ def read_questions(path: Path, notify: Callable[[str], None] | None = None
         raise DataError(f"{path}:{n}: {why}")
     if bad:
         n, why = bad[0]
-        count = f"{len(bad)} damaged line{'s' if len(bad) != 1 else ''}"
-        (notify or log.warning)(f"{path}: skipped {count} (line {n}: {why}); read "
-                                f"{len(votes)} vote{'s' if len(votes) != 1 else ''}")
+        (notify or log.warning)(f"{path}: skipped {plural(len(bad), 'damaged line')} (line "
+                                f"{n}: {why}); read {plural(len(votes), 'vote')}")
     skipped = 0
     if votes:
         voted, skipped = read_votes(votes, path)
         out += voted
     if not out:
-        why = (f" ({skipped} voted question{'s' if skipped != 1 else ''} left out: no "
+        why = (f" ({plural(skipped, 'voted question')} left out: no "
                "passage with more 👍 than 👎, or the question was cut)" if skipped else "")
         raise DataError(f"{path}: no questions{why}")
     return out
@@ -229,8 +229,8 @@ def read_votes(votes: Sequence[tuple[int, dict[str, Any]]], path: Path
     out = [EvalQuestion(q, doc, tuple(ids)) for (q, doc), ids in gold.items() if ids]
     skipped = len(gold) - len(out) + len(cut - gold.keys())
     if skipped:
-        log.info("%s: %d voted question(s) left out: no passage with a 👍 majority, or the "
-                 "question was cut", path, skipped)
+        log.info("%s: %s left out: no passage with a 👍 majority, or the question was cut",
+                 path, plural(skipped, "voted question"))
     return out, skipped
 
 

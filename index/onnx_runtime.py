@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from index.errors import ModelError
+from index.wording import plural
 
 if TYPE_CHECKING:
     import numpy as np
@@ -155,8 +156,8 @@ class _Export:
         from index.verified import known_good, remember
 
         model = self.folder / MODEL_FILE
-        log.info("loading %s %s (ONNX Runtime, %d thread%s)", self.info.kind, self.info.name,
-                 self.threads, "" if self.threads == 1 else "s")
+        log.info("loading %s %s (ONNX Runtime, %s)", self.info.kind, self.info.name,
+                 plural(self.threads, "thread"))
         if known_good(model, self.info.onnx_sha256):  # hashed before, unchanged since
             return self._open(model)
         with ThreadPoolExecutor(1) as pool:  # hashing releases the GIL: beside the loading

@@ -26,6 +26,7 @@ from index.errors import SourceError
 from index.json_input import parse as parse_json
 from index.parsing import SECTION_SEPARATOR, Parsed, check_url
 from index.splitter import split_sentences
+from index.wording import plural
 
 TEXT_SUFFIXES = (".txt",)  # split as they are
 MARKDOWN_SUFFIXES = (".md", ".markdown")
@@ -162,7 +163,7 @@ def read_text_document(path: Path, name: str | None = None) -> Document:
 
 def _parse(path: Path) -> Parsed:
     """Parse a Markdown, reStructuredText or HTML file by its suffix."""
-    from index import parsing
+    import index.parsing as parsing
 
     where, suffix = str(path), path.suffix.lower()
     if suffix in HTML_SUFFIXES:
@@ -302,7 +303,7 @@ class _Skipped:
         for reason, names in sorted(self.names.items(), key=lambda kv: -len(kv[1])):
             shown = ", ".join(names[:NAMED_SKIPS]) + (", …" if len(names) > NAMED_SKIPS else "")
             parts.append(f"{len(names)} {reason} ({shown})")
-        return f"skipped {_count(total, 'file')} in {folder}: {'; '.join(parts)}"
+        return f"skipped {plural(total, 'file')} in {folder}: {'; '.join(parts)}"
 
 
 def _folder_files(folder: Path, skipped: _Skipped) -> list[tuple[Path, str]]:
@@ -389,18 +390,14 @@ def load_sources(paths: Sequence[Path] | None = None, *,
     size = _size([f for f, _ in files])
     started = time.perf_counter()
     if size > BIG_CORPUS:
-        say(f"reading and splitting {size / 1e6:.1f} MB of sources ({_count(len(files), 'file')})"
+        say(f"reading and splitting {size / 1e6:.1f} MB of sources ({plural(len(files), 'file')})"
             "...")
     documents = _read_all(files, warn)
     if size > BIG_CORPUS:
         units = sum(len(d.units) for d in documents)
-        say(f"read {_count(len(documents), 'document')}, {_count(units, 'unit')} in "
+        say(f"read {plural(len(documents), 'document')}, {plural(units, 'unit')} in "
             f"{time.perf_counter() - started:.1f} s")
     return documents
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _read_all(files: Iterable[tuple[Path, str | None]], warn: Callable[[str], None]
@@ -431,7 +428,7 @@ def _read_all(files: Iterable[tuple[Path, str | None]], warn: Callable[[str], No
             documents.append(doc)
     if empty:
         shown = ", ".join(empty[:3]) + (f" and {len(empty) - 3} more" if len(empty) > 3 else "")
-        warn(f"skipped {_count(len(empty), 'file')} with no text to index: {shown}")
+        warn(f"skipped {plural(len(empty), 'file')} with no text to index: {shown}")
     return documents
 
 

@@ -13,6 +13,8 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, Literal
 
+from index.wording import plural
+
 if TYPE_CHECKING:
     from config import Settings
 
@@ -42,7 +44,7 @@ def apply_threads(count: int) -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(count)
-    log.debug("using %d CPU thread(s)", count)
+    log.debug("using %s", plural(count, "CPU thread"))
 
 
 def faiss_module() -> Any:

@@ -11,7 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_format import NO_PINGS, plain, rebuild_summary
-from index.engine import RebuildInProgress
+from index import RebuildInProgress
 
 if TYPE_CHECKING:
     from bot.discord_bot import QABot
@@ -83,3 +83,8 @@ class Admin(commands.Cog):
         if refusal is None:
             refusal = await self.rebuild(mode == "force", ctx.author)
         await ctx.reply(plain(refusal), mention_author=False, allowed_mentions=NO_PINGS)
+
+
+async def setup(bot: QABot) -> None:
+    """Add the cog (the bot's ``setup_hook`` calls this, as discord.py loads an extension)."""
+    await bot.add_cog(Admin(bot))

@@ -15,17 +15,20 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cogs.constants import EXAMPLE
+from bot.cogs.info import Info
 from bot.cogs.votes import vote_view
 from bot.discord_format import NO_PINGS, answer_embed, own_title, plain
 from bot.safe_text import safe_text
-from index.conversation import Conversations
+from index import Conversations
 
 if TYPE_CHECKING:
     from bot.discord_bot import QABot
 
 log = logging.getLogger(__name__)
 
-EXAMPLE = "How long did the meeting last?"
+__all__ = ["EXAMPLE", "NEW_CONVERSATION", "Asking", "user_cooldown"]
+
 MAX_CHOICES = 25  # Discord shows at most 25 autocomplete choices
 # Conversations kept in memory (the least recently used are forgotten beyond it); each keeps
 # index.conversation.MAX_TURNS turns. A few hundred bytes each.
@@ -171,8 +174,6 @@ class Asking(commands.Cog):
 
     def help(self) -> discord.Embed:
         """The /help embed, for ``@qabot help``."""
-        from bot.cogs.info import Info  # Info imports this module
-
         info = self.bot.get_cog("Info")
         assert isinstance(info, Info), "the Info cog is loaded with this one"
         return info.help()
@@ -203,16 +204,14 @@ class Asking(commands.Cog):
             self.conversations.forget(conversation_key(channel, user_id))
         return NEW_CONVERSATION
 
-    @app_commands.command(name="new")
-    async def new_slash(self, interaction: discord.Interaction) -> None:
+    @commands.hybrid_command(name="new")  # type: ignore[arg-type]  # mypy: Concatenate union
+    async def new(self, ctx: commands.Context[Any]) -> None:
         """Start a new conversation: your next question does not follow the earlier ones."""
-        said = self.new_conversation(interaction.channel, interaction.user.id)
-        await interaction.response.send_message(said, ephemeral=True, allowed_mentions=NO_PINGS)
-
-    @commands.command(name="new")
-    async def new_prefix(self, ctx: commands.Context[Any]) -> None:
-        """Start a new conversation."""
-        await reply(ctx.message, self.new_conversation(ctx.channel, ctx.author.id))
+        said = self.new_conversation(ctx.channel, ctx.author.id)
+        # Privately to a slash command; to ``!new`` as a reply, kept if the message is gone.
+        await ctx.send(said, ephemeral=True,
+                       reference=ctx.message.to_reference(fail_if_not_exists=False),
+                       mention_author=False, allowed_mentions=NO_PINGS)
 
     @ask_slash.autocomplete("doc")
     async def doc_autocomplete(self, interaction: discord.Interaction, current: str
@@ -252,3 +251,8 @@ class Asking(commands.Cog):
     async def ask_prefix(self, ctx: commands.Context[Any], *, question: str = "") -> None:
         """Ask a question about the article."""
         await self.answer_message(ctx.message, question, f"`{ctx.clean_prefix}ask {EXAMPLE}`")
+
+
+async def setup(bot: QABot) -> None:
+    """Add the cog (the bot's ``setup_hook`` calls this, as discord.py loads an extension)."""
+    await bot.add_cog(Asking(bot))

@@ -1,25 +1,24 @@
 """The central error handler: the log gets the traceback, the user one short sentence.
 
-Three ways in, one way out (:func:`report`): prefix-command errors (``on_command_error``),
-slash-command errors (the command tree's ``on_error``, installed by the cog) and errors in
-event listeners such as mention asking (the bot's ``on_error`` calls :func:`report`).
+Three ways in, one way out (:func:`report`): prefix- and hybrid-command errors
+(``on_command_error``), slash-command errors (the command tree's ``on_error``, installed by
+the cog) and errors in event listeners such as mention asking (the bot's ``on_error`` calls
+:func:`report`). The cog needs only a ``commands.Bot``: the bot imports this module, and this
+module does not import the bot.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_format import NO_PINGS, plain
-from index.errors import QabotError
-
-if TYPE_CHECKING:
-    from bot.discord_bot import QABot
+from index import QabotError
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,9 @@ class ShuttingDown(QabotError):
 
 
 def unwrap(error: BaseException) -> BaseException:
-    """Return the exception a command raised, without discord.py's wrappers."""
+    """Return the exception a command raised, without discord.py's wrappers (a hybrid
+    command used as a slash command wraps it twice: HybridCommandError around the app
+    command's CommandInvokeError)."""
     while isinstance(error, commands.CommandInvokeError | commands.HybridCommandError
                      | app_commands.CommandInvokeError) and error.original is not None:
         error = error.original
@@ -79,7 +80,7 @@ async def _respond(interaction: discord.Interaction, text: str) -> None:
 class ErrorHandler(commands.Cog):
     """Route every command error to :func:`report`."""
 
-    def __init__(self, bot: QABot) -> None:
+    def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
         self._previous_tree_handler: Any = None
 
@@ -98,7 +99,10 @@ class ErrorHandler(commands.Cog):
             return
 
         async def send(text: str) -> None:
-            await ctx.reply(text, mention_author=False, allowed_mentions=NO_PINGS)
+            # A hybrid command used as a slash command is answered privately, as slash
+            # commands are; ``ephemeral`` means nothing to a prefix command's reply.
+            await ctx.reply(text, ephemeral=True, mention_author=False,
+                            allowed_mentions=NO_PINGS)
 
         await report(error, send, f"command {ctx.command.qualified_name if ctx.command else '?'}")
 
@@ -110,3 +114,8 @@ class ErrorHandler(commands.Cog):
             await _respond(interaction, text)
 
         await report(error, send, f"/{name}")
+
+
+async def setup(bot: commands.Bot) -> None:
+    """Add the cog (the bot's ``setup_hook`` calls this, as discord.py loads an extension)."""
+    await bot.add_cog(ErrorHandler(bot))

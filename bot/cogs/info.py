@@ -1,14 +1,17 @@
-"""Info: ``/help`` says what the bot does and how to ask; ``/sources`` what it answers from."""
+"""Info: ``/help`` says what the bot does and how to ask; ``/sources`` what it answers from.
+
+Both are hybrid commands: one callback answers the slash command (privately) and, with the
+prefix on, ``!help`` and ``!sources`` (as a reply).
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 import discord
-from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.asking import EXAMPLE
+from bot.cogs.constants import EXAMPLE
 from bot.discord_format import NO_PINGS, help_embed, sources_embed
 
 if TYPE_CHECKING:
@@ -40,24 +43,19 @@ class Info(commands.Cog):
                           cooldown=settings.discord_cooldown_seconds,
                           max_chars=settings.discord_max_question_chars)
 
-    @app_commands.command(name="help")
-    async def help_slash(self, interaction: discord.Interaction) -> None:
+    @commands.hybrid_command(name="help")  # type: ignore[arg-type]  # mypy: Concatenate union
+    async def help_command(self, ctx: commands.Context[Any]) -> None:
         """What the bot can do, the documents it has read and how to ask it."""
-        await interaction.response.send_message(embed=self.help(), ephemeral=True,
-                                                allowed_mentions=NO_PINGS)
+        await ctx.reply(embed=self.help(), ephemeral=True, mention_author=False,
+                        allowed_mentions=NO_PINGS)
 
-    @commands.command(name="help")
-    async def help_prefix(self, ctx: commands.Context[Any]) -> None:
-        """What the bot can do and how to ask it."""
-        await ctx.reply(embed=self.help(), mention_author=False, allowed_mentions=NO_PINGS)
-
-    @app_commands.command(name="sources")
-    async def sources_slash(self, interaction: discord.Interaction) -> None:
+    @commands.hybrid_command(name="sources")  # type: ignore[arg-type]  # mypy: Concatenate union
+    async def sources(self, ctx: commands.Context[Any]) -> None:
         """List the documents the bot answers from, the model and the index's build time."""
-        await interaction.response.send_message(embed=self.embed(), ephemeral=True,
-                                                allowed_mentions=NO_PINGS)
+        await ctx.reply(embed=self.embed(), ephemeral=True, mention_author=False,
+                        allowed_mentions=NO_PINGS)
 
-    @commands.command(name="sources")
-    async def sources_prefix(self, ctx: commands.Context[Any]) -> None:
-        """List the documents the bot answers from."""
-        await ctx.reply(embed=self.embed(), mention_author=False, allowed_mentions=NO_PINGS)
+
+async def setup(bot: QABot) -> None:
+    """Add the cog (the bot's ``setup_hook`` calls this, as discord.py loads an extension)."""
+    await bot.add_cog(Info(bot))

@@ -34,9 +34,7 @@ from bot.discord_format import DECLINED_COLOUR, NO_PINGS, TITLE_LIMIT, escape, p
 
 if TYPE_CHECKING:
     from bot.discord_bot import QABot
-    from index.loading import IndexData
-    from index.search import Answer
-    from index.sources import Unit
+    from index import Answer, IndexData, Unit
 
 log = logging.getLogger(__name__)
 
@@ -216,3 +214,8 @@ class Votes(commands.Cog):
         log.info("vote %s by user %s on %s", button.vote, interaction.user.id, unit.id)
         return (f"Thanks, your {EMOJI[button.vote]} is recorded: it helps measure and "
                 "improve the answers.")
+
+
+async def setup(bot: QABot) -> None:
+    """Add the cog (the bot's ``setup_hook`` calls this, as discord.py loads an extension)."""
+    await bot.add_cog(Votes(bot))

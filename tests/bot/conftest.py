@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import discord
 import discord.ext.test as dpytest
 import pytest
 import pytest_asyncio
+from discord import app_commands
+from discord.ext import commands
+from discord.ext.commands.hybrid import HybridAppCommand
+from discord.ext.commands.view import StringView
 
 from bot.discord_bot import QABot
 
@@ -52,9 +57,10 @@ class FakeResponse:
         assert not self.is_done(), "responded twice to one interaction"
         self.deferred = kwargs
 
-    async def send_message(self, content: str | None = None, **kwargs: Any) -> None:
+    async def send_message(self, content: str | None = None, **kwargs: Any) -> Any:
         assert not self.is_done(), "responded twice to one interaction"
         self.sent.append(Sent(content, kwargs))
+        return SimpleNamespace(resource=None)  # what Context.send reads of the callback's
 
 
 @dataclass
@@ -86,6 +92,49 @@ class FakeInteraction:
     def replies(self) -> list[Sent]:
         """Everything sent, in order: the response, then the follow-ups."""
         return [*self.response.sent, *self.followup.sent]
+
+    def is_expired(self) -> bool:
+        return False
+
+    async def original_response(self) -> None:
+        return None
+
+
+def hybrid_context(bot: commands.Bot, interaction: FakeInteraction,
+                   command: commands.Command[Any, Any, Any]) -> commands.Context[Any]:
+    """The context discord.py makes for a hybrid command used as a slash command
+    (``Context.from_interaction``), around a fake interaction: its message is the user's."""
+    message = SimpleNamespace(author=interaction.user, channel=interaction.channel,
+                              guild=None, to_reference=lambda **_: None, _state=None)
+    return commands.Context(message=message, bot=bot, view=StringView(""),  # type: ignore[arg-type]
+                            interaction=interaction, command=command)  # type: ignore[arg-type]
+
+
+async def call(bot: commands.Bot, name: str, interaction: FakeInteraction, **options: Any
+               ) -> None:
+    """Run a slash command's callback the way the command tree would, minus Discord.
+
+    A hybrid command's callback gets a context, and its error reaches ``on_command_error``
+    wrapped twice, as discord.py hands it over (HybridAppCommand._invoke_with_namespace).
+    """
+    command = bot.tree.get_command(name)
+    assert isinstance(command, app_commands.Command)
+    interaction.command = command
+    if isinstance(command, HybridAppCommand):
+        wrapped = command.wrapped
+        ctx = hybrid_context(bot, interaction, wrapped)
+        try:
+            await wrapped.callback(wrapped.cog, ctx, **options)  # type: ignore[arg-type]
+        except Exception as exc:
+            error = commands.HybridCommandError(app_commands.CommandInvokeError(command, exc))
+            handler = bot.get_cog("ErrorHandler")
+            await handler.on_command_error(ctx, error)  # type: ignore[union-attr]
+        return
+    try:
+        await command.callback(command.binding, interaction, **options)  # type: ignore[arg-type]
+    except Exception as exc:  # the tree hands callback errors to its error handler
+        await bot.tree.on_error(interaction,  # type: ignore[arg-type]
+                                app_commands.CommandInvokeError(command, exc))
 
 
 def description(embed: discord.Embed | None) -> str:

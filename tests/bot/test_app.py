@@ -13,7 +13,7 @@ import bot.cli
 import bot.discord_bot
 
 ROOT = Path(__file__).resolve().parents[2]
-WIRING = {"check_index", "get_settings", "open_engine", "setup_logging"}
+WIRING = {"get_settings", "open_engine", "setup_logging"}
 
 
 def test_the_cli_uses_the_wiring_from_bot_app() -> None:
@@ -33,20 +33,18 @@ def test_nothing_imports_the_wiring_from_the_cli() -> None:
     offenders = {str(p.relative_to(ROOT)): sorted(_imports_from(p, "bot.cli") & WIRING)
                  for folder in ("bot", "benchmarks") for p in (ROOT / folder).rglob("*.py")}
     assert {p: names for p, names in offenders.items() if names} == {}
-    assert _imports_from(ROOT / "bot" / "discord_bot.py", "bot.app") >= {"check_index",
-                                                                         "open_engine"}
+    assert _imports_from(ROOT / "bot" / "discord_bot.py", "bot.app") >= {"open_engine"}
 
 
 def test_the_discord_bot_opens_its_engine_without_importing_the_cli() -> None:
     code = ("import sys, bot.discord_bot, bot.app\n"
-            "bot.app.check_index = lambda settings: False\n"
             "bot.app.open_engine = lambda settings, **kw: f'engine {sorted(kw.items())}'\n"
             "print(bot.discord_bot._open_engine(None))\n"
             "print(int('bot.cli' in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, env=_env())
     assert out.stdout.splitlines() == [
-        "engine [('auto_build', False), ('warm', True)]", "0"], out.stderr[-500:]
+        "engine [('warm', True)]", "0"], out.stderr[-500:]
 
 
 def test_importing_the_wiring_loads_no_heavy_module() -> None:

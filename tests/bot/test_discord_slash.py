@@ -18,25 +18,19 @@ from discord.ext import commands
 
 from bot.cogs.admin import BUSY, NOT_ADMIN
 from bot.cogs.errors import SORRY
-from bot.discord_bot import QABot
 from bot.discord_format import NO_PINGS
 from index.engine import Engine
 from index.sources import builtin_article
-from tests.bot.conftest import FAKE_QUESTION, FakeInteraction, FakeUser, MakeBot, embed_text
+from tests.bot.conftest import (
+    FAKE_QUESTION,
+    FakeInteraction,
+    FakeUser,
+    MakeBot,
+    call,
+    embed_text,
+)
 from tests.conftest import ARTICLE_DOC, HEADLINE, HEADLINE_ANSWER
 from tests.fakes import FakeEmbedder
-
-
-async def call(bot: QABot, name: str, interaction: FakeInteraction, **options: Any) -> None:
-    """Run a slash command's callback the way the command tree would, minus Discord."""
-    command = bot.tree.get_command(name)
-    assert isinstance(command, app_commands.Command)
-    interaction.command = command
-    try:
-        await command.callback(command.binding, interaction, **options)  # type: ignore[arg-type]
-    except Exception as exc:  # the tree hands callback errors to its error handler
-        await bot.tree.on_error(interaction,  # type: ignore[arg-type]
-                                app_commands.CommandInvokeError(command, exc))
 
 
 def admin() -> FakeUser:
@@ -380,3 +374,23 @@ async def test_headline_by_slash_command_with_the_real_model(real_engine: Any,
     # Given as the answer: sure (green) or likely (gold), never as a hint.
     assert reply.embed is not None
     assert reply.embed.colour in (discord.Colour.green(), discord.Colour.gold())
+
+
+async def test_a_failing_hybrid_command_used_as_a_slash_command_says_its_error_privately(
+        make_bot: MakeBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    """discord.py hands the error of a hybrid command's slash use to on_command_error inside
+    HybridCommandError and CommandInvokeError: the user sees the error's own sentence."""
+    from index.errors import IndexLoadError
+
+    bot = await make_bot()
+    info = bot.get_cog("Info")
+
+    def broken() -> discord.Embed:
+        raise IndexLoadError("the index is being replaced; try again")
+
+    monkeypatch.setattr(info, "embed", broken)
+    interaction = FakeInteraction()
+    await call(bot, "sources", interaction)
+    [reply] = interaction.replies
+    assert reply.content == "the index is being replaced; try again" and reply.ephemeral
+    assert reply.kwargs["allowed_mentions"] is NO_PINGS

@@ -11,7 +11,6 @@ import pytest
 from bot.render import (
     FAR_BELOW,
     WIDTH,
-    plural,
     related_passages,
     render_answer,
     render_question,
@@ -21,6 +20,7 @@ from bot.render import (
 )
 from index.search import Answer, Passage
 from index.sources import Unit
+from index.wording import plural
 
 LONG = ("Secretary of State Rex Tillerson told reporters at a summit of leaders of the Group "
         "of 20 major economies in Hamburg that Trump had positive chemistry with Putin during "

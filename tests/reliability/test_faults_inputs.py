@@ -221,7 +221,7 @@ async def test_discord_replies_carry_no_control_sequences(hostile_index: tuple[s
                                                           settings: Any) -> None:
     from bot.discord_bot import QABot
     from index.engine import Engine
-    from tests.bot.conftest import FakeInteraction, embed_text
+    from tests.bot.conftest import FakeInteraction, call, embed_text
 
     _, index = hostile_index
     engine = Engine(settings.model_copy(update={"index_dir": index}), FakeEmbedder())
@@ -231,8 +231,7 @@ async def test_discord_replies_carry_no_control_sequences(hostile_index: tuple[s
     asked, listed = FakeInteraction(), FakeInteraction()
     await bot.get_cog("Asking").ask_slash.callback(  # type: ignore[union-attr]
         bot.get_cog("Asking"), asked, "How long did the meeting last? \x1b[2J")
-    await bot.get_cog("Info").sources_slash.callback(  # type: ignore[union-attr]
-        bot.get_cog("Info"), listed)
+    await call(bot, "sources", listed)
     for interaction in (asked, listed):
         (sent,) = interaction.replies
         assert sent.embed is not None

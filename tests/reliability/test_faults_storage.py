@@ -661,7 +661,7 @@ def test_reindex_from_a_vanished_source_keeps_the_index(fake_engine: Any,
     out = io.StringIO()
     Repl(fake_engine, out=out).run([":reindex"])
     lines = [line for line in out.getvalue().splitlines() if line.startswith("error:")]
-    assert lines == [f"error: cannot rebuild from the sources the index was built from: "
+    assert lines == [f"error: cannot rebuild from the sources the index records: "
                      f"{src}: no such file or folder; the index is unchanged"]
     assert doc_names(fake_engine.index_dir) == ["notes"]
 
