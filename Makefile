@@ -6,7 +6,8 @@
 #   make reranker  train, calibrate and ship qabot's own reranker (about 52 min on 2 idle cores)
 #   make onnx   re-export the bundled encoder and reranker to ONNX (about 30 s)
 #   make wheel  build dist/qabot-*.whl (with the models: about 180 MB, 25 s)
-#   make requirements  re-pin requirements.txt (the Heroku lock) from the installed venv
+#   make requirements  re-pin requirements.txt (the slim Heroku lock) and requirements-full.txt
+#   make slug   measure the slim deploy's compressed slug as Heroku counts it (about 4 min)
 PYTHON ?= python3
 VENV ?= .venv
 # torch 2.13.0 is a CPU build on this machine's package mirror; see the README for elsewhere.
@@ -14,7 +15,8 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 QUESTION ?= How long did the meeting last?
 
-.PHONY: demo repl test lint bench bench-milvus venv dev clean reranker onnx wheel requirements
+.PHONY: demo repl test lint bench bench-milvus venv dev clean reranker onnx wheel requirements \
+	slug slug-full
 
 # pip says what it fetches and installs (torch alone is ~190 MB): no --quiet, so a first
 # `make demo` shows its progress instead of a silent minute.
@@ -85,9 +87,19 @@ onnx: $(VENV)/.train
 wheel: venv
 	$(BIN)/pip wheel --no-deps -w dist .
 
-# requirements.txt pins what the venv runs, for pip-based hosts (Heroku); torch as +cpu.
+# requirements.txt, the slim lock the Procfile's host reads (no torch: the bundled models on
+# ONNX Runtime), and requirements-full.txt (torch as +cpu), pinned from what the venv runs.
 requirements: venv
 	$(BIN)/python scripts/lock.py
+
+# The compressed slug (app less .slugignore + a clean venv of the requirements + the Python
+# runtime) as Heroku counts it against its 500 MB (docs/deploy.md); fails above the limit.
+slug: venv
+	$(BIN)/python scripts/slug_size.py
+
+# The same for requirements-full.txt (torch from pip's own index or wheel folder).
+slug-full: venv
+	$(BIN)/python scripts/slug_size.py --requirements requirements-full.txt --local-torch
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info dist
