@@ -40,7 +40,7 @@ MODULE = Path(__file__).resolve().parents[1] / "index" / "onnx_runtime.py"
 MAX_LOGIT_DIFF = 0.01
 OPSET = 17
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-QUESTION_SET = Path(__file__).resolve().parents[1] / "tests" / "data" / "article_qa.jsonl"
+QUESTION_SET = Path(__file__).resolve().parents[1] / "index" / "data" / "article_qa.jsonl"
 
 
 def sample_texts() -> tuple[list[str], list[tuple[str, str]]]:
