@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from index.errors import ModelError
+from index.pins import MODELS_DIR
 from index.search import has_words
 
 if TYPE_CHECKING:
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from index.sources import Unit
     from index.store import VectorStore
 
-MODELS_DIR = Path(__file__).resolve().parent / "models"
 FIRST_STAGE_CALIBRATION = MODELS_DIR / "first-stage.json"
 # Every signal a calibration may name: the reranker's logit and the first stage's three.
 SIGNALS = ("rerank", "dense", "coverage", "cue")

@@ -77,7 +77,8 @@ def test_the_readme_files_are_in_the_wheel(wheel: dict[str, list[str]]) -> None:
 def test_the_bundled_models_are_package_data(wheel: dict[str, list[str]]) -> None:
     models = {f for f in wheel["files"] if f.startswith("index/models/")}
     for name in ("encoder-onnx/model.onnx", "reranker-onnx/model.onnx",
-                 "reranker/model.safetensors", "reranker/calibration.json", "first-stage.json"):
+                 "reranker/model.safetensors", "reranker/calibration.json", "first-stage.json",
+                 "pins.json"):
         assert f"index/models/{name}" in models
 
 
