@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 DATA = ROOT.parent / "shared" / "data"
 WIKIQA = DATA / "wikiqa" / "WikiQA-test-dev-half.tsv"
-ARTICLE_QA = ROOT / "tests" / "data" / "article_qa.jsonl"
+ARTICLE_QA = ROOT / "index" / "data" / "article_qa.jsonl"
 DIMENSION = 384
 
 

@@ -12,7 +12,7 @@ its memory is its own:
 - ``engine``: per question through the engine (``Engine.ask``, no reranker) on a
   synthetic text corpus with the fake model (benchmarks.data.HashEmbedder): everything but
   the model, p50/p99; and ``build_index``'s throughput (units/s) with that fake model.
-- ``eval``: ``qabot eval tests/data/article_qa.jsonl --json`` with the real models, once
+- ``eval``: ``qabot eval index/data/article_qa.jsonl --json`` with the real models, once
   per store, through the CLI; the metrics must be identical.
 
 ``python -m benchmarks.milvus --sizes 10000,100000`` (full) or ``--smoke`` (tiny, CI).

@@ -24,16 +24,14 @@ import re
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from index.search import normalise_question
 
 if TYPE_CHECKING:
-    from index.engine import Engine
-    from index.ranking import Verdict
-    from index.search import Answer
+    from index.search import Answer, Verdict
 
 MAX_TURNS = 8  # turns a conversation keeps; only the last is read, the rest for display
 CONTEXT_QUESTIONS = 2  # questions a follow-up is searched with, itself included
@@ -133,7 +131,16 @@ def context_of(question: str, turn: Turn) -> tuple[str, ...]:
     return tuple(parts)
 
 
-def ask_in(engine: Engine, conversation: Conversation, question: str, *,
+class Asker(Protocol):
+    """What answers the turns (the engine): several questions, each searched for as its
+    query when one is given."""
+
+    def ask_many(self, questions: Sequence[tuple[str, str | None]], *,
+                 top_k: int | None = None, queries: Sequence[str | None] | None = None
+                 ) -> list[Answer]: ...
+
+
+def ask_in(engine: Asker, conversation: Conversation, question: str, *,
            top_k: int | None = None, doc: str | None = None) -> Answer:
     """Answer ``question`` as the next turn of ``conversation`` and record it there."""
     text, _ = normalise_question(question)

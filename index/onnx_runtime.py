@@ -6,7 +6,8 @@ one graph: token ids in, a sentence embedding or a logit out), the model's
 weights' sha256), how it tokenizes (maximum length), and how close it came to the torch
 model when it was made (``python -m training.export``, which refuses to write an export
 whose vectors have a cosine below :data:`MIN_COSINE` to the torch ones). The bundled exports
-ship inside the package and are verified by sha256 on load, like the models themselves.
+ship inside the package and are verified on load against the sha256 pinned in
+``index/models/pins.json`` (:mod:`index.pins`), like the models themselves.
 
 Sentence-transformers (torch) stays the reference, the path for training and for any
 configured model that has no export; ``QABOT_RUNTIME=torch`` chooses it for the bundled
@@ -24,7 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import index.pins as pins
 from index.errors import ModelError
+from index.pins import MODELS_DIR
 from index.wording import plural
 
 if TYPE_CHECKING:
@@ -34,17 +37,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MODELS_DIR = Path(__file__).resolve().parent / "models"
 ENCODER_EXPORT = MODELS_DIR / "encoder-onnx"
 RERANKER_EXPORT = MODELS_DIR / "reranker-onnx"
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 EXPORT_FILE = "export.json"
 MIN_COSINE = 0.999
-# sha256 of the shipped graphs, pinned here as the reranker's weights are (training/export.py
-# writes them); export.json is checked against them, and the graph against export.json.
-ENCODER_SHA256 = "aa3120e4324285145dc432c4bbeac83f91624a91cef3e01aa5c063bb3e13f3c7"
-RERANKER_SHA256 = "f9bd888bc4ad500094880c10bf94dc9d42ce62a0bd3e40532d2fb71935b52607"
 
 
 @dataclass(frozen=True)
@@ -223,7 +221,7 @@ class OnnxEmbedder:
     def __init__(self, folder: Path = ENCODER_EXPORT, *, threads: int = 1,
                  pinned: str | None = None) -> None:
         self._export = _Export(folder, kind="encoder", threads=threads,
-                               pinned=ENCODER_SHA256 if pinned is None else pinned)
+                               pinned=pins.pinned("encoder-onnx") if pinned is None else pinned)
         info = self._export.info
         self.name = info.name
         self.fingerprint = info.source_sha256
@@ -271,7 +269,8 @@ class OnnxReranker:
     def __init__(self, folder: Path = RERANKER_EXPORT, *, calibration: Calibration,
                  threads: int = 1, pinned: str | None = None, name: str = "bundled") -> None:
         self._export = _Export(folder, kind="reranker", threads=threads,
-                               pinned=RERANKER_SHA256 if pinned is None else pinned)
+                               pinned=pins.pinned("reranker-onnx") if pinned is None
+                               else pinned)
         self.name = name
         self.fingerprint = self._export.info.source_sha256
         self.calibration = calibration

@@ -1,6 +1,8 @@
-"""Ranking and the verdict: the whole path from candidates to "answer", "likely" or "unknown".
+"""Ranking and the verdict: the whole path from a question to its :class:`Answer`, "answer",
+"likely" or "unknown"; :class:`index.engine.Engine` hands each question here.
 
-For one question, within the document filter:
+For one question (cleaned by :func:`index.search.normalise_question`), within the document
+filter:
 
 1. **first stage**: the dense top-N and the BM25 top-N are rescored from a few signals
    (:class:`Weights`): the cosine of question and sentence, the share of the question's
@@ -12,7 +14,9 @@ For one question, within the document filter:
    probability that a candidate answers (the ranking), another turns the best candidate's
    signals into the answer's confidence;
 4. **verdict** (:func:`verdict`): ``answer`` from the answer threshold, ``likely`` from the
-   likely threshold, ``unknown`` below it.
+   likely threshold, ``unknown`` below it;
+5. **the answer** (:meth:`Ranking.answer`): the best ``k`` passages with their context, the
+   confidence and the verdict.
 
 The calibrations are fitted on training data only (``python -m training.calibrate``).
 """
@@ -25,25 +29,25 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from index.errors import ModelError
-from index.search import has_words
+from index.pins import MODELS_DIR
+from index.search import NO_WORDS, Answer, Passage, Verdict, context_of, has_words
+from index.sources import embed_text
 
 if TYPE_CHECKING:
     import numpy as np
 
     from index.lexical import Lexical
+    from index.loading import DocInfo, IndexData
     from index.sources import Unit
     from index.stores import VectorStore
 
-MODELS_DIR = Path(__file__).resolve().parent / "models"
 FIRST_STAGE_CALIBRATION = MODELS_DIR / "first-stage.json"
 # Every signal a calibration may name: the reranker's logit and the first stage's three.
 SIGNALS = ("rerank", "dense", "coverage", "cue")
 
-Verdict = Literal["answer", "likely", "unknown"]
-VERDICTS: tuple[Verdict, ...] = ("answer", "likely", "unknown")
 
 
 # --- answer-type cues ------------------------------------------------------------------
@@ -267,12 +271,63 @@ class Ranked:
 @dataclass
 class Ranking:
     """The pipeline for one configuration: first-stage weights, an optional reranker, the
-    calibration and the depth the reranker reads."""
+    calibration, the depth the reranker reads, and the thresholds when they are set rather
+    than the calibration's."""
 
     weights: Weights
     reranker: Reranker | None
     calibration: Calibration
     depth: int
+    threshold: float | None = None  # the answer threshold; None: the calibration's
+    likely: float | None = None  # the likely threshold; None: the calibration's
+
+    @property
+    def answer_threshold(self) -> float:
+        """The confidence at or above which the verdict is ``answer``."""
+        return self.calibration.threshold if self.threshold is None else self.threshold
+
+    @property
+    def likely_threshold(self) -> float:
+        """The confidence at or above which the verdict is ``likely`` (never above the
+        answer threshold)."""
+        likely = self.calibration.likely_threshold if self.likely is None else self.likely
+        return min(likely, self.answer_threshold)
+
+    def answer(self, data: IndexData, lexical: Lexical, question: str, qvec: np.ndarray, *,
+               info: DocInfo | None, k: int, context_window: int, truncated: bool = False,
+               query: str | None = None) -> Answer:
+        """Rank ``data``'s units for ``query`` (default: the question; ``qvec`` its vector),
+        within the document ``info`` (None: all), and answer ``question`` with the best
+        ``k``, each shown with ``context_window`` neighbours."""
+        lo, hi = (info.start, info.start + info.count) if info else (0, len(data.units))
+        notice = (f"question cut to its first {len(question)} characters" if truncated else "")
+        words = has_words(question)  # without any, nothing to read and no answer
+        if not words:
+            notice = NO_WORDS
+        ranked = self.rank(
+            units=data.units, store=data.store, lexical=lexical,
+            question=question if query is None else query,
+            qvec=qvec, lo=lo, hi=hi, filtered=info is not None, k=k,
+            text_of=lambda uid: embed_text(data.units[uid],
+                                           data.docs[data.units[uid].doc].title))
+        passages = []
+        for j in range(min(k, len(ranked.ids))):
+            uid = int(ranked.ids[j])
+            doc = data.docs[data.units[uid].doc]
+            before, text, after = context_of(data.units, uid, doc.start, doc.start + doc.count,
+                                             context_window)
+            passages.append(Passage(
+                unit=data.units[uid], score=float(ranked.scores[j]),
+                context=" ".join(p for p in (before, text, after) if p),
+                before=before, after=after,
+                signals={name: float(v[j]) for name, v in ranked.signals.items()}))
+        threshold, likely = self.answer_threshold, self.likely_threshold
+        said = verdict(ranked.confidence, threshold, likely, searchable=words and bool(passages))
+        return Answer(question=question, answered=said == "answer", verdict=said,
+                      passages=passages, threshold=threshold, likely_threshold=likely,
+                      confidence=ranked.confidence, truncated=truncated, notice=notice,
+                      documents=1 if info else len(data.docs), doc=info.name if info else None,
+                      calibrated_scores=ranked.calibrated and words)
 
     def rank(self, *, units: Sequence[Unit], store: VectorStore, lexical: Lexical,
              question: str, qvec: np.ndarray, lo: int, hi: int, filtered: bool, k: int,

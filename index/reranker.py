@@ -4,9 +4,9 @@ probability that the sentence answers the question.
 
 The bundled reranker was trained by the project itself (``python -m training.reranker``,
 see ``index/models/reranker/card.json``) from the bundled all-MiniLM-L6-v2 weights, and is
-verified by sha256 on load; it needs no network. ``QABOT_RERANKER`` chooses it
-(``bundled``, the default), turns reranking off (``none``), or names any sentence-transformers
-CrossEncoder (a hub name or a local folder).
+verified on load against its sha256 pinned in ``index/models/pins.json``; it needs no
+network. ``QABOT_RERANKER`` chooses it (``bundled``, the default), turns reranking off
+(``none``), or names any sentence-transformers CrossEncoder (a hub name or a local folder).
 
 A calibration is a logistic model over named signals, fitted on training data only
 (``python -m training.calibrate``), with the threshold chosen on data of another source
@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from index.errors import ModelError
-from index.ranking import MODELS_DIR, OWN_SIGMOID, Calibration
+from index.pins import MODELS_DIR, pinned
+from index.ranking import OWN_SIGMOID, Calibration
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,7 +36,6 @@ BUNDLED = "bundled"
 NONE = "none"
 BUNDLED_DIR = MODELS_DIR / "reranker"
 BUNDLED_WEIGHTS = "model.safetensors"
-BUNDLED_SHA256 = "1384b4f4b11d43736875b3f8518e9faa6b98f4d982118322e7ec8015fea61cee"
 CALIBRATION = "calibration.json"
 
 
@@ -53,7 +53,7 @@ def verify_bundled(path: Path) -> str:
         digest = sha256_file(weights)
     except OSError:
         raise ModelError(f"bundled reranker weights missing: {weights}; reinstall qabot") from None
-    if digest != BUNDLED_SHA256:
+    if digest != pinned("reranker"):
         raise ModelError(f"bundled reranker weights {weights} fail the sha256 check; "
                          "reinstall qabot")
     return digest

@@ -1,6 +1,7 @@
-"""A question and its answer: the question cleaned for searching, and what comes back
-(:class:`Answer`, its :class:`Passage` s, shown with their context). The ranking and the
-verdict between the two are :mod:`index.ranking`'s."""
+"""A question and its answer, as data: the question cleaned for searching, and what comes
+back (:class:`Answer` with its :data:`Verdict`, its :class:`Passage` s, shown with their
+context). How one becomes the other (ranking, calibration, the verdict) is
+:mod:`index.ranking`'s; nothing here ranks."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from index.errors import UsageError
 
 if TYPE_CHECKING:
-    from index.ranking import Verdict
     from index.sources import Unit
+
+Verdict = Literal["answer", "likely", "unknown"]
+VERDICTS: tuple[Verdict, ...] = ("answer", "likely", "unknown")
 
 MAX_QUESTION_CHARS = 2000
 NO_WORDS = "the question has no words to search for"  # the notice, and why: unknown

@@ -24,6 +24,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
+SHIPPED = ROOT / "index" / "data"  # the question sets qabot ships
 RESULTS = ROOT / "docs" / "results" / "quality.json"
 SHARED = ROOT.parent / "shared" / "data"
 
@@ -45,9 +46,9 @@ def sets() -> list[QuestionSet]:
                     "nothing (sealed until this measurement)"),
         QuestionSet("wikiqa", SHARED / "wikiqa" / "WikiQA-test-dev-half.tsv", (),
                     "the first stage's weights (issue 4); not the reranker or calibration"),
-        QuestionSet("article_qa", DATA / "article_qa.jsonl", None,
+        QuestionSet("article_qa", SHIPPED / "article_qa.jsonl", None,
                     "fitting the verdict calibration (cross-validated by set)"),
-        QuestionSet("article_qa_holdout", DATA / "article_qa_holdout.jsonl", None,
+        QuestionSet("article_qa_holdout", SHIPPED / "article_qa_holdout.jsonl", None,
                     "fitting the verdict calibration (cross-validated by set)"),
         QuestionSet("docs_qa", DATA / "docs_qa.jsonl", docs,
                     "fitting the verdict calibration (cross-validated by set)"),

@@ -12,14 +12,14 @@ written: on the built-in article's sentences and the article question set, the e
 vectors must have a cosine of at least ``MIN_COSINE`` to the torch ones (the reranker's
 logits: within ``MAX_LOGIT_DIFF``), else nothing is written. ``export.json`` records the
 source weights' sha256, the graph's sha256 and what the check measured; the graph's sha256
-is pinned in ``index/onnx_runtime.py`` when the export goes to the shipped place.
+is pinned in ``index/models/pins.json`` (:func:`training.pins.pin`) when the export goes to
+the shipped place.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import sys
 import time
@@ -35,12 +35,13 @@ from index.onnx_runtime import (
     RERANKER_EXPORT,
     TOKENIZER_FILE,
 )
+from index.pins import Model
+from training.pins import pin
 
-MODULE = Path(__file__).resolve().parents[1] / "index" / "onnx_runtime.py"
 MAX_LOGIT_DIFF = 0.01
 OPSET = 17
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-QUESTION_SET = Path(__file__).resolve().parents[1] / "tests" / "data" / "article_qa.jsonl"
+QUESTION_SET = Path(__file__).resolve().parents[1] / "index" / "data" / "article_qa.jsonl"
 
 
 def sample_texts() -> tuple[list[str], list[tuple[str, str]]]:
@@ -184,12 +185,6 @@ def _finish(out: Path, check: dict[str, Any], ok: bool) -> None:
         raise SystemExit(f"export check failed, nothing written: {check}")
 
 
-def _pin(name: str, digest: str) -> None:
-    source = MODULE.read_text(encoding="utf-8")
-    MODULE.write_text(re.sub(rf'^{name} = ".*"$', f'{name} = "{digest}"', source, count=1,
-                             flags=re.M), encoding="utf-8")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--what", choices=["encoder", "reranker", "both"], default="both")
@@ -205,12 +200,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     base, _ = start(args.threads, 13)
     from index.reranker import BUNDLED_DIR
 
-    jobs = []
+    jobs: list[tuple[str, Path, Path, Model]] = []
     if args.what in {"encoder", "both"}:
-        jobs.append(("encoder", base, args.out or ENCODER_EXPORT, "ENCODER_SHA256"))
+        jobs.append(("encoder", base, args.out or ENCODER_EXPORT, "encoder-onnx"))
     if args.what in {"reranker", "both"}:
-        jobs.append(("reranker", BUNDLED_DIR, args.out or RERANKER_EXPORT, "RERANKER_SHA256"))
-    for kind, folder, out, pin in jobs:
+        jobs.append(("reranker", BUNDLED_DIR, args.out or RERANKER_EXPORT, "reranker-onnx"))
+    for kind, folder, out, model in jobs:
         started = time.perf_counter()
         tmp = out.with_name(out.name + ".new")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -231,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tmp.rename(out)
         digest = json.loads((out / EXPORT_FILE).read_text(encoding="utf-8"))["onnx_sha256"]
         if args.out is None:
-            _pin(pin, digest)
+            pin(model, digest)
         print(f"exported {kind} -> {out} ({check}; sha256 {digest})", file=sys.stderr)
     return 0
 

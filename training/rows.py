@@ -8,9 +8,9 @@ encoder and reranker on ONNX Runtime, as ``qabot ask`` runs them), and every can
 reranker reads becomes a row: the set, the question, its kind, the candidate's signals and
 whether it answers. The sets:
 
-- the article sets of ``tests/data`` (``article_qa``, ``article_qa_holdout``, the spent
-  ``article_qa_sealed``) on the built-in article; a question without gold is ``close``
-  (asked about the article's own topic);
+- the article sets (``article_qa`` and ``article_qa_holdout`` of ``index/data``, the spent
+  ``article_qa_sealed`` of ``tests/data``) on the built-in article; a question without gold
+  is ``close`` (asked about the article's own topic);
 - the development part of the real-documentation set (``docs_qa.jsonl``) on its corpus;
 - the SQuAD 2.0 dev subset of ``../shared/data/qa-train``, each article as one document,
   and each answerable question again without its own paragraph (``close``);
@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("training.rows")
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
-ARTICLE_SETS = ("article_qa", "article_qa_holdout", "article_qa_sealed")
+SHIPPED = ROOT / "index" / "data"  # the question sets qabot ships (``qabot eval``)
+ARTICLE_SETS = {"article_qa": SHIPPED, "article_qa_holdout": SHIPPED,
+                "article_qa_sealed": DATA}
 DOCS_SET = "docs_qa"
 
 
@@ -140,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         squad, raw = squad_questions(args.qa_train, squad_src)
         corpora: dict[str, tuple[list[Path], dict[str, list[Asked]]]] = {
             "article": ([builtin_article()],
-                        {s: read_set(DATA / f"{s}.jsonl") for s in ARTICLE_SETS}),
+                        {s: read_set(folder / f"{s}.jsonl")
+                         for s, folder in ARTICLE_SETS.items()}),
             "squad": ([squad_src], {"squad-dev": squad}),
         }
         if (DATA / f"{DOCS_SET}.jsonl").is_file():

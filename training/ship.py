@@ -1,5 +1,5 @@
 """Ship a trained reranker inside the package: copy it to ``index/models/reranker`` and pin
-the sha256 of its weights in ``index/reranker.py`` (checked on every load).
+the sha256 of its weights in ``index/models/pins.json`` (checked on every load).
 
     python -m training.ship build/reranker
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import sys
 from pathlib import Path
@@ -19,11 +18,11 @@ from pathlib import Path
 from index.ranking import Calibration
 from index.reranker import BUNDLED_DIR, BUNDLED_WEIGHTS, CALIBRATION
 from training.data import sha256_file
+from training.pins import pin
 
 SHIPPED = ("config.json", "config_sentence_transformers.json", "modules.json",
            "sentence_bert_config.json", "tokenizer.json", "tokenizer_config.json",
            BUNDLED_WEIGHTS, CALIBRATION, "card.json")
-MODULE = Path(__file__).resolve().parents[1] / "index" / "reranker.py"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,10 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     (tmp / "card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(BUNDLED_DIR, ignore_errors=True)
     tmp.rename(BUNDLED_DIR)
-    source = MODULE.read_text(encoding="utf-8")
-    pinned = re.sub(r'^BUNDLED_SHA256 = ".*"$', f'BUNDLED_SHA256 = "{digest}"', source,
-                    count=1, flags=re.M)
-    MODULE.write_text(pinned, encoding="utf-8")
+    pin("reranker", digest)
     print(f"shipped {args.model} -> {BUNDLED_DIR} (weights sha256 {digest})")
     return 0
 

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
+from index.sources import builtin_article
 from tests.conftest import ARTICLE_DOC
 from tests.fakes import FakeEmbedder
 
@@ -122,7 +123,7 @@ def test_doc_filter(runner: CliRunner, tmp_path: Path) -> None:
     idx = tmp_path / "two"
     build = runner.invoke(cli, ["index", "build", "--index-dir", str(idx), "--source",
                                 str(tmp_path / "other.txt"), "--source",
-                                str(Path(__file__).parents[2] / "index" / "data")])
+                                str(builtin_article())])
     assert build.exit_code == 0, build.output
     for doc in ("other", ARTICLE_DOC):
         result = runner.invoke(cli, ["ask", "--json", "-k", "5", "--index-dir", str(idx),

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
+from index.sources import builtin_article
 from tests.conftest import ARTICLE_DOC
 
 pytestmark = pytest.mark.usefixtures("fake_model")
@@ -29,7 +30,7 @@ def two_docs(tmp_path: Path, runner: CliRunner) -> Path:
     path = tmp_path / "two"
     result = runner.invoke(cli, ["index", "build", "--index-dir", str(path), "--source",
                                  str(tmp_path / "cats.txt"), "--source",
-                                 str(ROOT / "index" / "data")])
+                                 str(builtin_article())])
     assert result.exit_code == 0, result.output
     assert "36 units from 2 documents" in result.stdout
     return path

@@ -44,7 +44,7 @@ def test_build_info_and_ask_on_milvus(runner: CliRunner, tmp_path: Path,
 def test_eval_is_identical_on_faiss_and_milvus(runner: CliRunner, tmp_path: Path,
                                                fake_model: None) -> None:
     """The article question set gives the same metrics, question by question, on both."""
-    questions = ROOT / "tests" / "data" / "article_qa.jsonl"
+    questions = ROOT / "index" / "data" / "article_qa.jsonl"
     asked = [json.loads(line)["question"] for line in questions.read_text().splitlines() if line]
     (tmp_path / "q.txt").write_text("\n".join(asked), encoding="utf-8")
     out = {}

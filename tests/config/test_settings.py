@@ -66,7 +66,7 @@ def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, var: str,
 
 
 def test_env_example_documents_every_field() -> None:
-    text = (ROOT / ".env.example").read_text(encoding="utf-8")
+    text = (ROOT / "index" / "data" / "env.example").read_text(encoding="utf-8")
     documented = set(re.findall(r"^#?\s*(QABOT_[A-Z_]+)=", text, flags=re.M))
     expected = {f"QABOT_{name.upper()}" for name in Settings.model_fields}
     assert documented == expected

@@ -7,6 +7,7 @@ import pytest
 
 from index import embedder as emb
 from index.errors import ModelError
+from index.pins import pinned
 
 
 def test_bundled_names_resolve_to_the_package() -> None:
@@ -28,7 +29,7 @@ def test_other_names_and_paths(tmp_path: Path) -> None:
 def test_bundled_weights_pass_verification() -> None:
     spec = emb.resolve_model("all-MiniLM-L6-v2")
     assert spec.path is not None
-    assert emb.verify_bundled(spec.path) == emb.BUNDLED_SHA256
+    assert emb.verify_bundled(spec.path) == pinned("encoder")
 
 
 def test_tampered_weights_are_refused(tmp_path: Path) -> None:

@@ -59,7 +59,7 @@ def test_mismatched_files_are_refused(tmp_path: Path) -> None:
 def _questions() -> list[str]:
     import json
 
-    data = Path(__file__).resolve().parents[1] / "data"
+    data = Path(__file__).resolve().parents[2] / "index" / "data"
     questions = [json.loads(line)["question"]
                  for name in ("article_qa.jsonl", "article_qa_holdout.jsonl")
                  for line in (data / name).read_text(encoding="utf-8").splitlines() if line]

@@ -19,11 +19,9 @@ from index.build import build_index
 from index.errors import ModelError
 from index.onnx_runtime import (
     ENCODER_EXPORT,
-    ENCODER_SHA256,
     EXPORT_FILE,
     MODEL_FILE,
     RERANKER_EXPORT,
-    RERANKER_SHA256,
     OnnxEmbedder,
     OnnxReranker,
 )
@@ -34,8 +32,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_shipped_exports_are_pinned_and_describe_their_source() -> None:
-    from index.embedder import BUNDLED_SHA256
-    from index.reranker import BUNDLED_SHA256 as RERANKER_WEIGHTS
+    from index.pins import pinned
+
+    ENCODER_SHA256, RERANKER_SHA256 = pinned("encoder-onnx"), pinned("reranker-onnx")
+    BUNDLED_SHA256, RERANKER_WEIGHTS = pinned("encoder"), pinned("reranker")
 
     encoder = json.loads((ENCODER_EXPORT / EXPORT_FILE).read_text())
     reranker = json.loads((RERANKER_EXPORT / EXPORT_FILE).read_text())

@@ -1,10 +1,13 @@
 """The ranking module's parts, directly: answer cues, the first-stage score, calibrations
-with and without a likely band, and the verdict."""
+with and without a likely band, the verdict, and the pipeline on a three-sentence index
+whose every number is worked out by hand."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,12 +16,14 @@ from index.errors import ModelError
 from index.ranking import (
     Calibration,
     Linear,
+    Ranking,
     Weights,
     answer_cues,
     question_class,
     verdict,
 )
-from index.search import normalise_question
+from index.search import has_words, normalise_question
+from index.sources import Unit
 
 
 @pytest.mark.parametrize(("question", "kind"), [
@@ -122,3 +127,117 @@ def test_engine_verdicts_follow_the_thresholds(settings, fake_embedder) -> None:
         out = answer.to_json()
         assert out["verdict"] == expected and out["answered"] == (expected == "answer")
         assert out["likely_threshold"] == min(likely_t, answer_t)
+
+
+def test_has_words_needs_a_letter_or_a_digit() -> None:
+    assert has_words("Why?") and has_words("2017") and has_words("Straße")
+    assert not has_words("?!") and not has_words("… —")
+
+
+def test_calibration_log_odds_and_confidence_by_hand() -> None:
+    rank = Linear(("dense", "cue"), (2.0, -1.0), 0.5)
+    signals = {"dense": np.array([0.1, 0.3]), "cue": np.array([1.0, 0.0])}
+    assert rank.logit(signals) == pytest.approx([0.5 + 0.2 - 1.0, 0.5 + 0.6])
+    cal = Calibration(rank, Linear(("margin",), (2.0,), -1.0), 0.7)
+    assert cal.confidence_of({"margin": 1.5}) == pytest.approx(1 / (1 + math.exp(-2.0)))
+
+
+# --- the pipeline on three sentences ---------------------------------------------------
+QUESTION = "How long did the meeting last?"  # asks for a duration
+TEXTS = ["It lasted two hours.", "They met in Hamburg.", "The talks took 45 minutes."]
+VECTORS = np.array([[0.6, 0.8], [1.0, 0.0], [0.8, 0.6]], dtype=np.float32)
+QVEC = np.array([[1.0, 0.0]], dtype=np.float32)  # cosines 0.6, 1.0, 0.8
+COVERAGE = np.array([0.5, 0.0, 1.0], dtype=np.float32)
+
+
+class _Store:
+    def search(self, qvec, n, bounds):
+        scores = VECTORS @ qvec[0]
+        ids = np.argsort(-scores)[:n]
+        return scores[ids][None, :], ids[None, :]
+
+    def vectors(self, ids):
+        return VECTORS[ids]
+
+
+class _Lexical:
+    def query_ids(self, question):
+        return question
+
+    def bm25(self, query):
+        return np.array([0.0, 2.0, 1.0], dtype=np.float32)
+
+    def coverage(self, query, ids):
+        return COVERAGE[ids]
+
+
+class _Reranker:
+    name = fingerprint = "by hand"
+    calibration = None
+
+    def score(self, question, passages):
+        return np.array([3.0 if "Hamburg" in p else 0.0 for p in passages], dtype=np.float32)
+
+
+def _units() -> list[Unit]:
+    return [Unit(id=f"d:{i}", doc="d", text=t, position=i) for i, t in enumerate(TEXTS)]
+
+
+def _rank(ranking: Ranking, k: int = 2):
+    units = _units()
+    return ranking.rank(units=units, store=_Store(), lexical=_Lexical(), question=QUESTION,
+                        qvec=QVEC, lo=0, hi=3, filtered=False, k=k,
+                        text_of=lambda uid: units[uid].text)
+
+
+FIRST = Linear(("dense", "coverage", "cue"), (1.0, 0.4, 0.1), 0.0)
+BY_MARGIN = Linear(("margin",), (1.0,), 0.0)
+
+
+def test_the_first_stage_ranks_by_cosine_coverage_and_cue() -> None:
+    # dense + 0.4 coverage + 0.1 cue: 0.6 + 0.2 + 0.1, 1.0 + 0 + 0, 0.8 + 0.4 + 0.1
+    ranked = _rank(Ranking(Weights(), None, Calibration(FIRST, BY_MARGIN, 0.7), depth=10))
+    assert ranked.ids.tolist() == [2, 1, 0]
+    assert ranked.scores == pytest.approx([1.3, 1.0, 0.9])
+    assert ranked.signals["cue"].tolist() == [1.0, 0.0, 1.0]
+    assert ranked.confidence == pytest.approx(1 / (1 + math.exp(-0.3)))  # margin 1.3 - 1.0
+    assert not ranked.calibrated
+
+
+def test_the_reranker_reads_the_first_stages_best_and_reorders_them() -> None:
+    by_rerank = Linear(("rerank",), (1.0,), 0.0)
+    ranking = Ranking(Weights(), _Reranker(), Calibration(by_rerank, BY_MARGIN, 0.7), depth=2)
+    ranked = _rank(ranking)
+    assert ranked.ids.tolist() == [1, 2]  # the first stage's best two, reranked: 3.0 > 0.0
+    assert ranked.scores == pytest.approx([1 / (1 + math.exp(-3.0)), 0.5])
+    assert ranked.confidence == pytest.approx(1 / (1 + math.exp(-3.0)))  # margin 3 - 0
+    assert ranked.calibrated
+
+
+@pytest.mark.parametrize(("threshold", "likely", "expected"), [
+    (None, None, (0.7, 0.2)), (0.5, None, (0.5, 0.2)), (0.5, 0.6, (0.5, 0.5)),
+])
+def test_set_thresholds_replace_the_calibrations(threshold, likely, expected) -> None:
+    cal = Calibration(FIRST, BY_MARGIN, 0.7, likely=0.2)
+    ranking = Ranking(Weights(), None, cal, 10, threshold, likely)
+    assert (ranking.answer_threshold, ranking.likely_threshold) == expected
+
+
+def test_the_answer_gives_the_best_passages_with_context_and_the_verdict() -> None:
+    units = _units()
+    doc = SimpleNamespace(name="d", title="A meeting", start=0, count=3)
+    data = SimpleNamespace(units=units, docs={"d": doc}, store=_Store())
+    cal = Calibration(FIRST, BY_MARGIN, 0.7, likely=0.5)  # confidence sigmoid(0.3) = 0.574
+    answer = Ranking(Weights(), None, cal, 10).answer(
+        data, _Lexical(), QUESTION, QVEC, info=None, k=2, context_window=1)
+    assert [p.unit.id for p in answer.passages] == ["d:2", "d:1"]
+    assert answer.passages[0].context == "They met in Hamburg. The talks took 45 minutes."
+    assert answer.passages[1].before == TEXTS[0] and answer.passages[1].after == TEXTS[2]
+    assert answer.verdict == "likely" and not answer.answered
+    assert (answer.threshold, answer.likely_threshold) == (0.7, 0.5)
+    assert answer.documents == 1 and answer.doc is None and answer.notice == ""
+    filtered = Ranking(Weights(), None, cal, 10, threshold=0.5).answer(
+        data, _Lexical(), "?!", QVEC, info=doc, k=1, context_window=0, truncated=True,
+        query=QUESTION)
+    assert filtered.verdict == "unknown" and filtered.doc == "d"  # nothing to search for
+    assert filtered.notice == "the question has no words to search for"

@@ -14,8 +14,8 @@ from index.sources import embed_text, load_sources
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-QUESTION_SETS = [ROOT / "tests" / "data" / "article_qa.jsonl",
-                 ROOT / "tests" / "data" / "article_qa_holdout.jsonl"]
+QUESTION_SETS = [ROOT / "index" / "data" / "article_qa.jsonl",
+                 ROOT / "index" / "data" / "article_qa_holdout.jsonl"]
 
 
 def _questions() -> list[str]:

@@ -16,8 +16,8 @@ from bot.cli import cli
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTICLE_QA = ROOT / "tests" / "data" / "article_qa.jsonl"
-HOLDOUT_QA = ROOT / "tests" / "data" / "article_qa_holdout.jsonl"
+ARTICLE_QA = ROOT / "index" / "data" / "article_qa.jsonl"
+HOLDOUT_QA = ROOT / "index" / "data" / "article_qa_holdout.jsonl"
 WIKIQA = ROOT.parent / "shared" / "data" / "wikiqa" / "WikiQA-test-dev-half.tsv"
 
 
