@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -23,16 +23,10 @@ from bot.app import get_settings, notify, open_engine, setup_logging
 
 if TYPE_CHECKING:
     from config import Settings
-    from index import Answer, BuildResult, Engine, EvalQuestion
+    from index import BuildResult, Engine, EvalQuestion
 
 log = logging.getLogger(__name__)
 
-BATCH_CHUNK = 256
-# Conversations a batch keeps at once (the least recently continued are forgotten beyond).
-BATCH_CONVERSATIONS = 100_000
-# A batch line: its number, question, doc, error (None when it can be asked) and the
-# conversation it is a turn of (None: it stands alone).
-BatchItem = tuple[int, str | None, str | None, str | None, str | None]
 # A question piped on stdin is read up to this many bytes; normalise_question keeps
 # the first 2000 of them anyway, and an endless pipe must not fill the memory.
 STDIN_LIMIT = 1_000_000
@@ -60,28 +54,6 @@ class QabotGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
-
-
-def print_answer(answer: Answer, as_json: bool, *, with_question: bool = False,
-                 conversation: str | None = None) -> None:
-    """Print one answer, as a JSON line or as text (``with_question``: the question above
-    it, for ``--batch``, where the reader cannot tell otherwise which answer is which;
-    ``conversation``: the batch conversation it is a turn of, added to its JSON).
-
-    Text is styled only on a terminal without NO_COLOR, and wrapped to what it shows.
-    """
-    from bot.render import render_answer, render_question, terminal_styles, terminal_width
-
-    if as_json:
-        out = answer.to_json()
-        if conversation is not None:
-            out["conversation"] = conversation
-        click.echo(json.dumps(out, ensure_ascii=False))
-        return
-    styles, width = terminal_styles(sys.stdout), terminal_width(sys.stdout)
-    if with_question:
-        click.echo(render_question(answer.question, styles.highlight, width=width))
-    click.echo(render_answer(answer, styles.highlight, styles.dim, width=width))
 
 
 def stdin_is_terminal() -> bool:
@@ -173,101 +145,19 @@ def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
             if has_words(answer.question):
                 click.echo(f"qabot: note: {answer.notice}", err=True)
             answer = replace(answer, notice="")
+        from bot.render import print_answer
+
         print_answer(answer, as_json)
         finished_one_shot()
         return
+    from bot.batch import run_batch
+
     errors = run_batch(engine, batch, top_k=top_k, doc=doc, as_json=as_json)
     if errors:
         from index import plural
 
         click.echo(f"qabot: {plural(errors, 'batch line')} could not be answered", err=True)
         raise click.exceptions.Exit(EXIT_DATA)
-
-
-def _batch_items(stream: Any, default_doc: str | None) -> Iterator[BatchItem]:
-    """Yield (line number, question, doc, error, conversation) for each non-blank batch
-    line."""
-    from index import parse_json
-
-    for lineno, raw in enumerate(stream, start=1):
-        line = raw.strip()
-        if not line:
-            continue
-        if not line.startswith("{"):
-            yield lineno, line, default_doc, None, None
-            continue
-        try:
-            obj = parse_json(line)
-        except json.JSONDecodeError as exc:
-            yield lineno, None, None, f"line {lineno}: not valid JSON ({exc.msg})", None
-            continue
-        q, d = (obj.get("question"), obj.get("doc", default_doc)) if isinstance(obj, dict) \
-            else (None, None)
-        talk = obj.get("conversation") if isinstance(obj, dict) else None
-        if not isinstance(q, str):
-            yield lineno, None, None, f'line {lineno}: "question" must be a string', None
-        elif d is not None and not isinstance(d, str):
-            yield lineno, q, None, f'line {lineno}: "doc" must be a string', None
-        elif talk is not None and not isinstance(talk, str):
-            yield lineno, q, None, f'line {lineno}: "conversation" must be a string', None
-        else:
-            yield lineno, q, d, None, talk
-
-
-def run_batch(engine: Engine, stream: Any, *, top_k: int | None, doc: str | None,
-              as_json: bool) -> int:
-    """Answer every batch line in input order; return how many lines failed.
-
-    Lines with the same ``"conversation"`` are turns of one conversation, asked in file
-    order; the other lines stand alone (and are encoded together, a chunk at a time).
-    """
-    from bot.safe_text import safe_text
-    from index import Conversations, UsageError, normalise_question
-
-    errors = 0
-    chunk: list[BatchItem] = []
-    conversations = Conversations(capacity=BATCH_CONVERSATIONS)
-
-    def flush() -> None:
-        nonlocal errors
-        valid: list[tuple[str, str | None]] = []
-        for n, (lineno, q, d, err, talk) in enumerate(chunk):
-            if err is not None or q is None:
-                continue
-            try:
-                normalise_question(q)
-                engine.resolve_doc(d)
-            except UsageError as exc:
-                chunk[n] = (lineno, q, d, f"line {lineno}: {exc}", talk)
-            else:
-                if talk is None:
-                    valid.append((q, d))
-        answers = iter(engine.ask_many(valid, top_k=top_k) if valid else [])
-        for lineno, q, d, err, talk in chunk:
-            if err is not None:
-                errors += 1
-                if as_json:
-                    click.echo(json.dumps({"question": q, "error": err, "line": lineno},
-                                          ensure_ascii=False))
-                else:
-                    click.echo(f"qabot: error: {safe_text(err, one_line=True)}", err=True)
-                continue
-            if talk is None:
-                answer = next(answers)
-            else:  # in file order, after the conversation's earlier lines
-                answer = engine.ask(str(q), top_k=top_k, doc=d,
-                                    conversation=conversations.get(talk))
-            print_answer(answer, as_json, with_question=True, conversation=talk)
-            if not as_json:
-                click.echo("")
-        chunk.clear()
-
-    for item in _batch_items(stream, doc):
-        chunk.append(item)
-        if len(chunk) >= BATCH_CHUNK:
-            flush()
-    flush()
-    return errors
 
 
 @cli.group("index", cls=QabotGroup)

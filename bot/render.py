@@ -8,7 +8,9 @@ reader sees, so escape codes and wide characters do not throw the wrapping off.
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TextIO
@@ -246,3 +248,23 @@ def render_answer(answer: Answer, highlight: Style | None = None, dim: Style | N
             if web_address(p.unit.url) != web_address(best.unit.url):  # a page once is enough
                 lines.extend(_source(p, "    "))
     return "\n".join(lines)
+
+
+def print_answer(answer: Answer, as_json: bool, *, with_question: bool = False,
+                 conversation: str | None = None) -> None:
+    """Print one answer, as a JSON line or as text (``with_question``: the question above
+    it, for ``--batch``, where the reader cannot tell otherwise which answer is which;
+    ``conversation``: the batch conversation it is a turn of, added to its JSON).
+
+    Text is styled only on a terminal without NO_COLOR, and wrapped to what it shows.
+    """
+    if as_json:
+        out = answer.to_json()
+        if conversation is not None:
+            out["conversation"] = conversation
+        click.echo(json.dumps(out, ensure_ascii=False))
+        return
+    styles, width = terminal_styles(sys.stdout), terminal_width(sys.stdout)
+    if with_question:
+        click.echo(render_question(answer.question, styles.highlight, width=width))
+    click.echo(render_answer(answer, styles.highlight, styles.dim, width=width))

@@ -129,7 +129,7 @@ class Tty(io.StringIO):
 @pytest.mark.parametrize(("no_color", "escapes"), [(None, True), ("1", False)])
 def test_no_color_on_a_terminal(fake_engine, monkeypatch: pytest.MonkeyPatch,
                                 no_color: str | None, escapes: bool) -> None:
-    from bot.cli import print_answer
+    from bot.render import print_answer
 
     if no_color is None:
         monkeypatch.delenv("NO_COLOR", raising=False)
