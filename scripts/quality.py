@@ -40,12 +40,16 @@ class QuestionSet:
 def sets() -> list[QuestionSet]:
     docs = (DATA / "docs",)
     return [
-        QuestionSet("article_qa_sealed2", DATA / "article_qa_sealed2.jsonl", None,
+        QuestionSet("article_qa_sealed3", DATA / "article_qa_sealed3.jsonl", None,
                     "nothing (sealed until this measurement)"),
-        QuestionSet("docs_qa_sealed", DATA / "docs_qa_sealed.jsonl", docs,
-                    "nothing (sealed until this measurement)"),
+        QuestionSet("docs3_qa_sealed", DATA / "docs3_qa_sealed.jsonl", (DATA / "docs3",),
+                    "nothing (sealed until this measurement; a corpus nothing was tuned on)"),
         QuestionSet("wikiqa", SHARED / "wikiqa" / "WikiQA-test-dev-half.tsv", (),
                     "the first stage's weights (issue 4); not the reranker or calibration"),
+        QuestionSet("article_qa_sealed2", DATA / "article_qa_sealed2.jsonl", None,
+                    "nothing tuned; spent (measured once at the end of round 4)"),
+        QuestionSet("docs_qa_sealed", DATA / "docs_qa_sealed.jsonl", docs,
+                    "nothing tuned; spent (measured once at the end of round 4)"),
         QuestionSet("article_qa", SHIPPED / "article_qa.jsonl", None,
                     "fitting the verdict calibration (cross-validated by set)"),
         QuestionSet("article_qa_holdout", SHIPPED / "article_qa_holdout.jsonl", None,

@@ -97,8 +97,9 @@ def _pct(x: float) -> str:
 def _quality_rows(data: dict[str, Any]) -> list[str]:
     sets = {s["name"]: s for s in data["sets"]}
     rows = []
-    for name, label in (("article_qa_sealed2", "article questions, sealed"),
-                        ("docs_qa_sealed", "documentation questions, sealed")):
+    for name, label in (("article_qa_sealed3", "article questions, sealed"),
+                        ("docs3_qa_sealed", "questions on documentation nothing was tuned on, "
+                                            "sealed")):
         if name not in sets:
             continue
         s = sets[name]
