@@ -30,8 +30,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from index.files import sha256_file
 from index.ranking import Calibration, Linear
-from training.data import Question, read_squad, sha256_file
+from training.data import Question, read_squad
 
 if TYPE_CHECKING:
     from index.engine import Engine
@@ -346,8 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         rows = collect(args.data, args.reranker, args.depth, args.model,
                        removed=args.removed)
-    source = ({"file": args.wikiqa.name, "sha256": sha256_file(args.wikiqa)} if args.wikiqa
-              else {"file": DEV_FILE, "sha256": sha256_file(args.data / DEV_FILE)})
+    measured = args.wikiqa or args.data / DEV_FILE
+    source = {"file": measured.name, "sha256": sha256_file(measured, follow_links=True)}
     if args.rows and not args.rows.is_file():
         args.rows.write_text(json.dumps([asdict(r) for r in rows]), encoding="utf-8")
     reranked = "rerank" in rows[0].signals

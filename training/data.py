@@ -9,7 +9,6 @@ the way qabot titles its documents, so training pairs look like what the reranke
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import random
 import re
@@ -52,10 +51,6 @@ class Pair:
     question: str
     passage: str  # "Title: sentence", as qabot embeds and reranks it
     label: float
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def read_squad(path: Path) -> Iterator[Question]:

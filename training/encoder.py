@@ -18,7 +18,8 @@ import random
 import time
 from pathlib import Path
 
-from training.data import overlap_order, passage, read_squad, sha256_file
+from index.files import sha256_file
+from training.data import overlap_order, passage, read_squad
 from training.reranker import DEFAULT_DATA, TRAIN_FILES
 from training.runtime import start
 
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, list[str]] = {"anchor": [], "positive": [], "negative": []}
     hashes = {}
     for name in TRAIN_FILES:
-        hashes[name] = sha256_file(args.data / name)
+        hashes[name] = sha256_file(args.data / name, follow_links=True)
         for q in read_squad(args.data / name):
             hard = overlap_order(q.question, q.sentences, q.answers)
             if not q.answerable or not hard:

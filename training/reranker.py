@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from training.data import Pair, Question, make_pairs, read_squad, sha256_file
+from index.files import sha256_file
+from training.data import Pair, Question, make_pairs, read_squad
 from training.runtime import start
 
 log = logging.getLogger("training.reranker")
@@ -61,7 +62,7 @@ def load_pairs(data: Path, seed: int, negatives: int, max_pairs: int, cross: int
     hashes: dict[str, str] = {}
     for name in TRAIN_FILES:
         path = data / name
-        hashes[name] = sha256_file(path)
+        hashes[name] = sha256_file(path, follow_links=True)
         questions.extend(read_squad(path))
     pairs = make_pairs(questions, seed=seed, negatives=negatives, cross=cross,
                        swapped=swapped)

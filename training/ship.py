@@ -15,9 +15,9 @@ import shutil
 import sys
 from pathlib import Path
 
+from index.files import sha256_file
 from index.ranking import Calibration
 from index.reranker import BUNDLED_DIR, BUNDLED_WEIGHTS, CALIBRATION
-from training.data import sha256_file
 from training.pins import pin
 
 SHIPPED = ("config.json", "config_sentence_transformers.json", "modules.json",
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         **{str(json.loads(f.read_text())["file"]): json.loads(f.read_text())["metrics"]
            for f in args.eval},
     }
-    digest = sha256_file(args.model / BUNDLED_WEIGHTS)
+    digest = sha256_file(args.model / BUNDLED_WEIGHTS, follow_links=True)
     tmp = BUNDLED_DIR.with_name(BUNDLED_DIR.name + ".new")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
