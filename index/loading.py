@@ -109,22 +109,21 @@ def load_snapshot(index_dir: Path, *, model: str, fingerprint: str | None = None
 
 
 def load_lexical(data: IndexData, *, mmap: bool = False) -> Lexical:
-    """The index's lexical model: read from its files (checked by :func:`load_index`), or
-    rebuilt from the units for an index written before they existed."""
+    """The index's lexical model, read from its files (checked by :func:`load_index`)."""
     files = data.manifest.get("files", {})
     hint = rebuild_hint(data.shown)
-    if all(name in files for name in LEXICAL_FILES):
-        try:
-            lexical = Lexical.load(data.path, mmap=mmap)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise IndexLoadError(f"index at {data.shown} is corrupt: its lexical model cannot "
-                                 f"be read ({exc}); {hint}") from None
-        if lexical.size != len(data.units):
-            raise IndexLoadError(f"index at {data.shown} is corrupt: its lexical model has "
-                                 f"{lexical.size} units, the index {len(data.units)}; {hint}")
-        return lexical
-    log.info("index %s has no saved lexical model: building it", data.shown)
-    return Lexical([u.text for u in data.units])
+    if not all(name in files for name in LEXICAL_FILES):
+        raise IndexLoadError(f"index at {data.shown} has no lexical model (a development "
+                             f"build wrote it); {hint}")
+    try:
+        lexical = Lexical.load(data.path, mmap=mmap)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IndexLoadError(f"index at {data.shown} is corrupt: its lexical model cannot "
+                             f"be read ({exc}); {hint}") from None
+    if lexical.size != len(data.units):
+        raise IndexLoadError(f"index at {data.shown} is corrupt: its lexical model has "
+                             f"{lexical.size} units, the index {len(data.units)}; {hint}")
+    return lexical
 
 
 def load_folder(index_dir: Path, folder: Path, *, model: str, fingerprint: str | None,

@@ -213,18 +213,8 @@ def describe_sources(labels: Sequence[str]) -> str:
 
 
 def recorded_sources(manifest: dict[str, Any]) -> list[str]:
-    """The sources an index was built from; for an older index, its documents' sources."""
-    if manifest.get("sources"):
-        return list(manifest["sources"])
-    labels: list[str] = []
-    for doc in manifest.get("documents", []):
-        source = str(doc["source"])
-        path = Path(source)  # an older index records the built-in article by its path
-        label = BUILTIN_SOURCE if (path.name == BUILTIN_ARTICLE and path.parent.name == "data"
-                                   and path.parent.parent.name == "index") else source
-        if label not in labels:
-            labels.append(label)
-    return labels
+    """The sources an index was built from (none recorded: an empty list)."""
+    return [str(s) for s in manifest.get("sources") or []]
 
 
 def parse_manifest(index_dir: Path, folder: Path) -> tuple[dict[str, Any], Manifest]:

@@ -122,7 +122,7 @@ def test_figures_are_made_from_the_results(tmp_path: Path) -> None:
 
     verdicts = {"all": {"questions": 3, "confidently_wrong": 0}}
     quality = {"date": "2026-12-03T10:00:00+00:00", "sets": [
-        {"name": "article_qa_sealed2", "questions": 60, "answerable": 42, "right_first": 0.5,
+        {"name": readme_sample.SEALED[0][0], "questions": 60, "answerable": 42, "right_first": 0.5,
          "helpful": 0.25, "confidently_wrong": 0.0125, "close_answer": 0.0,
          "verdicts": verdicts},
         {"name": "wikiqa", "questions": 317, "map": 0.7601, "f1_answer": 0.1,

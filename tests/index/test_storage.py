@@ -253,7 +253,10 @@ def test_lexical_model_is_saved_checked_and_loaded(built: Path, fake_embedder) -
         _load(built, fake_embedder)
 
 
-def test_index_without_lexical_files_still_loads(built: Path, fake_embedder) -> None:
+def test_index_without_lexical_files_is_refused_then_rebuilt(built: Path,
+                                                             fake_embedder) -> None:
+    """Only development builds wrote indexes without a lexical model: refused with the
+    rebuild command, and a plain build (same corpus) repairs it instead of skipping."""
     from index.lexical import LEXICAL_FILES
     from index.loading import load_lexical
 
@@ -262,8 +265,11 @@ def test_index_without_lexical_files_still_loads(built: Path, fake_embedder) -> 
         del manifest["files"][name]
         (built / name).unlink()
     (built / MANIFEST).write_text(json.dumps(manifest))
-    lexical = load_lexical(_load(built, fake_embedder))
-    assert lexical.size == 35
+    with pytest.raises(IndexLoadError, match="no lexical model.*qabot index build"):
+        load_lexical(_load(built, fake_embedder))
+    result = build_index(load_sources(), fake_embedder, built)
+    assert not result.skipped
+    assert load_lexical(_load(built, fake_embedder)).size == 35
 
 
 @pytest.mark.parametrize(
