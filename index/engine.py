@@ -121,6 +121,15 @@ def preflight(settings: Settings, doc: str | None = None) -> bool:
     return False
 
 
+def _on_record(index_dir: Path, loaded: IndexData | None) -> list[str] | None:
+    """The sources the index records, read leniently from disk, else from the ``loaded``
+    copy (a damaged or deleted index still says); None when neither says."""
+    recorded = sources_on_record(index_dir)
+    if recorded is None and loaded is not None:
+        recorded = recorded_sources(loaded.manifest) or None
+    return recorded
+
+
 @dataclass(frozen=True)
 class BuildSources:
     """What a build reads: its sources, their documents, and the labels the index records
@@ -142,9 +151,7 @@ def build_sources(settings: Settings, given: Sequence[Path] | None = None, *,
     """
     if given:
         return BuildSources(list(given), load_sources(given, notify=notify), None)
-    recorded = sources_on_record(Path(settings.index_dir))
-    if recorded is None and loaded is not None:
-        recorded = recorded_sources(loaded.manifest) or None
+    recorded = _on_record(Path(settings.index_dir), loaded)
     if recorded is None:
         configured = list(settings.sources)
         return BuildSources(configured, load_sources(configured, notify=notify), None)
@@ -284,9 +291,7 @@ class Engine:
 
     def recorded_sources(self) -> list[Path]:
         """What the index was built from (the configured sources when it does not say)."""
-        recorded = sources_on_record(self.index_dir)
-        if recorded is None and self._loaded is not None:  # gone from disk: the loaded copy
-            recorded = recorded_sources(self._loaded.data.manifest) or None
+        recorded = _on_record(self.index_dir, self._loaded.data if self._loaded else None)
         if recorded is None:
             return list(self.settings.sources)
         return [source_path(s) for s in recorded]

@@ -214,7 +214,7 @@ def describe_sources(labels: Sequence[str]) -> str:
 
 def recorded_sources(manifest: dict[str, Any]) -> list[str]:
     """The sources an index was built from (none recorded: an empty list)."""
-    return [str(s) for s in manifest.get("sources") or []]
+    return list(manifest.get("sources") or [])
 
 
 def parse_manifest(index_dir: Path, folder: Path) -> tuple[dict[str, Any], Manifest]:
