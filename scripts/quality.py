@@ -40,22 +40,26 @@ class QuestionSet:
 def sets() -> list[QuestionSet]:
     docs = (DATA / "docs",)
     return [
-        QuestionSet("article_qa_sealed3", DATA / "article_qa_sealed3.jsonl", None,
+        QuestionSet("article_qa_sealed4", DATA / "article_qa_sealed4.jsonl", None,
                     "nothing (sealed until this measurement)"),
-        QuestionSet("docs3_qa_sealed", DATA / "docs3_qa_sealed.jsonl", (DATA / "docs3",),
+        QuestionSet("docs4_qa_sealed", DATA / "docs4_qa_sealed.jsonl", (DATA / "docs4",),
                     "nothing (sealed until this measurement; a corpus nothing was tuned on)"),
         QuestionSet("wikiqa", SHARED / "wikiqa" / "WikiQA-test-dev-half.tsv", (),
                     "the first stage's weights (issue 4); not the reranker or calibration"),
+        QuestionSet("article_qa_sealed3", DATA / "article_qa_sealed3.jsonl", None,
+                    "fitting the verdicts (round 6, left out with its corpus); spent"),
+        QuestionSet("docs3_qa_sealed", DATA / "docs3_qa_sealed.jsonl", (DATA / "docs3",),
+                    "fitting the verdicts (round 6, left out with its corpus); spent"),
         QuestionSet("article_qa_sealed2", DATA / "article_qa_sealed2.jsonl", None,
-                    "nothing tuned; spent (measured once at the end of round 4)"),
+                    "fitting the verdicts (round 6, left out with its corpus); spent"),
         QuestionSet("docs_qa_sealed", DATA / "docs_qa_sealed.jsonl", docs,
-                    "nothing tuned; spent (measured once at the end of round 4)"),
+                    "fitting the verdicts (round 6, left out with its corpus); spent"),
         QuestionSet("article_qa", SHIPPED / "article_qa.jsonl", None,
-                    "fitting the verdict calibration (cross-validated by set)"),
+                    "fitting the verdicts (left out with its corpus)"),
         QuestionSet("article_qa_holdout", SHIPPED / "article_qa_holdout.jsonl", None,
-                    "fitting the verdict calibration (cross-validated by set)"),
+                    "fitting the verdicts (left out with its corpus)"),
         QuestionSet("docs_qa", DATA / "docs_qa.jsonl", docs,
-                    "fitting the verdict calibration (cross-validated by set)"),
+                    "fitting the verdicts (left out with its corpus)"),
     ]
 
 

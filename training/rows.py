@@ -9,16 +9,19 @@ reranker reads becomes a row: the set, the question, its kind, the candidate's s
 whether it answers. The sets:
 
 - the article sets (``article_qa`` and ``article_qa_holdout`` of ``index/data``, the spent
-  ``article_qa_sealed`` of ``tests/data``) on the built-in article; a question without gold
-  is ``close`` (asked about the article's own topic);
-- the development part of the real-documentation set (``docs_qa.jsonl``) on its corpus;
+  sealed sets ``article_qa_sealed``, ``article_qa_sealed2`` and ``article_qa_sealed3`` of
+  ``tests/data``) on the built-in article; a question without gold is ``close`` (asked about
+  the article's own topic) unless its ``kind`` says ``offtopic``;
+- the real-documentation sets on their corpora: ``docs_qa`` and the spent
+  ``docs_qa_sealed`` on ``tests/data/docs``, the spent ``docs3_qa_sealed`` on
+  ``tests/data/docs3``;
 - the SQuAD 2.0 dev subset of ``../shared/data/qa-train``, each article as one document,
   and each answerable question again without its own paragraph (``close``);
 - ``offtopic`` questions: each corpus asked the other corpora's questions (SQuAD's of the
   article and the documentation, the article's of the documentation, ...), which nothing
   indexed is about.
 
-Sealed sets are never read here.
+Sets still sealed are never read here: only the sets named above, all spent.
 """
 
 from __future__ import annotations
@@ -41,8 +44,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
 SHIPPED = ROOT / "index" / "data"  # the question sets qabot ships (``qabot eval``)
 ARTICLE_SETS = {"article_qa": SHIPPED, "article_qa_holdout": SHIPPED,
-                "article_qa_sealed": DATA}
-DOCS_SET = "docs_qa"
+                "article_qa_sealed": DATA, "article_qa_sealed2": DATA,
+                "article_qa_sealed3": DATA}
+# The documentation corpora (a folder of ``tests/data``) and their question sets.
+DOCS_SETS = {"docs": ("docs_qa", "docs_qa_sealed"), "docs3": ("docs3_qa_sealed",)}
 
 
 @dataclass
@@ -146,17 +151,20 @@ def main(argv: list[str] | None = None) -> int:
                          for s, folder in ARTICLE_SETS.items()}),
             "squad": ([squad_src], {"squad-dev": squad}),
         }
-        if (DATA / f"{DOCS_SET}.jsonl").is_file():
-            corpora["docs"] = ([DATA / "docs"], {DOCS_SET: read_set(DATA / f"{DOCS_SET}.jsonl")})
+        for folder, names in DOCS_SETS.items():
+            corpora[folder] = ([DATA / folder], {name: read_set(DATA / f"{name}.jsonl")
+                                                 for name in names})
         for corpus, (sources, sets) in corpora.items():
             engine = engine_for(Path(tmp) / f"{corpus}-index", args.depth)
             engine.rebuild(sources)
             for name, questions in sets.items():
                 log.info("%s: %d questions on %s", name, len(questions), corpus)
                 rows += ask(engine, name, questions, args.depth)
-            # Off-topic: the other corpora's answerable questions, without their doc.
+            # Off-topic: the other corpora's answerable questions, without their doc; not
+            # another documentation corpus's (npm, AWS CLI and Rust are in each of them).
             others = [Asked(q.question, "offtopic", ())
-                      for other, (_, osets) in corpora.items() if other != corpus
+                      for other, (_, osets) in corpora.items()
+                      if other != corpus and not {corpus, other} <= set(DOCS_SETS)
                       for qs in osets.values() for q in qs if q.kind == "answerable"]
             picked = rng.sample(others, min(args.offtopic, len(others)))
             rows += ask(engine, f"offtopic-{corpus}", picked, args.depth)

@@ -1,14 +1,15 @@
 """Fit the ranking and the verdict (the confidence model and its two thresholds) on rows
-from question sets like the ones users ask, cross-validated by set.
+from question sets like the ones users ask, cross-validated by corpus.
 
     python -m training.rows --out build/rows.json
     python -m training.verdicts --rows build/rows.json --out build/calibration.json
 
 Every model is fitted with each set weighing the same (a set of 700 questions does not
-drown one of 60), and reported on each set while fitted without it (leave one set out):
-the article sets, the documentation set, the SQuAD dev subset; the off-topic questions
-asked of a corpus go with that corpus's held-out turn, so that no question is measured by
-a model fitted on it.
+drown one of 60), and reported on each set while fitted without its whole corpus (leave
+one corpus out: the article's sets, each documentation corpus's, the SQuAD dev subset's),
+which is what a document qabot has never seen gets; the off-topic questions asked of a
+corpus go with that corpus's held-out turn, so that no question is measured by a model
+fitted on it or on its document.
 
 - ``rank``: P(a candidate answers) from its signals, over the candidates the reranker reads;
 - ``confidence``: P(the best candidate answers) from its signals and the margin to the
@@ -37,13 +38,15 @@ log = logging.getLogger("training.verdicts")
 BASE_RANK = ("rerank", "dense", "coverage")
 
 
+CORPORA = {"article": "article", "docs3": "docs3", "docs": "docs", "squad": "squad"}
+
+
 def group_of(name: str) -> str:
-    """The cross-validation group of a set: its corpus's questions with the off-topic ones
-    asked of that corpus."""
-    if name.startswith("offtopic-"):
-        return {"article": "article_qa", "squad": "squad-dev", "docs": "docs_qa"}[
-            name.removeprefix("offtopic-")]
-    return "squad-dev" if name == "squad-removed" else name
+    """The cross-validation group of a set: its corpus (the article, each documentation
+    corpus, SQuAD), with the off-topic questions asked of that corpus. Leaving a whole corpus
+    out measures what a new document would get."""
+    name = name.removeprefix("offtopic-")
+    return next(group for prefix, group in CORPORA.items() if name.startswith(prefix))
 
 
 def _questions(rows: Sequence[Row]) -> dict[str, list[Row]]:
@@ -72,7 +75,7 @@ def fit_linear(rows: Sequence[Row], signals: tuple[str, ...], labels: Any = None
     y = np.array([r.label for r in rows]) if labels is None else np.asarray(labels)
     # Barely regularised: the signals are on small scales (a cosine, a share).
     model = LogisticRegression(C=100.0, max_iter=5000)
-    model.fit(x, y, sample_weight=_weights(rows, lambda r: group_of(r.set)))
+    model.fit(x, y, sample_weight=_weights(rows, lambda r: r.set))
     return Linear(signals, tuple(round(float(w), 6) for w in model.coef_[0]),
                   round(float(model.intercept_[0]), 6))
 
@@ -109,7 +112,8 @@ def confidence(model: Linear, signals: dict[str, float]) -> float:
 
 
 def outcomes(rows: Sequence[Row], rank: Linear, conf: Linear) -> list[dict[str, Any]]:
-    return [{"set": r.set, "group": group_of(r.set), "kind": r.kind, "right": right,
+    return [{"set": r.set, "group": r.set, "corpus": group_of(r.set), "kind": r.kind,
+             "right": right,
              "confidence": confidence(conf, s)} for r, s, right in tops(rows, rank)]
 
 
@@ -202,12 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {"rank_signals": rank_signals, "conf_signals": conf_signals,
                               "held_out": {}}
     for g in groups:
-        items = [o for o in held if o["group"] == g]
         t_answer, t_likely = thresholds[g]
-        # Each held-out set at the thresholds fitted without it.
-        report["held_out"][g] = {"thresholds": [t_answer, t_likely],
-                                 **rates(items, t_answer, t_likely), "auc": auc(items),
-                                 "questions": len(items)}
+        # Each held-out corpus's sets at the thresholds fitted without that corpus.
+        for name in sorted({o["set"] for o in held if o["corpus"] == g}):
+            items = [o for o in held if o["set"] == name]
+            report["held_out"][name] = {"thresholds": [t_answer, t_likely],
+                                        **rates(items, t_answer, t_likely), "auc": auc(items),
+                                        "questions": len(items)}
     rank, conf = fit(rows, rank_signals, conf_signals, keep)
     t_answer, t_likely = choose(outcomes(rows, rank, conf), args.wrong, args.close,
                                 args.offtopic)

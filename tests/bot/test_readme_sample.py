@@ -142,3 +142,17 @@ def test_figures_are_made_from_the_results(tmp_path: Path) -> None:
     assert "does not show" not in new
     assert "(measured: quality.json 2026-12-03, app.json 2026-11-28)" in new
     assert readme_sample.update_figures(new, tmp_path) == new
+
+
+def test_the_thresholds_the_docs_state_are_the_shipped_calibration() -> None:
+    """README and docs/usage.md say the calibrated thresholds in words; a refitted
+    calibration that leaves them behind fails here."""
+    from index.reranker import bundled_calibration
+
+    calibration = bundled_calibration()
+    answer, likely = f"{calibration.threshold:.2f}", f"{calibration.likely_threshold:.2f}"
+    assert f"calibrated ({answer} / {likely})" in README
+    usage = (ROOT / "docs" / "usage.md").read_text(encoding="utf-8")
+    assert f"`QABOT_ANSWER_THRESHOLD` | calibrated ({answer})" in usage
+    assert f"`QABOT_LIKELY_THRESHOLD` | calibrated ({likely})" in usage
+    assert f"calibrated {answer})" in usage and f"calibrated {likely})" in usage
