@@ -45,8 +45,11 @@ def group_of(name: str) -> str:
     """The cross-validation group of a set: its corpus (the article, each documentation
     corpus, SQuAD), with the off-topic questions asked of that corpus. Leaving a whole corpus
     out measures what a new document would get."""
-    name = name.removeprefix("offtopic-")
-    return next(group for prefix, group in CORPORA.items() if name.startswith(prefix))
+    bare = name.removeprefix("offtopic-")
+    for prefix, group in CORPORA.items():
+        if bare.startswith(prefix):
+            return group
+    raise ValueError(f"set {name!r} belongs to no known corpus ({', '.join(CORPORA)})")
 
 
 def _questions(rows: Sequence[Row]) -> dict[str, list[Row]]:
