@@ -40,12 +40,16 @@ class QuestionSet:
 def sets() -> list[QuestionSet]:
     docs = (DATA / "docs",)
     return [
-        QuestionSet("article_qa_sealed4", DATA / "article_qa_sealed4.jsonl", None,
+        QuestionSet("article_qa_sealed5", DATA / "article_qa_sealed5.jsonl", None,
                     "nothing (sealed until this measurement)"),
-        QuestionSet("docs4_qa_sealed", DATA / "docs4_qa_sealed.jsonl", (DATA / "docs4",),
+        QuestionSet("docs5_qa_sealed", DATA / "docs5_qa_sealed.jsonl", (DATA / "docs5",),
                     "nothing (sealed until this measurement; a corpus nothing was tuned on)"),
         QuestionSet("wikiqa", SHARED / "wikiqa" / "WikiQA-test-dev-half.tsv", (),
                     "the first stage's weights (issue 4); not the reranker or calibration"),
+        QuestionSet("article_qa_sealed4", DATA / "article_qa_sealed4.jsonl", None,
+                    "fitting the verdicts (round 6, left out with its corpus); spent"),
+        QuestionSet("docs4_qa_sealed", DATA / "docs4_qa_sealed.jsonl", (DATA / "docs4",),
+                    "fitting the verdicts (round 6, left out with its corpus); spent"),
         QuestionSet("article_qa_sealed3", DATA / "article_qa_sealed3.jsonl", None,
                     "fitting the verdicts (round 6, left out with its corpus); spent"),
         QuestionSet("docs3_qa_sealed", DATA / "docs3_qa_sealed.jsonl", (DATA / "docs3",),
