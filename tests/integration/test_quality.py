@@ -59,8 +59,10 @@ def test_wikiqa_dev_half_floors(real_models, tmp_path: Path) -> None:
     m = out["metrics"]
     assert m["questions"] == 317 and m["answerable"] == 119
     # With the bundled reranker, ranked to its depth of 10 (docs/quality.md): MAP 0.760,
-    # MRR 0.771; answer-triggering F1 0.103 for `answer` alone (sure, from 0.71) and about
-    # 0.4 for `answer` or `likely` (from 0.18).
+    # MRR 0.771; answer-triggering F1 0.128 for `answer` alone (sure, from 0.79) and 0.348
+    # for `answer` or `likely` (from 0.09; round 4's 0.18 gave 0.383: the lower likely
+    # threshold of round 6 gives more found answers on user-like sets and more `likely` on
+    # WikiQA's unanswerable questions, docs/quality.md).
     assert m["map"] >= 0.72  # dense floor 0.717
     assert m["mrr"] >= 0.72
-    assert m["f1"] >= 0.08 and out["metrics_likely"]["f1"] >= 0.36
+    assert m["f1"] >= 0.10 and out["metrics_likely"]["f1"] >= 0.33
