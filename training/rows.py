@@ -49,6 +49,22 @@ ARTICLE_SETS = {"article_qa": SHIPPED, "article_qa_holdout": SHIPPED,
 # The documentation corpora (a folder of ``tests/data``) and their question sets.
 DOCS_SETS = {"docs": ("docs_qa", "docs_qa_sealed"), "docs3": ("docs3_qa_sealed",),
              "docs4": ("docs4_qa_sealed",)}
+SQUAD_SETS = ("squad-dev", "squad-removed")  # asked of the SQuAD dev subset's articles
+OFFTOPIC = "offtopic-"  # the off-topic questions asked of corpus X are the set offtopic-X
+
+
+def corpus_of(name: str) -> str:
+    """The corpus the set ``name`` is asked of: "article", a folder of ``DOCS_SETS``, or
+    "squad"; the off-topic questions asked of a corpus go with it."""
+    bare = name.removeprefix(OFFTOPIC)
+    if bare in ARTICLE_SETS or bare == "article":
+        return "article"
+    if bare in SQUAD_SETS or bare == "squad":
+        return "squad"
+    for folder, names in DOCS_SETS.items():
+        if bare in names or bare == folder:
+            return folder
+    raise ValueError(f"set {name!r} belongs to no known corpus")
 
 
 @dataclass
@@ -150,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             "article": ([builtin_article()],
                         {s: read_set(folder / f"{s}.jsonl")
                          for s, folder in ARTICLE_SETS.items()}),
-            "squad": ([squad_src], {"squad-dev": squad}),
+            "squad": ([squad_src], {SQUAD_SETS[0]: squad}),
         }
         for folder, names in DOCS_SETS.items():
             corpora[folder] = ([DATA / folder], {name: read_set(DATA / f"{name}.jsonl")
@@ -168,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                       if other != corpus and not {corpus, other} <= set(DOCS_SETS)
                       for qs in osets.values() for q in qs if q.kind == "answerable"]
             picked = rng.sample(others, min(args.offtopic, len(others)))
-            rows += ask(engine, f"offtopic-{corpus}", picked, args.depth)
+            rows += ask(engine, f"{OFFTOPIC}{corpus}", picked, args.depth)
         # SQuAD's answerable questions without their own paragraph: on topic, unanswered.
         removed_src = Path(tmp) / "removed"
         engine = engine_for(Path(tmp) / "removed-index", args.depth)
@@ -187,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                 "\n\n".join(" ".join(p) for p in paragraphs if p != own), encoding="utf-8")
             engine.rebuild([removed_src])
             qs = [Asked(sq.question, "close", ()) for sq in by_paragraph[key]]
-            part = ask(engine, "squad-removed", qs, args.depth)
+            part = ask(engine, SQUAD_SETS[1], qs, args.depth)
             for r in part:
                 r.qid = f"{r.qid}:{n}"
             rows += part

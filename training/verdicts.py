@@ -32,25 +32,17 @@ from pathlib import Path
 from typing import Any
 
 from index.ranking import Calibration, Linear
-from training.rows import Row
+from training.rows import OFFTOPIC, Row, corpus_of
 
 log = logging.getLogger("training.verdicts")
 BASE_RANK = ("rerank", "dense", "coverage")
-
-
-CORPORA = {"article": "article", "docs3": "docs3", "docs4": "docs4", "docs": "docs",
-           "squad": "squad"}
 
 
 def group_of(name: str) -> str:
     """The cross-validation group of a set: its corpus (the article, each documentation
     corpus, SQuAD), with the off-topic questions asked of that corpus. Leaving a whole corpus
     out measures what a new document would get."""
-    bare = name.removeprefix("offtopic-")
-    for prefix, group in CORPORA.items():
-        if bare.startswith(prefix):
-            return group
-    raise ValueError(f"set {name!r} belongs to no known corpus ({', '.join(CORPORA)})")
+    return corpus_of(name)
 
 
 def _questions(rows: Sequence[Row]) -> dict[str, list[Row]]:
@@ -116,8 +108,7 @@ def confidence(model: Linear, signals: dict[str, float]) -> float:
 
 
 def outcomes(rows: Sequence[Row], rank: Linear, conf: Linear) -> list[dict[str, Any]]:
-    return [{"set": r.set, "group": r.set, "corpus": group_of(r.set), "kind": r.kind,
-             "right": right,
+    return [{"set": r.set, "corpus": group_of(r.set), "kind": r.kind, "right": right,
              "confidence": confidence(conf, s)} for r, s, right in tops(rows, rank)]
 
 
@@ -125,7 +116,7 @@ def rates(results: Sequence[dict[str, Any]], answer: float, likely: float) -> di
     """The target figures at two thresholds, each set weighing the same."""
     by_set: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for o in results:
-        by_set[o["group"]].append(o)
+        by_set[o["set"]].append(o)
 
     def mean(values: list[float]) -> float:
         return sum(values) / len(values) if values else 0.0
@@ -172,7 +163,7 @@ def _meets(results: Sequence[dict[str, Any]], t: float, wrong: float, close: flo
         return m["confidently_wrong"] <= wrong and m.get("close_answer", 0.0) <= close
     by_set: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for o in results:
-        if not o["set"].startswith(("squad", "offtopic-")):
+        if o["corpus"] != "squad" and not o["set"].startswith(OFFTOPIC):
             by_set[o["set"]].append(o)
     return all((m := rates(items, t, t))["confidently_wrong"] <= wrong
                and m.get("close_answer", 0.0) <= close for items in by_set.values())

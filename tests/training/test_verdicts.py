@@ -27,7 +27,7 @@ def test_a_set_of_no_known_corpus_is_refused() -> None:
 
 
 def _outcome(name: str, kind: str, right: bool, confidence: float) -> dict[str, object]:
-    return {"set": name, "group": name, "corpus": group_of(name), "kind": kind,
+    return {"set": name, "corpus": group_of(name), "kind": kind,
             "right": right, "confidence": confidence}
 
 
