@@ -6,9 +6,13 @@ and the one before it), so that retrieval, the reranker and the answer cues read
 is; the answer says which question it followed (``Answer.follows``). Whether a question
 leans on the one before is read from its words (:func:`looks_dependent`: a pronoun, a
 demonstrative standing for something said, a leading "and"/"so"/"then", a question of one
-to three words). A question that does not is asked alone: it changes the subject, or says
-all it means. When the follow-up's best passage is the one the earlier question was given,
-its verdict is at most ``likely``: the earlier question's words may have found it again.
+to three words). A pronoun that follows, in the same question, something it can stand for
+("What did Trump say when he was in Poland?", "What did the two leaders do after their
+meeting?") does not lean on an earlier turn: whether a word is a name is read from how the
+indexed text writes it (:func:`written_as_name`). A question that does not lean on the one
+before is asked alone: it changes the subject, or says all it means. When the follow-up's
+best passage is the one the earlier question was given, its verdict is at most ``likely``:
+the earlier question's words may have found it again.
 
 The choices were measured on the development part of ``tests/data/conversations.jsonl``
 only (docs/quality.md, "Conversations"): with the two questions before it rather than one,
@@ -24,7 +28,7 @@ import re
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -56,14 +60,64 @@ _WORDS = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 SHORT = 3  # a question of at most this many words leans on the one before ("Why?", "When?")
 
 
-def looks_dependent(question: str) -> bool:
+# Pronouns that can stand for a name said earlier in the same question ("What did Trump say
+# when he was in Poland?"), and those that can stand for a plural said there ("the two
+# leaders ... their meeting") or for two names. Object pronouns ("him", "them") do not: in
+# "Did Trump believe him?" "him" is somebody else.
+_PERSON = frozenset({"he", "she", "his", "hers"})
+_GROUP = frozenset({"they", "their", "theirs"})
+_PLURAL = re.compile(r"\b(?:the|two|both|these|those)\s+[^\W\d_]{3,}s\b", re.I)
+_POSSESSIVE = re.compile(r"['’]s$", re.I)
+
+
+def looks_dependent(question: str, is_name: Callable[[str], bool] | None = None) -> bool:
     """True when the question reads as leaning on an earlier turn: a pronoun pointing back
     ("it", "his", "there"), a demonstrative standing for something said ("was that longer",
     "buy that?"), a leading "and"/"so"/"then" ("And Putin?"), or a question of at most
-    three words ("Why?")."""
-    if len(_WORDS.findall(question)) <= SHORT or _LEADING.search(question):
+    three words ("Why?").
+
+    A personal pronoun after something it can stand for in the same question does not point
+    back: "he"/"she"/"his" after a name, "they"/"their" after a plural ("the two leaders")
+    or two names. ``is_name`` tells names (None: only the plurals are known)."""
+    if (len(_WORDS.findall(question)) <= SHORT or _LEADING.search(question)
+            or _DEMONSTRATIVE.search(question)):
         return True
-    return bool(_BACK.search(question) or _DEMONSTRATIVE.search(question))
+    return any(not _stands_for_earlier_words(question, found, is_name)
+               for found in _BACK.finditer(question))
+
+
+def _stands_for_earlier_words(question: str, pronoun: re.Match[str],
+                              is_name: Callable[[str], bool] | None) -> bool:
+    """True when ``pronoun`` can stand for words before it in ``question``."""
+    word, before = pronoun.group(0).lower(), question[: pronoun.start()]
+    if word in _GROUP and _PLURAL.search(before):
+        return True
+    if is_name is None or word not in _PERSON | _GROUP:
+        return False
+    names = sum(1 for w in _WORDS.findall(before) if is_name(_POSSESSIVE.sub("", w).lower()))
+    return names >= (1 if word in _PERSON else 2)
+
+
+NAME_SAMPLE = 50  # units read to tell whether a word is a name
+
+
+def written_as_name(word: str, texts: Iterable[str]) -> bool:
+    """True when ``texts`` mostly capitalise ``word`` where it does not start a sentence
+    ("Trump", "Poland", not "meeting")."""
+    pattern = re.compile(rf"(?<![^\W_]){re.escape(word)}(?![^\W_])", re.I)
+    capitalised = inside = 0
+    for text in texts:
+        for found in pattern.finditer(text):
+            if _SENTENCE_START.search(text[: found.start()]):
+                continue
+            inside += 1
+            capitalised += found.group(0)[:1].isupper()
+    return capitalised > 0 and 2 * capitalised > inside
+
+
+# What may come before the first word of a sentence: nothing, or an end of sentence and
+# opening quotes or brackets.
+_SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+)[\"“‘'(\[]*\s*$")
 
 
 @dataclass(frozen=True)
@@ -133,11 +187,13 @@ def context_of(question: str, turn: Turn) -> tuple[str, ...]:
 
 class Asker(Protocol):
     """What answers the turns (the engine): several questions, each searched for as its
-    query when one is given."""
+    query when one is given; and whether the indexed text writes a word as a name."""
 
     def ask_many(self, questions: Sequence[tuple[str, str | None]], *,
                  top_k: int | None = None, queries: Sequence[str | None] | None = None
                  ) -> list[Answer]: ...
+
+    def is_name(self, word: str) -> bool: ...
 
 
 def ask_in(engine: Asker, conversation: Conversation, question: str, *,
@@ -146,7 +202,7 @@ def ask_in(engine: Asker, conversation: Conversation, question: str, *,
     text, _ = normalise_question(question)
     turn = conversation.last()
     context: tuple[str, ...] = (text,)
-    if turn is not None and looks_dependent(text):
+    if turn is not None and looks_dependent(text, engine.is_name):
         context = context_of(text, turn)
     query = " ".join(context) if len(context) > 1 else None
     answer = engine.ask_many([(question, doc)], top_k=top_k, queries=[query])[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -57,10 +57,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _Loaded:
-    """An index with its lexical model: swapped as one piece."""
+    """An index with its lexical model: swapped as one piece. ``names``: the words asked
+    about by :meth:`Engine.is_name` so far, and the answer (bounded by NAMES_KEPT)."""
 
     data: IndexData
     lexical: Lexical
+    names: dict[str, bool] = field(default_factory=dict)
+
+
+NAMES_KEPT = 10_000
 
 
 def default_embedder(settings: Settings, purpose: Purpose = "answer") -> Embedder:
@@ -363,6 +368,24 @@ class Engine:
         from index.conversation import ask_in
 
         return ask_in(self, conversation, question, top_k=top_k, doc=doc)
+
+    def is_name(self, word: str) -> bool:
+        """Whether the index writes ``word`` as a name (capitalised inside sentences), read
+        from up to NAME_SAMPLE of the units holding it (False with no index loaded)."""
+        from index.conversation import NAME_SAMPLE, written_as_name
+
+        loaded = self._loaded
+        if loaded is None:
+            return False
+        key = word.lower()
+        known = loaded.names.get(key)
+        if known is None:
+            units = loaded.data.units
+            known = written_as_name(key, (units[int(uid)].text for uid
+                                          in loaded.lexical.units_with(key)[:NAME_SAMPLE]))
+            if len(loaded.names) < NAMES_KEPT:
+                loaded.names[key] = known
+        return known
 
     def ask_many(self, questions: Sequence[tuple[str, str | None]], *,
                  top_k: int | None = None, queries: Sequence[str | None] | None = None

@@ -132,15 +132,20 @@ MOONS = ("Zorblat is a city on the red planet. Zorblat has three moons and a can
          "Quibble is a river in the south. Quibble has seven moons and a bridge.")
 
 
-@pytest.fixture
-def moons_engine(settings, tmp_path: Path):
-    """An engine (fake embedder and reranker) over :data:`MOONS`, built and loaded."""
+def engine_over(settings, folder: Path, text: str):
+    """An engine (fake embedder and reranker) over ``text``, built in ``folder`` and loaded."""
     from index.engine import Engine
 
-    source = tmp_path / "places.txt"
-    source.write_text(MOONS, encoding="utf-8")
-    engine = Engine(settings.model_copy(update={"index_dir": tmp_path / "moons-idx"}),
-                    FakeEmbedder())
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / "source.txt"
+    source.write_text(text, encoding="utf-8")
+    engine = Engine(settings.model_copy(update={"index_dir": folder / "idx"}), FakeEmbedder())
     engine.build([source], force=True)
     engine.load()
     return engine
+
+
+@pytest.fixture
+def moons_engine(settings, tmp_path: Path):
+    """An engine (fake embedder and reranker) over :data:`MOONS`, built and loaded."""
+    return engine_over(settings, tmp_path / "moons", MOONS)

@@ -4,11 +4,13 @@ subject changes asked alone, bounds and idle expiry; with the fake models."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from index.conversation import Conversation, Conversations, looks_dependent
+from index.conversation import Conversation, Conversations, looks_dependent, written_as_name
+from tests.conftest import engine_over
 
 
 @pytest.mark.parametrize(("question", "dependent"), [
@@ -24,6 +26,46 @@ from index.conversation import Conversation, Conversations, looks_dependent
 ])
 def test_looks_dependent(question: str, dependent: bool) -> None:
     assert looks_dependent(question) is dependent
+
+
+NAMES = {"trump", "putin", "poland"}
+
+
+@pytest.mark.parametrize(("question", "dependent"), [
+    # a pronoun after what it can stand for, in the same question
+    ("What did Trump say about Russia when he was in Poland?", False),
+    ("what did trump's team say about his talks", False),
+    ("What did the two leaders do after their meeting?", False),
+    ("Did Trump and Putin sign anything at their meeting?", False),
+    # before it, or only one name for "they", or an object pronoun: it points back
+    ("What did he say about Trump?", True),
+    ("Did Trump meet them at their hotel?", True),
+    ("Did Trump believe him?", True),
+    ("What did the summit decide about it?", True),
+    ("Where did Trump go after he left there?", True),  # "there" still points back
+    ("Was that what Trump said in his speech?", True),  # so does the leading "that"
+])
+def test_a_pronoun_may_stand_for_words_of_its_own_question(question: str,
+                                                           dependent: bool) -> None:
+    assert looks_dependent(question, NAMES.__contains__) is dependent
+
+
+def test_without_names_only_plurals_are_read() -> None:
+    assert looks_dependent("What did Trump say when he was in Poland?")
+    assert not looks_dependent("What did the presidents hope would come of their talks?")
+
+
+@pytest.mark.parametrize(("word", "texts", "name"), [
+    ("trump", ["The talks began when Trump arrived.", "Trump spoke."], True),
+    ("trump", ["Trump spoke first.", "Trump left."], False),  # never inside a sentence
+    ("meeting", ["The meeting ran long.", "After the meeting, Trump left."], False),
+    ("rust", ["Install Rust first.", "Old iron gathers rust. Remove the rust."], False),
+    ("cargo", ['It says: "Cargo builds it." and then cargo runs.', "Use Cargo here."], False),
+    ("cargo", ["You can ask Cargo to build it.", "Then Cargo runs."], True),
+    ("ignored", [], False),
+])
+def test_written_as_name(word: str, texts: list[str], name: bool) -> None:
+    assert written_as_name(word, texts) is name
 
 
 def test_a_follow_up_is_answered_with_the_question_it_follows(moons_engine: Any) -> None:
@@ -59,6 +101,34 @@ def test_the_earlier_answer_found_again_is_likely_not_answer(moons_engine: Any) 
     assert again.verdict == "likely" and not again.answered
     assert moons_engine.ask("Does it have a canal? How many moons does Zorblat have?"
                             ).verdict == "answer", "asked as one question it would be"
+
+
+PEOPLE = ("Mira Quell is the mayor of Zorblat. The mayor met Tomas Vey at the harbour. "
+          "When Quell visited Quibble, she opened a bridge. Vey has two sisters. "
+          "The two sisters run a bakery in Quibble. The bakery sells bread.")
+
+
+@pytest.fixture
+def people_engine(settings: Any, tmp_path: Path) -> Any:
+    return engine_over(settings, tmp_path / "people", PEOPLE)
+
+
+def test_the_index_tells_names(people_engine: Any) -> None:
+    assert people_engine.is_name("Quell") and people_engine.is_name("vey")
+    assert not people_engine.is_name("mayor"), "inside sentences, in lower case"
+    assert not people_engine.is_name("the"), "a stop word"
+    assert not people_engine.is_name("Zeppelin"), "not in the index"
+
+
+def test_a_pronoun_standing_for_a_name_of_its_own_question_is_asked_alone(
+        people_engine: Any) -> None:
+    talk = Conversation()
+    people_engine.ask("Who is Tomas Vey?", conversation=talk)
+    switch = people_engine.ask("What did Quell open when she visited Quibble?",
+                               conversation=talk)
+    assert switch.follows is None
+    follow = people_engine.ask("What did she open?", conversation=talk)
+    assert follow.follows == "What did Quell open when she visited Quibble?"
 
 
 def test_idle_turns_are_forgotten(moons_engine: Any) -> None:
