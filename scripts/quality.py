@@ -4,6 +4,10 @@ which the README's quality figures are generated (scripts/readme_sample.py).
     python scripts/quality.py                       # every set; the sealed ones too
     python scripts/quality.py --only article_qa     # one set, printed, nothing written
 
+A conversation set (``conversations*``) is asked turn by turn, each conversation's turns in
+order, and every turn alone too (``qabot eval``'s comparison); its figures are by kind of
+turn (opening, follow-up, subject change).
+
 Each set is asked of its own corpus with the configured models (the bundled encoder and
 reranker unless QABOT_ settings say otherwise), exactly as ``qabot eval`` does. The sealed
 sets (``*_sealed*``) are the ones nothing was tuned on: run them once, when a change is
@@ -36,10 +40,18 @@ class QuestionSet:
     sources: tuple[Path, ...] | None  # None: the built-in article; () for WikiQA
     used_for: str
 
+    @property
+    def conversations(self) -> bool:
+        return self.name.startswith("conversations")
+
 
 def sets() -> list[QuestionSet]:
     docs = (DATA / "docs",)
     return [
+        QuestionSet("conversations_sealed6", DATA / "conversations_sealed6.jsonl",
+                    (SHIPPED / "trump-putin-g20-meeting.txt", DATA / "docs7"),
+                    "nothing (sealed until this measurement; docs7 a corpus nothing was "
+                    "tuned on)"),
         QuestionSet("article_qa_sealed5", DATA / "article_qa_sealed5.jsonl", None,
                     "nothing (sealed until this measurement)"),
         QuestionSet("docs5_qa_sealed", DATA / "docs5_qa_sealed.jsonl", (DATA / "docs5",),
@@ -84,6 +96,11 @@ def measure(qs: QuestionSet, tmp: Path) -> dict[str, Any]:
     engine.rebuild(sources or None)
     questions = evaluate.read_questions(qfile)
     outcomes = evaluate.run(engine, questions)
+    turns: dict[str, Any] = {}
+    if qs.conversations:
+        in_conversation, answers = evaluate.run_conversations(engine, questions)
+        turns = evaluate.conversation_counts(questions, in_conversation, outcomes, answers)
+        outcomes = in_conversation
     answer = evaluate.metrics(outcomes, engine.threshold)
     given = evaluate.metrics(outcomes, engine.likely_threshold)
     counts = evaluate.verdict_counts(outcomes)
@@ -105,6 +122,8 @@ def measure(qs: QuestionSet, tmp: Path) -> dict[str, Any]:
     if unanswerable:
         row = counts[unanswerable[0]]
         out["close_answer"] = row["answer"] / row["questions"]
+    if turns:
+        out["turns"] = turns
     if "offtopic" in counts:
         out["offtopic_unknown"] = counts["offtopic"]["unknown"] / counts["offtopic"]["questions"]
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}

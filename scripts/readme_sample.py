@@ -99,6 +99,30 @@ SEALED = (("article_qa_sealed5", "article questions, sealed"),
           ("docs5_qa_sealed", "questions on documentation nothing was tuned on, sealed"))
 
 
+# The sealed conversation set the README reports.
+CONVERSATIONS = "conversations_sealed6"
+
+
+def _conversation_row(s: dict[str, Any]) -> str:
+    """The README's row for the sealed conversation set (one opening a conversation)."""
+    turns = s["turns"]
+    follow, opening, switch = turns["followup"], turns["opening"], turns["switch"]
+
+    def share(row: dict[str, Any], key: str) -> str:
+        return (f"{_pct(row[key] / max(row['answerable'], 1))} (asked alone "
+                f"{_pct(row[key + '_alone'] / max(row['answerable'], 1))})")
+
+    return (f"| follow-up questions, sealed ({opening['questions']} conversations: "
+            f"{follow['answerable']} answerable follow-ups, {follow['unanswerable']} "
+            f"unanswerable; nothing tuned on them) | follow-ups right first "
+            f"{share(follow, 'right_first')}, helpful {share(follow, 'helpful')}; "
+            f"unanswerable follow-ups given `answer` "
+            f"{_pct(follow['unanswerable_answer'] / max(follow['unanswerable'], 1))}; "
+            f"openings right first {opening['right_first']} of {opening['answerable']} "
+            f"(alone {opening['right_first_alone']}), subject changes {switch['right_first']} "
+            f"of {switch['answerable']} (alone {switch['right_first_alone']}) |")
+
+
 def _quality_rows(data: dict[str, Any]) -> list[str]:
     sets = {s["name"]: s for s in data["sets"]}
     rows = []
@@ -113,6 +137,8 @@ def _quality_rows(data: dict[str, Any]) -> list[str]:
                     f"`answer` or `likely`) {_pct(s['helpful'])}, confidently wrong "
                     f"{_pct(s['confidently_wrong'])}, close-topic unanswerable given `answer` "
                     f"{_pct(s.get('close_answer', 0.0))}{extra} |")
+    if CONVERSATIONS in sets:
+        rows.append(_conversation_row(sets[CONVERSATIONS]))
     if "wikiqa" in sets:
         s = sets["wikiqa"]
         rows.append(f"| WikiQA dev half ({s['questions']} questions; not tuned on by the "

@@ -126,7 +126,16 @@ def test_figures_are_made_from_the_results(tmp_path: Path) -> None:
          "helpful": 0.25, "confidently_wrong": 0.0125, "close_answer": 0.0,
          "verdicts": verdicts},
         {"name": "wikiqa", "questions": 317, "map": 0.7601, "f1_answer": 0.1,
-         "f1_answer_or_likely": 0.4, "verdicts": verdicts}]}
+         "f1_answer_or_likely": 0.4, "verdicts": verdicts},
+        {"name": readme_sample.CONVERSATIONS, "questions": 12, "verdicts": verdicts,
+         "turns": {
+             "opening": {"questions": 3, "answerable": 3, "right_first": 2,
+                         "right_first_alone": 2},
+             "followup": {"questions": 8, "answerable": 6, "unanswerable": 2,
+                          "right_first": 3, "right_first_alone": 2, "helpful": 3,
+                          "helpful_alone": 1, "unanswerable_answer": 1},
+             "switch": {"questions": 1, "answerable": 1, "right_first": 0,
+                        "right_first_alone": 1}}}]}
     app = {"date": "2026-11-28T17:56:16+00:00", "figures": [
         {"name": "cold one-shot `qabot ask`, wall time", "value": 0.5245, "unit": "s",
          "ratio": 1.081, "floor": "python: the same work"},
@@ -138,6 +147,10 @@ def test_figures_are_made_from_the_results(tmp_path: Path) -> None:
     assert "stale" not in new and new.startswith("a\n<!-- figures -->\n| what |")
     assert "right first 50%, helpful (right first, `answer` or `likely`) 25%" in new
     assert "confidently wrong 1%" in new and "MAP 0.760" in new
+    assert ("| follow-up questions, sealed (3 conversations: 6 answerable follow-ups, 2 "
+            "unanswerable; nothing tuned on them) | follow-ups right first 50% (asked alone "
+            "33%), helpful 50% (asked alone 17%); unanswerable follow-ups given `answer` 50%; "
+            "openings right first 2 of 3 (alone 2), subject changes 0 of 1 (alone 1) |") in new
     assert "| one-shot `qabot ask`, start to exit | 0.52 s (1.08× a bare python" in new
     assert "does not show" not in new
     assert "(measured: quality.json 2026-12-03, app.json 2026-11-28)" in new
