@@ -382,7 +382,7 @@ class Engine:
         if known is None:
             units = loaded.data.units
             known = written_as_name(key, (units[int(uid)].text for uid
-                                          in loaded.lexical.units_with(key)[:NAME_SAMPLE]))
+                                          in loaded.lexical.units_with(key, NAME_SAMPLE)))
             if len(loaded.names) < NAMES_KEPT:
                 loaded.names[key] = known
         return known

@@ -170,16 +170,18 @@ class Lexical:
         """The distinct token ids of unit ``uid`` (sorted)."""
         return self.tokens[self.tokptr[uid] : self.tokptr[uid + 1]]
 
-    def units_with(self, word: str) -> np.ndarray:
+    def units_with(self, word: str, limit: int | None = None) -> np.ndarray:
         """The ids of the units holding ``word`` (as the model splits and stems it; none for a
-        stop word or an unknown word)."""
+        stop word or an unknown word), the first ``limit`` of them when given."""
         import numpy as np
 
         ids = self.query_ids(word).tolist()
         if len(ids) != 1 or ids[0] >= len(self.indptr) - 1:
             return np.zeros(0, dtype=np.int64)
-        return np.asarray(self.indices[int(self.indptr[ids[0]]) : int(self.indptr[ids[0] + 1])],
-                          dtype=np.int64)
+        start, end = int(self.indptr[ids[0]]), int(self.indptr[ids[0] + 1])
+        if limit is not None:
+            end = min(end, start + limit)
+        return np.asarray(self.indices[start:end], dtype=np.int64)
 
     def bm25(self, query: np.ndarray) -> np.ndarray:
         """BM25 score of every unit (zeros when no query word is known)."""

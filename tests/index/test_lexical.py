@@ -137,6 +137,7 @@ def test_a_model_saved_before_the_settings_were_recorded_still_loads(tmp_path: P
 def test_units_with_a_word() -> None:
     lexical = Lexical(["Trump met Putin.", "The meeting ran long.", "Trump left the meetings."])
     assert lexical.units_with("trump").tolist() == [0, 2]
+    assert lexical.units_with("trump", 1).tolist() == [0]
     assert lexical.units_with("Meeting").tolist() == [1, 2], "stemmed, any case"
     assert lexical.units_with("the").tolist() == [], "a stop word"
     assert lexical.units_with("zeppelin").tolist() == []
