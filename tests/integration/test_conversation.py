@@ -28,3 +28,24 @@ def test_a_follow_up_is_resolved_on_the_article(real_engine: Any, first: str, fo
     answer = real_engine.ask(follow, conversation=talk)
     assert answer.follows == first
     assert gold in answer.best.unit.text
+
+
+def test_the_article_tells_names(real_engine: Any) -> None:
+    assert all(real_engine.is_name(w) for w in ("trump", "Putin", "tillerson", "Hamburg"))
+    assert not any(real_engine.is_name(w) for w in ("meeting", "talks", "president"))
+
+
+def test_a_pronoun_of_its_own_question_does_not_follow(real_engine: Any) -> None:
+    """c15 of tests/data/conversations.jsonl: the subject changes; "their" is the two
+    leaders, not what the turn before spoke of. Searched with the turn before, it was not
+    right first (round 7, docs/quality.md)."""
+    talk = Conversation()
+    for turn in ("Who did Trump think interfered in the 2016 election?",
+                 "Where did he say that?", "And Putin?"):
+        real_engine.ask(turn, conversation=talk)
+    switch = real_engine.ask("What did the two leaders do after their meeting?",
+                             conversation=talk)
+    assert switch.follows is None
+    assert any(gold in switch.best.unit.text
+               for gold in ("The two men later joined other G20 leaders at a concert",
+                            "Mrs Trump sat next to Putin at dinner"))
