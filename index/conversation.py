@@ -99,6 +99,9 @@ def _stands_for_earlier_words(question: str, pronoun: re.Match[str],
 
 
 NAME_SAMPLE = 50  # units read to tell whether a word is a name
+# What may come before the first word of a sentence: nothing, or an end of sentence and
+# opening quotes or brackets.
+_SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+)[\"“‘'(\[]*\s*$")
 
 
 def written_as_name(word: str, texts: Iterable[str]) -> bool:
@@ -114,10 +117,6 @@ def written_as_name(word: str, texts: Iterable[str]) -> bool:
             capitalised += found.group(0)[:1].isupper()
     return capitalised > 0 and 2 * capitalised > inside
 
-
-# What may come before the first word of a sentence: nothing, or an end of sentence and
-# opening quotes or brackets.
-_SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+)[\"“‘'(\[]*\s*$")
 
 
 @dataclass(frozen=True)

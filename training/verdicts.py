@@ -38,13 +38,6 @@ log = logging.getLogger("training.verdicts")
 BASE_RANK = ("rerank", "dense", "coverage")
 
 
-def group_of(name: str) -> str:
-    """The cross-validation group of a set: its corpus (the article, each documentation
-    corpus, SQuAD), with the off-topic questions asked of that corpus. Leaving a whole corpus
-    out measures what a new document would get."""
-    return corpus_of(name)
-
-
 def _questions(rows: Sequence[Row]) -> dict[str, list[Row]]:
     out: dict[str, list[Row]] = defaultdict(list)
     for r in rows:
@@ -108,7 +101,7 @@ def confidence(model: Linear, signals: dict[str, float]) -> float:
 
 
 def outcomes(rows: Sequence[Row], rank: Linear, conf: Linear) -> list[dict[str, Any]]:
-    return [{"set": r.set, "corpus": group_of(r.set), "kind": r.kind, "right": right,
+    return [{"set": r.set, "corpus": corpus_of(r.set), "kind": r.kind, "right": right,
              "confidence": confidence(conf, s)} for r, s, right in tops(rows, rank)]
 
 
@@ -200,12 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     rank_signals = BASE_RANK
     keep = Calibration.load(args.keep_rank).rank if args.keep_rank else None
     conf_signals = tuple(args.conf.split(","))
-    groups = sorted({group_of(r.set) for r in rows})
+    groups = sorted({corpus_of(r.set) for r in rows})
     held: list[dict[str, Any]] = []
     thresholds = {}
     for g in groups:
-        train = [r for r in rows if group_of(r.set) != g]
-        test = [r for r in rows if group_of(r.set) == g]
+        train = [r for r in rows if corpus_of(r.set) != g]
+        test = [r for r in rows if corpus_of(r.set) == g]
         rank, conf = fit(train, rank_signals, conf_signals, keep)
         t_answer, t_likely = choose(outcomes(train, rank, conf), args.wrong, args.close,
                                     args.offtopic, args.worst)

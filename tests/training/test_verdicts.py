@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from training.verdicts import group_of
+from training.rows import corpus_of
 
 
 @pytest.mark.parametrize(("name", "corpus"), [
@@ -18,16 +18,16 @@ from training.verdicts import group_of
     ("squad-dev", "squad"), ("squad-removed", "squad"), ("offtopic-squad", "squad"),
 ])
 def test_each_set_is_left_out_with_its_corpus(name: str, corpus: str) -> None:
-    assert group_of(name) == corpus
+    assert corpus_of(name) == corpus
 
 
 def test_a_set_of_no_known_corpus_is_refused() -> None:
     with pytest.raises(ValueError, match="wikiqa"):
-        group_of("wikiqa")
+        corpus_of("wikiqa")
 
 
 def _outcome(name: str, kind: str, right: bool, confidence: float) -> dict[str, object]:
-    return {"set": name, "corpus": group_of(name), "kind": kind,
+    return {"set": name, "corpus": corpus_of(name), "kind": kind,
             "right": right, "confidence": confidence}
 
 
