@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import platform
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,37 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--init", type=Path, help="continue from this trained reranker "
                    "(default: a fresh head on the bundled all-MiniLM-L6-v2)")
+    p.add_argument("--large", type=Path, help="train on a chunk of the qa-train-large "
+                   "questions written by `python -m training.large` into this folder")
+    p.add_argument("--chunk", type=int, default=0, help="with --large: which chunk (from 0)")
+    p.add_argument("--chunk-size", type=int, default=10000, help="with --large: questions "
+                   "a chunk")
+    p.add_argument("--hard-share", type=float, default=0.5, help="share of same-paragraph "
+                   "negatives that are the most word-sharing sentence")
+    p.add_argument("--freeze-layers", type=int, default=0, help="also freeze the lowest N "
+                   "transformer layers")
+    p.add_argument("--save-steps", type=int, default=0, help="save the weights every N steps "
+                   "into OUT.work (0 = never)")
     return p.parse_args(argv)
+
+
+def large_pairs(folder: Path, chunk: int, size: int, seed: int, hard_share: float
+                ) -> tuple[list[Pair], dict[str, str], int]:
+    """The pairs of one chunk of the large training order: per question its answer sentence
+    and one negative, a same-paragraph sentence for half the questions (the most
+    word-sharing with probability ``hard_share``) and, for the other half, a word-sharing
+    sentence of another paragraph of the same article (the same topic, not the answer)."""
+    from training.large import read_questions
+
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    questions = read_questions(folder / "train.jsonl.gz")[chunk * size : (chunk + 1) * size]
+    if not questions:
+        raise SystemExit(f"chunk {chunk} of {size} questions is past the end of the data")
+    same, cross = questions[::2], questions[1::2]
+    pairs = make_pairs(same, seed=seed, negatives=1, hard_share=hard_share)
+    pairs += make_pairs(cross, seed=seed + 1, negatives=0, cross=1)
+    random.Random(seed).shuffle(pairs)
+    return pairs, meta["files"], len(questions)
 
 
 def load_pairs(data: Path, seed: int, negatives: int, max_pairs: int, cross: int = 0,
@@ -96,8 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 
-    pairs, hashes, n_questions = load_pairs(args.data, args.seed, args.negatives,
-                                           args.max_pairs, args.cross, args.swapped)
+    if args.large:
+        pairs, hashes, n_questions = large_pairs(args.large, args.chunk, args.chunk_size,
+                                                 args.seed, args.hard_share)
+    else:
+        pairs, hashes, n_questions = load_pairs(args.data, args.seed, args.negatives,
+                                               args.max_pairs, args.cross, args.swapped)
     positives = sum(p.label > 0 for p in pairs)
     log.info("%d pairs (%d positive) from %d questions", len(pairs), positives, n_questions)
     dataset = Dataset.from_dict({"question": [p.question for p in pairs],
@@ -111,14 +146,22 @@ def main(argv: list[str] | None = None) -> int:
         if "word_embeddings" in name:
             param.requires_grad = False
             frozen += param.numel()
-    log.info("froze %d word-embedding parameters", frozen)
+    for name, param in model.named_parameters():
+        layer = name.split(".layer.")[1].split(".")[0] if ".layer." in name else None
+        if layer is not None and int(layer) < args.freeze_layers:
+            param.requires_grad = False
+            frozen += param.numel()
+    log.info("froze %d parameters (word embeddings, %d lowest layers)", frozen,
+             args.freeze_layers)
 
     work = args.out.with_name(args.out.name + ".work")
     train_args = CrossEncoderTrainingArguments(
         output_dir=str(work), num_train_epochs=args.epochs, max_steps=args.max_steps,
         per_device_train_batch_size=args.batch_size, learning_rate=args.lr,
         warmup_steps=args.warmup, lr_scheduler_type="linear", weight_decay=0.01,
-        seed=args.seed, data_seed=args.seed, logging_steps=20, save_strategy="no",
+        seed=args.seed, data_seed=args.seed, logging_steps=20,
+        save_strategy="steps" if args.save_steps else "no", save_steps=args.save_steps or 500,
+        save_total_limit=2, save_only_model=True,
         report_to="none", dataloader_num_workers=0, use_cpu=True, disable_tqdm=True,
     )
     trainer = CrossEncoderTrainer(model=model, args=train_args, train_dataset=dataset,
@@ -136,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         "base": {"name": "all-MiniLM-L6-v2", "weights_sha256": base_sha},
         "continued_from": _card(args.init),
         "data": {"files": hashes, "questions": n_questions, "pairs": len(pairs),
+                 "large_chunk": ({"folder_meta": "training.large", "chunk": args.chunk,
+                                  "chunk_size": args.chunk_size, "hard_share": args.hard_share}
+                                 if args.large else None),
                  "positive_pairs": positives, "negatives_per_question": args.negatives,
                  "cross_paragraph_negatives_per_question": args.cross,
                  "swapped_negatives_share": args.swapped},
@@ -143,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
                    "warmup_ratio": args.warmup, "batch_size": args.batch_size,
                    "max_length": args.max_length, "epochs": args.epochs,
                    "max_steps": args.max_steps, "seed": args.seed,
-                   "frozen": "word embeddings", "dtype_saved": "float16"},
+                   "frozen": "word embeddings"
+                   + (f" and the lowest {args.freeze_layers} layers" if args.freeze_layers
+                      else ""), "dtype_saved": "float16"},
         "training_seconds": round(seconds, 1),
         "training_seconds_total": round(seconds + _total_seconds(_card(args.init)), 1),
         "machine": {"cpus": os.cpu_count(), "torch_threads": args.threads,
