@@ -15,8 +15,8 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 QUESTION ?= How long did the meeting last?
 
-.PHONY: demo repl test lint bench bench-milvus venv dev clean reranker reranker-large onnx wheel \
-	requirements slug slug-full
+.PHONY: demo repl test lint bench bench-milvus venv dev clean reranker reranker-large ship-large onnx \
+	wheel requirements slug slug-full
 
 # pip says what it fetches and installs (torch alone is ~190 MB): no --quiet, so a first
 # `make demo` shows its progress instead of a silent minute.
@@ -123,3 +123,17 @@ reranker-large: $(VENV)/.train
 			--out $(LARGE)/chunk-$$k/valid.json || exit 1; \
 		prev=$(LARGE)/chunk-$$k; \
 	done
+
+# Ship chunk CHUNK of reranker-large: the weights (pinned), their ONNX export, then the
+# verdicts refitted for it on every spent question set (training/rows.py, training/verdicts.py:
+# rows read the raw signals, so the old calibration only stands in until the refit).
+CHUNK ?= 3
+ship-large: $(VENV)/.train
+	test -f $(LARGE)/chunk-$(CHUNK)/calibration.json || \
+		cp index/models/reranker/calibration.json $(LARGE)/chunk-$(CHUNK)/calibration.json
+	$(BIN)/python -m training.ship $(LARGE)/chunk-$(CHUNK)
+	$(BIN)/python -m training.export --what reranker
+	$(BIN)/python -m training.rows --out $(LARGE)/rows.json
+	$(BIN)/python -m training.verdicts --rows $(LARGE)/rows.json --worst \
+		--out $(LARGE)/chunk-$(CHUNK)/calibration.json > $(LARGE)/verdicts.json
+	$(BIN)/python -m training.ship $(LARGE)/chunk-$(CHUNK)

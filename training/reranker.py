@@ -115,6 +115,17 @@ def _total_seconds(card: Any) -> float:
     return float(card.get("training_seconds_total", card.get("training_seconds", 0.0)))
 
 
+def large_questions(card: Any) -> int:
+    """The qa-train-large questions a model's whole history was trained on (its card's
+    chain of ``continued_from``)."""
+    total = 0
+    while card:
+        if card.get("data", {}).get("large_chunk"):
+            total += int(card["data"]["questions"])
+        card = card.get("continued_from")
+    return total
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     base_path, base_sha = start(args.threads, args.seed)
@@ -192,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
                    "frozen": "word embeddings"
                    + (f" and the lowest {args.freeze_layers} layers" if args.freeze_layers
                       else ""), "dtype_saved": "float16"},
+        "large_questions_total": large_questions(_card(args.init))
+        + (n_questions if args.large else 0),
         "training_seconds": round(seconds, 1),
         "training_seconds_total": round(seconds + _total_seconds(_card(args.init)), 1),
         "machine": {"cpus": os.cpu_count(), "torch_threads": args.threads,

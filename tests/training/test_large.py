@@ -192,3 +192,14 @@ def test_a_chunk_gives_one_positive_and_one_negative_a_question(tmp_path: Path) 
     assert n == 3
     with pytest.raises(SystemExit):
         large_pairs(tmp_path, 2, 4, seed=3, hard_share=1.0)
+
+
+def test_the_card_counts_large_questions_down_the_whole_chain() -> None:
+    from training.reranker import large_questions
+
+    chunk = {"data": {"questions": 10000, "large_chunk": {"chunk": 0}}}
+    older = {"data": {"questions": 6996, "large_chunk": None}}
+    card = {"data": {"questions": 8000, "large_chunk": {"chunk": 1}},
+            "continued_from": {**chunk, "continued_from": older}}
+    assert large_questions(card) == 18000
+    assert large_questions(older) == 0 and large_questions(None) == 0

@@ -15,6 +15,7 @@ from training.rows import corpus_of
     ("docs_qa", "docs"), ("docs_qa_sealed", "docs"), ("offtopic-docs", "docs"),
     ("docs3_qa_sealed", "docs3"), ("offtopic-docs3", "docs3"),
     ("docs4_qa_sealed", "docs4"), ("offtopic-docs4", "docs4"),
+    ("article_qa_sealed5", "article"), ("docs5_qa_sealed", "docs5"),
     ("squad-dev", "squad"), ("squad-removed", "squad"), ("offtopic-squad", "squad"),
 ])
 def test_each_set_is_left_out_with_its_corpus(name: str, corpus: str) -> None:
