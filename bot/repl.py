@@ -139,7 +139,11 @@ class Repl:
     def _reindex(self) -> None:
         from index import describe_sources, source_label
 
-        sources = self.engine.recorded_sources()
+        try:
+            sources = self.engine.recorded_sources()
+        except QabotError as exc:  # a damaged record of the sources
+            self.say(f"error: {exc}")
+            return
         self.say(f"reindexing from {describe_sources([source_label(s) for s in sources])}...")
         # The bar (tqdm, on stderr) only where a person watches it; a log file would get
         # its carriage returns.

@@ -1,0 +1,68 @@
+"""Fault injection, round 4 (issue 32), the index folder and its sources: a manifest whose
+record of its sources has another type, symbolic link loops in a source folder, an index
+built inside another one's folder.
+
+Each case failed on d6d6c1b. The commands run in real processes (fake models) with a time
+limit, a home folder of their own, and their working folder the test's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from index.build import build_index
+from index.folder import MANIFEST
+from index.sources import load_sources
+from tests.fakes import FakeEmbedder
+from tests.reliability.round4 import one_line, qabot
+
+
+def _notes(tmp_path: Path) -> Path:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "boats.txt").write_text("Boats float on water. Apples grow on trees.",
+                                     encoding="utf-8")
+    return notes
+
+
+# --- item 1: a record of the sources of another type is never read as one -----------------
+# The string is a relative path: were it iterated as before, its characters would be sources
+# named "n", "o", … in the test's own folder, never "/" (the issue's "/home/me/notes" walked
+# the whole file system from "/").
+WRONG_SOURCES = {"string": "notes", "object": {"notes": "notes"}, "number": 5, "true": True,
+                 "list-of-numbers": [5], "list-with-empty": ["notes", ""],
+                 "list-of-lists": [["notes"]]}
+
+
+@pytest.mark.parametrize("value", list(WRONG_SOURCES.values()), ids=list(WRONG_SOURCES))
+def test_sources_of_another_type_are_refused_and_never_iterated(tmp_path: Path,
+                                                                value: Any) -> None:
+    notes = _notes(tmp_path)
+    index = tmp_path / "idx"
+    build_index(load_sources([notes]), FakeEmbedder(), index, sources=[notes])
+    manifest = Path(os.path.realpath(index)) / MANIFEST
+    edited = json.loads(manifest.read_text(encoding="utf-8"))
+    edited["sources"] = value
+    manifest.write_text(json.dumps(edited), encoding="utf-8")
+    before = manifest.read_bytes()
+
+    expected = (f"qabot: error: index at {index} is corrupt: manifest.json field sources: "
+                f"should be a JSON list of paths, so what it was built from is unknown; "
+                f"rebuild it with `qabot index build --index-dir {index} --source PATH`")
+    for args in (["index", "build", "--index-dir", str(index)],
+                 ["ask", "--index-dir", str(index), "Do boats float?"],
+                 ["index", "info", "--index-dir", str(index)]):
+        assert one_line(qabot(tmp_path, *args), 1) == expected, args
+    assert Path(os.path.realpath(index)) / MANIFEST == manifest
+    assert manifest.read_bytes() == before, "the index is kept as it was"
+
+    repaired = qabot(tmp_path, "index", "build", "--index-dir", str(index), "--source",
+                     str(notes))
+    assert repaired.returncode == 0, repaired.stderr
+    answer = qabot(tmp_path, "ask", "--json", "--index-dir", str(index), "Do boats float?")
+    assert json.loads(answer.stdout)["passages"][0]["doc"] == "boats"
