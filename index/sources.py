@@ -8,6 +8,7 @@ given; what it holds that is not read is counted in one summary line.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import logging
@@ -337,13 +338,24 @@ def _folder_files(folder: Path, skipped: _Skipped) -> list[tuple[Path, str]]:
     return files
 
 
+def _loops(path: Path) -> bool:
+    """True when ``path`` is a symbolic link that leads back to itself (ELOOP)."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
+
+
 def _skip_reason(entry: Path, inside: Path) -> str:
     """Why a file in a folder is not read ("" when it is)."""
     if entry.name.startswith("."):
         return "hidden"
     if entry.suffix.lower() not in SUPPORTED:
         return "of a type qabot does not read"
-    if entry.is_symlink() and not entry.resolve().is_relative_to(inside):
+    if entry.is_symlink() and _loops(entry):
+        return "a link loop"
+    if entry.is_symlink() and not Path(os.path.realpath(entry)).is_relative_to(inside):
         return "a link to outside the folder"
     if not _is_regular(entry):
         return "not a regular file"
@@ -361,6 +373,9 @@ def _expand(path: Path, say: Callable[[str], None]) -> list[tuple[Path, str | No
         if not files:
             raise SourceError(f"{path}: folder has no files qabot reads ({_kinds()})")
         return files
+    if _loops(path):
+        raise SourceError(f"{path}: a symbolic link loop (it leads back to itself); give a "
+                          "file or a folder")
     if not path.exists():
         raise SourceError(f"{path}: no such file or folder")
     return [(path, None)]

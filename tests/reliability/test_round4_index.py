@@ -66,3 +66,43 @@ def test_sources_of_another_type_are_refused_and_never_iterated(tmp_path: Path,
     assert repaired.returncode == 0, repaired.stderr
     answer = qabot(tmp_path, "ask", "--json", "--index-dir", str(index), "Do boats float?")
     assert json.loads(answer.stdout)["passages"][0]["doc"] == "boats"
+
+
+# --- item 2: symbolic link loops in a source folder are counted skips ----------------------
+def _loops(folder: Path) -> Path:
+    """A folder of one good file, links that loop (a pair, one to itself) and links to
+    folders that lead back into the folder (never followed)."""
+    folder.mkdir()
+    (folder / "good.txt").write_text("Boats float on water. Apples grow on trees.",
+                                     encoding="utf-8")
+    (folder / "loopA.txt").symlink_to("loopB.txt")
+    (folder / "loopB.txt").symlink_to("loopA.txt")
+    (folder / "self.md").symlink_to("self.md")
+    (folder / "here").symlink_to(".")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "again").symlink_to("../sub")
+    (folder / "sub" / "round.html").symlink_to("../sub/round.html")
+    return folder
+
+
+def test_link_loops_in_a_source_folder_are_skipped_and_counted(tmp_path: Path) -> None:
+    src = _loops(tmp_path / "src")
+    index = tmp_path / "idx"
+    proc = qabot(tmp_path, "index", "build", "--source", str(src), "--index-dir", str(index))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stderr.splitlines() == [
+        f"qabot: skipped 6 files in {src}: 4 a link loop (loopA.txt, loopB.txt, self.md, …); "
+        "2 a link to a folder (here, sub/again)"], proc.stderr[-2000:]
+    info = json.loads(qabot(tmp_path, "index", "info", "--json", "--index-dir",
+                            str(index)).stdout)
+    assert [d["name"] for d in info["documents"]] == ["good"]
+
+
+@pytest.mark.parametrize("name", ["loopA.txt", "self.md", "sub/round.html"])
+def test_a_link_loop_given_as_a_source_is_one_line(tmp_path: Path, name: str) -> None:
+    src = _loops(tmp_path / "src")
+    proc = qabot(tmp_path, "index", "build", "--source", str(src / name), "--index-dir",
+                 str(tmp_path / "idx"))
+    assert one_line(proc, 1) == (f"qabot: error: {src / name}: a symbolic link loop (it "
+                                 "leads back to itself); give a file or a folder")
+    assert not (tmp_path / "idx").exists()
