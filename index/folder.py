@@ -197,6 +197,8 @@ def foreign_entry(folder: Path, *, linked: bool = False) -> str | None:
     if not entries:
         return None
     for entry in entries:
+        if _is_lock_file(entry):
+            continue  # qabot's own (an index built inside this one by an older qabot)
         if entry.name not in OWN_FILES:
             return f"it holds {entry.name!r}, which qabot did not write"
         if entry.is_dir(follow_symlinks=False) and not _is_empty_dir(entry.path):
@@ -205,6 +207,18 @@ def foreign_entry(folder: Path, *, linked: bool = False) -> str | None:
         return None
     regular = {e.name for e in entries if e.is_file(follow_symlinks=False)}
     return _manifest_proof(folder, {e.name for e in entries}, regular)
+
+
+def _is_lock_file(entry: os.DirEntry[str]) -> bool:
+    """True for a build lock as qabot writes one (``.NAME.lock``, an empty regular file):
+    it holds no data, so it never makes a folder someone else's."""
+    if re.fullmatch(r"\..+\.lock", entry.name) is None:
+        return False
+    try:
+        return entry.is_file(follow_symlinks=False) and entry.stat(
+            follow_symlinks=False).st_size == 0
+    except OSError:
+        return False
 
 
 def _manifest_proof(folder: Path, names: set[str], regular: set[str]) -> str | None:
@@ -236,8 +250,46 @@ def check_target(target: Path, index_dir: Path) -> None:
                                  f"nothing was changed: choose another index folder")
 
 
+def _is_index_folder(folder: Path) -> bool:
+    """True when ``folder`` is (a version or a build of) a qabot index: its manifest says
+    qabot wrote it, or it is named and marked as qabot names and marks its own."""
+    if re.fullmatch(r"\..+\.(v-\d{8}T\d{12}-\d+|build-\d+-[a-z0-9_]{8})", folder.name):
+        return True
+    if os.path.lexists(folder / BUILD_MARKER):
+        return True
+    try:
+        if not (folder / MANIFEST).is_file():
+            return False
+        manifest = json.loads(read_regular(folder / MANIFEST))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("producer") == PRODUCER
+
+
+def check_not_nested(index_dir: Path) -> None:
+    """Refuse to put an index inside another index's folder: it would write into that
+    index's live version, which the next build of that index replaces."""
+    given = Path(index_dir)
+    logical = Path(os.path.abspath(given))
+    # Each folder above as the user wrote it, where the path says ("IDX" for "IDX/sub").
+    shown = [p for p in given.parents if p != Path(".")] if ".." not in given.parts else []
+    try:
+        real = Path(os.path.realpath(logical.parent))
+    except (OSError, ValueError):
+        real = logical.parent
+    above = [*zip(logical.parents, [*shown, *logical.parents[len(shown):]], strict=True),
+             *((p, p) for p in (real, *real.parents))]
+    for folder, name in above:
+        if _is_index_folder(folder):
+            raise IndexWriteError(f"{index_dir} is inside the index at {name}: qabot does "
+                                  f"not put an index inside another one; choose a folder "
+                                  f"outside it")
+
+
 def check_build_target(index_dir: Path) -> None:
     """Refuse, before any source is read or model loaded, a folder a build of ``index_dir``
-    would not replace (see :func:`foreign_entry`); the build checks again."""
+    would not replace (see :func:`foreign_entry`), or one inside another index; the build
+    checks again."""
+    check_not_nested(index_dir)
     check_target(index_target(index_dir), index_dir)
 

@@ -106,3 +106,59 @@ def test_a_link_loop_given_as_a_source_is_one_line(tmp_path: Path, name: str) ->
     assert one_line(proc, 1) == (f"qabot: error: {src / name}: a symbolic link loop (it "
                                  "leads back to itself); give a file or a folder")
     assert not (tmp_path / "idx").exists()
+
+
+# --- item 5: no index inside another one; qabot's own lock file never refused ---------------
+def _files(folder: Path) -> dict[str, bytes | str]:
+    """What ``folder`` holds, recursively: file bytes, and where links point."""
+    return {str(p.relative_to(folder)): os.readlink(p) if p.is_symlink() else p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_symlink() or p.is_file()}
+
+
+@pytest.mark.parametrize("how", ["build", "build-deeper", "ask", "ask-from-setting"])
+def test_an_index_inside_another_index_is_refused(tmp_path: Path, how: str) -> None:
+    index = tmp_path / "IDX"
+    assert qabot(tmp_path, "index", "build", "--index-dir", "IDX").returncode == 0
+    version = Path(os.path.realpath(index))
+    before = _files(version)
+    inner = "IDX/a/b" if how == "build-deeper" else "IDX/sub"
+    args = {"build": ["index", "build", "--index-dir", inner],
+            "build-deeper": ["index", "build", "--index-dir", inner],
+            "ask": ["ask", "--index-dir", inner, "Who met Putin?"],
+            "ask-from-setting": ["ask", "Who met Putin?"]}[how]
+    proc = qabot(tmp_path, *args, env={"QABOT_INDEX_DIR": inner})
+    assert one_line(proc, 1) == (f"qabot: error: {inner} is inside the index at IDX: qabot "
+                                 "does not put an index inside another one; choose a folder "
+                                 "outside it")
+    assert _files(version) == before, "nothing written into the other index"
+    rebuilt = qabot(tmp_path, "index", "build", "--force", "--index-dir", "IDX")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+
+
+def test_a_build_of_an_index_holding_a_lock_file_of_qabots_goes_ahead(tmp_path: Path) -> None:
+    """An older qabot built ``IDX/sub`` and it was removed since: its lock file is left in
+    the live version. A lock holds no data: the rebuild replaces the version."""
+    assert qabot(tmp_path, "index", "build", "--index-dir", "IDX").returncode == 0
+    version = Path(os.path.realpath(tmp_path / "IDX"))
+    (version / ".sub.lock").touch()
+    rebuilt = qabot(tmp_path, "index", "build", "--force", "--index-dir", "IDX")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert Path(os.path.realpath(tmp_path / "IDX")) != version
+    assert not version.exists(), "the old version, its lock file with it, is removed"
+
+
+def test_an_index_an_older_qabot_put_inside_another_is_kept(tmp_path: Path) -> None:
+    """Built inside ``IDX`` by an older qabot (here: by hand, with its link and version):
+    the rebuild of ``IDX`` keeps it, and says why."""
+    assert qabot(tmp_path, "index", "build", "--index-dir", "IDX").returncode == 0
+    version = Path(os.path.realpath(tmp_path / "IDX"))
+    build_index(load_sources(), FakeEmbedder(), tmp_path / "elsewhere")
+    inner = Path(os.path.realpath(tmp_path / "elsewhere"))
+    os.rename(inner, version / inner.name.replace(".elsewhere.", ".sub."))
+    (version / "sub").symlink_to(inner.name.replace(".elsewhere.", ".sub."))
+    (version / ".sub.lock").touch()
+    before = _files(version)
+    proc = qabot(tmp_path, "index", "build", "--force", "--index-dir", "IDX")
+    line = one_line(proc, 1)
+    assert "is not a qabot index folder" in line and ".sub.v-" in line, line
+    assert _files(version) == before
