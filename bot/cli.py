@@ -8,6 +8,7 @@ model (torch, sentence-transformers) are imported by the commands that need them
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -44,16 +45,53 @@ class QabotGroup(click.Group):
     """A group that turns qabot's own errors into one line and an exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from config import EXIT_INTERRUPTED, SettingsError
+        from config import EXIT_DATA, EXIT_INTERRUPTED, SettingsError
         from index import QabotError
 
         try:
             return super().invoke(ctx)
         except (QabotError, SettingsError) as exc:
             fail(str(exc), exc.exit_code)
+        except OSError as exc:
+            if exc.errno == errno.EPIPE or not written_by_echo(exc):
+                raise  # not the output's (a closed pipe: click ends quietly)
+            drop_output()
+            fail(f"cannot write the output: {exc.strerror or exc}", EXIT_DATA)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+
+
+def written_by_echo(exc: BaseException) -> bool:
+    """True when ``exc`` was raised writing qabot's output (``click.echo``, which every line
+    qabot prints goes through): a full disk under ``> file``, ``> /dev/full``."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code is click.utils.echo.__code__:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def drop_output() -> None:
+    """Send what is left of standard output to /dev/null: exiting must not fail on it again."""
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+
+
+def stdout_closed() -> bool:
+    """True when qabot was started with its standard output closed (``>&-``): the first
+    file it opened would take its place, and anything printed would land in that file.
+    Standard output then goes to /dev/null (nothing is shown, nothing overwritten)."""
+    try:
+        os.fstat(1)
+        return False
+    except OSError:
+        pass
+    drop_output()
+    return True
 
 
 def stdin_is_terminal() -> bool:
@@ -94,8 +132,14 @@ def complete_doc(ctx: click.Context, param: click.Parameter, incomplete: str
 
 @click.group(cls=QabotGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="qabot", prog_name="qabot")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """qabot: ask questions about an article, answered with cited sentences, offline."""
+    from config import EXIT_DATA
+
+    if sys.stdout is None and ctx.invoked_subcommand != "discord":  # (the bot logs on stderr)
+        fail("standard output is closed, so qabot could show nothing; redirect it instead "
+             "(> FILE, or > /dev/null to discard it)", EXIT_DATA)
 
 
 @cli.command()
@@ -320,8 +364,12 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
     """
     import tempfile
 
+    from config import EXIT_DATA
     from index import evaluate
 
+    if not file.is_file():  # never opened: a FIFO with no writer would wait forever
+        fail(f"{file}: not a regular file (a FIFO, socket or device); give a file",
+             EXIT_DATA)
     with tempfile.TemporaryDirectory(prefix="qabot-eval-") as tmp:
         if fmt == "wikiqa":
             corpus, questions_path = evaluate.wikiqa_to_jsonl(file, Path(tmp))
@@ -426,6 +474,7 @@ def main() -> None:
     exit_if_shadowed()
     from config import EXIT_DATA
 
+    stdout_closed()  # before any file is opened, which would take its place
     try:
         cli(prog_name="qabot")
     except SystemExit as exc:
@@ -435,7 +484,8 @@ def main() -> None:
         logging.shutdown()
         for stream in (sys.stdout, sys.stderr):
             try:
-                stream.flush()
+                if stream is not None:
+                    stream.flush()
             except (OSError, ValueError):  # a closed pipe: nothing more to say
                 code = code or EXIT_DATA
         os._exit(code)

@@ -41,7 +41,10 @@ def qabot(cwd: Path, *args: str | bytes, env: dict[str, str] | None = None,
     """Run ``qabot ARGS`` in a process of its own (with the fake models unless not
     ``fake``); a hang fails the test instead of blocking it."""
     command = [sys.executable, "-c", FAKE_CLI] if fake else [sys.executable, "-m", "bot"]
-    kwargs.setdefault("capture_output", True)
+    if "stdout" not in kwargs:
+        kwargs.setdefault("capture_output", True)
+    else:
+        kwargs.setdefault("stderr", subprocess.PIPE)
     try:
         return subprocess.run([*command, *args], cwd=cwd, env=environment(cwd, env),
                               text=True, errors="replace", timeout=timeout, check=False,
