@@ -447,7 +447,7 @@ def check_gold(engine: Engine, questions: Sequence[EvalQuestion]) -> None:
     held = ", ".join(docs[:3]) + (", …" if len(docs) > 3 else "")
     where = f"the index at {engine.index_dir} ({plural(len(docs), 'document')}: {held})"
     if len(missing) == answerable:
-        whose = ("the question's gold answer is" if answerable == 1 else
+        whose = ("the question's gold answer is not" if answerable == 1 else
                  f"none of the {answerable} questions' gold answers is")
         fail(f"{whose} in {where}: is it the index the question set was written for? "
              f"(--index-dir)", EXIT_DATA)

@@ -169,6 +169,9 @@ def _read_line(line: str) -> EvalQuestion | dict[str, Any]:
         passage = obj.get("passage")
         if not isinstance(passage, str) or not passage:
             raise DataError('"passage" must be a unit id')
+        user = obj.get("user")  # a key of the voters' votes: a list or an object is none
+        if user is not None and (isinstance(user, bool) or not isinstance(user, int | str)):
+            raise DataError('"user" must be a user id (a number or a string)')
         return obj
     gold = obj.get("gold", [])
     if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):

@@ -36,11 +36,13 @@ def environment(cwd: Path, env: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def qabot(cwd: Path, *args: str | bytes, env: dict[str, str] | None = None,
-          fake: bool = True, timeout: float = TIMEOUT, **kwargs: Any
-          ) -> subprocess.CompletedProcess[str]:
+          fake: bool = True, timeout: float = TIMEOUT, prefix: list[str] | None = None,
+          **kwargs: Any) -> subprocess.CompletedProcess[str]:
     """Run ``qabot ARGS`` in a process of its own (with the fake models unless not
-    ``fake``); a hang fails the test instead of blocking it."""
-    command = [sys.executable, "-c", FAKE_CLI] if fake else [sys.executable, "-m", "bot"]
+    ``fake``; ``prefix``: a command that runs it, such as setpriv); a hang fails the test
+    instead of blocking it."""
+    command = [*(prefix or []),
+               *([sys.executable, "-c", FAKE_CLI] if fake else [sys.executable, "-m", "bot"])]
     if "stdout" not in kwargs:
         kwargs.setdefault("capture_output", True)
     else:
