@@ -73,10 +73,12 @@ def setup_logging(level: str, *, discord_style: bool = False) -> None:
 def get_settings(**overrides: Any) -> Settings:
     """Load settings (env, .env, CLI overrides) and configure logging from them."""
     from config import load_settings
+    from index import check_index_path
 
     settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
     if not logging.root.handlers:
         setup_logging(settings.log_level)
+    check_index_path(settings.index_dir)  # the folder every command then uses
     return settings
 
 

@@ -53,10 +53,16 @@ class QabotGroup(click.Group):
         except (QabotError, SettingsError) as exc:
             fail(str(exc), exc.exit_code)
         except OSError as exc:
-            if exc.errno == errno.EPIPE or not written_by_echo(exc):
-                raise  # not the output's (a closed pipe: click ends quietly)
-            drop_output()
-            fail(f"cannot write the output: {exc.strerror or exc}", EXIT_DATA)
+            if exc.errno == errno.EPIPE:
+                raise  # a closed pipe (| head): click ends quietly
+            if written_by_echo(exc):
+                drop_output()
+                fail(f"cannot write the output: {exc.strerror or exc}", EXIT_DATA)
+            if exc.filename is None:
+                raise
+            # A path the OS refused where no check said so first: one line, not a traceback.
+            log.debug("%s", exc, exc_info=True)
+            fail(f"cannot use {exc.filename}: {exc.strerror or exc}", EXIT_DATA)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None

@@ -42,6 +42,7 @@ place, which hold no data). Anything else is refused with one line and left as i
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -49,7 +50,7 @@ import re
 from pathlib import Path
 
 from index.errors import IndexLoadError, IndexWriteError
-from index.files import read_regular
+from index.files import is_utf8, read_regular
 from index.lexical import LEXICAL_FILES
 
 log = logging.getLogger(__name__)
@@ -264,6 +265,23 @@ def _is_index_folder(folder: Path) -> bool:
     except (OSError, ValueError, RecursionError):
         return False
     return isinstance(manifest, dict) and manifest.get("producer") == PRODUCER
+
+
+def check_index_path(index_dir: Path) -> None:
+    """Refuse, before anything reads or writes it, an index path the OS refuses (a name or
+    path too long, a parent that cannot be searched) or that is not UTF-8 text."""
+    if not is_utf8(os.path.abspath(index_dir)):
+        raise IndexWriteError(f"{index_dir}: the path is not UTF-8 text, which an index "
+                              f"cannot record; choose another index folder")
+    try:
+        os.stat(index_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        return  # built on first use; a file in the way is said where it is met
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:  # a link loop is said where it is met
+            raise IndexWriteError(f"cannot use the index folder {index_dir}: "
+                                  f"{exc.strerror or exc}; choose another index folder"
+                                  ) from None
 
 
 def check_not_nested(index_dir: Path) -> None:
