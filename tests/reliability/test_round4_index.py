@@ -162,3 +162,30 @@ def test_an_index_an_older_qabot_put_inside_another_is_kept(tmp_path: Path) -> N
     line = one_line(proc, 1)
     assert "is not a qabot index folder" in line and ".sub.v-" in line, line
     assert _files(version) == before
+
+
+# --- item 7: a lexical vocabulary nested too deeply ---------------------------------------
+def test_a_deeply_nested_lexical_vocabulary_is_one_line_and_a_plain_build_repairs_it(
+        tmp_path: Path) -> None:
+    """Its size and sha256 made to match in the manifest: only reading it finds the damage."""
+    from index.build import _file_info
+    from index.lexical import LEXICAL_VOCAB
+
+    notes = _notes(tmp_path)
+    index = tmp_path / "idx"
+    build_index(load_sources([notes]), FakeEmbedder(), index, sources=[notes])
+    version = Path(os.path.realpath(index))
+    deep = "[" * 100_000 + "]" * 100_000  # deeper than any interpreter's stack
+    (version / LEXICAL_VOCAB).write_text('{"size": 2, "vocab": ' + deep + "}")
+    manifest = json.loads((version / MANIFEST).read_text(encoding="utf-8"))
+    manifest["files"][LEXICAL_VOCAB] = _file_info(version / LEXICAL_VOCAB)
+    (version / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+
+    line = one_line(qabot(tmp_path, "ask", "--index-dir", "idx", "Do boats float?"), 1)
+    assert line.startswith("qabot: error: index at idx is corrupt: its lexical model cannot "
+                           "be read (nested too deeply"), line
+    assert line.endswith("rebuild it with `qabot index build --index-dir idx`"), line
+    repaired = qabot(tmp_path, "index", "build", "--index-dir", "idx")
+    assert repaired.returncode == 0 and "built index" in repaired.stdout, repaired.stderr
+    answer = qabot(tmp_path, "ask", "--json", "--index-dir", "idx", "Do boats float?")
+    assert json.loads(answer.stdout)["passages"][0]["doc"] == "boats"
