@@ -181,8 +181,11 @@ def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
                  'meeting last?"', EXIT_USAGE)
         normalise_question(text)  # raises a usage error before the model loads
     settings = get_settings(index_dir=index_dir)
+    # The first build of an index is for the configured folder; a folder named here that
+    # holds no index is a typo as likely as not: said, as `index info` says it.
     engine = open_engine(settings, doc=doc if batch is None else None,
-                         purpose="answer" if batch is None else "build")
+                         purpose="answer" if batch is None else "build",
+                         build_missing=index_dir is None)
     if batch is None:
         answer = engine.ask(text, top_k=top_k, doc=doc)
         if answer.notice and not as_json:
@@ -328,7 +331,7 @@ def repl(top_k: int | None, doc: str | None, index_dir: Path | None) -> None:
     from bot.repl import Repl
 
     settings = get_settings(index_dir=index_dir, top_k=top_k)
-    engine = open_engine(settings, doc=doc, warm=True)
+    engine = open_engine(settings, doc=doc, warm=True, build_missing=index_dir is None)
     Repl(engine, doc=doc).run()
 
 
@@ -394,7 +397,7 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
 
             questions = evaluate.read_questions(file, notify=lambda m: click.echo(
                 f"qabot: warning: {safe_text(m, one_line=True)}", err=True))
-            engine = open_engine(settings, prefetch=False)
+            engine = open_engine(settings, prefetch=False, build_missing=index_dir is None)
         for q in questions:
             engine.resolve_doc(q.doc)
         check_gold(engine, questions)

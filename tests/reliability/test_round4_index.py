@@ -189,3 +189,23 @@ def test_a_deeply_nested_lexical_vocabulary_is_one_line_and_a_plain_build_repair
     assert repaired.returncode == 0 and "built index" in repaired.stdout, repaired.stderr
     answer = qabot(tmp_path, "ask", "--json", "--index-dir", "idx", "Do boats float?")
     assert json.loads(answer.stdout)["passages"][0]["doc"] == "boats"
+
+
+# --- item 11: a folder named by --index-dir that holds no index ----------------------------
+@pytest.mark.parametrize("state", ["missing", "empty"])
+@pytest.mark.parametrize("command", ["ask", "batch", "repl", "eval"])
+def test_an_index_dir_option_naming_no_index_is_one_line(tmp_path: Path, command: str,
+                                                         state: str) -> None:
+    """A typo (``--index-dir TYPO``) used to build the built-in article there, exit 0. The
+    configured folder (QABOT_INDEX_DIR, the default) is still built on first use."""
+    if state == "empty":
+        (tmp_path / "TYPO").mkdir()
+    (tmp_path / "q.jsonl").write_text('{"question": "Who met Putin?", "gold": ["Trump"]}\n')
+    args = {"ask": ["ask", "Who met Putin?"], "batch": ["ask", "--batch", "-"],
+            "repl": ["repl"], "eval": ["eval", "q.jsonl"]}[command]
+    proc = qabot(tmp_path, *args, "--index-dir", "TYPO", input="Who met Putin?\n")
+    assert one_line(proc, 1) == ("qabot: error: no index at TYPO (manifest.json missing); "
+                                 "build one with `qabot index build --index-dir TYPO`")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["q.jsonl", *(["TYPO"] if state == "empty" else [])]), "nothing was written"
+    assert not (tmp_path / "TYPO").exists() or list((tmp_path / "TYPO").iterdir()) == []

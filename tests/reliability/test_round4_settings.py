@@ -119,8 +119,8 @@ def test_a_model_path_that_cannot_be_loaded_names_its_setting(tmp_path: Path, se
                                                               kind: str) -> None:
     """The real loaders (no fakes): the bundled encoder, and the configured path."""
     path = _model_path(tmp_path, kind)
-    proc = qabot(tmp_path, "ask", "--index-dir", "idx", "Who met Putin?", fake=False,
-                 env={setting: path, "HF_HUB_OFFLINE": "1"}, timeout=180)
+    proc = qabot(tmp_path, "ask", "Who met Putin?", fake=False, timeout=180,
+                 env={setting: path, "HF_HUB_OFFLINE": "1", "QABOT_INDEX_DIR": "idx"})
     line = one_line(proc, 2)
     assert line.startswith(f"qabot: error: {setting}: "), line
     assert line.endswith(f"; set {setting} to {CHOICES[setting]}"), line
