@@ -220,7 +220,8 @@ def index_group() -> None:
 
 @index_group.command("build")
 @click.option("--source", "sources", multiple=True, type=click.Path(path_type=Path),
-              help="A .txt/.md file, a folder of them, or a .jsonl file of units. Repeatable. "
+              help="A .txt, .md, .rst or .html file, a folder of them, or a .jsonl file of "
+                   "units. Repeatable. "
                    "Default: QABOT_SOURCES, else the sources the index was built from, else "
                    "the built-in article.")
 @click.option("--index-dir", type=click.Path(path_type=Path), help="Index folder to write.")

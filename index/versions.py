@@ -42,6 +42,22 @@ from index.folder import (
 log = logging.getLogger(__name__)
 
 
+def faiss_reason(exc: RuntimeError, limit: int = 300) -> str:
+    """Why FAISS failed, from its error ("Error in … at faiss/impl/index_write.cpp:499:
+    Error: 'ret == (1)' failed: write error in PATH: 0 != 1 (No space left on device)"):
+    what follows the failed check, at most ``limit`` characters, cut where a word or a
+    folder of the path starts (a cut mid-word, "rite.cpp:499", says nothing)."""
+    text = str(exc).strip()
+    reason = text.splitlines()[-1].strip() if text else "write failed"
+    for mark in (": Error: ", "' failed: "):
+        reason = reason.split(mark, 1)[-1]
+    if len(reason) > limit:
+        cut = reason[-limit:]
+        starts = [i for i, c in enumerate(cut) if c in " /" and i > 0]
+        reason = "…" + (cut[starts[0]:].lstrip() if starts else cut)
+    return reason
+
+
 @contextlib.contextmanager
 def writing(index_dir: Path) -> Iterator[None]:
     """Turn a failed write (read-only or full file system, a path in the way) into one line."""
@@ -53,9 +69,7 @@ def writing(index_dir: Path) -> Iterator[None]:
         raise IndexWriteError(f"cannot write the index at {index_dir}: {reason}; "
                               f"the index there is unchanged") from None
     except RuntimeError as exc:  # faiss.write_index reports a failed write this way
-        text = str(exc).strip()
-        reason = text.splitlines()[-1] if text else "write failed"
-        raise IndexWriteError(f"cannot write the index at {index_dir}: {reason[-160:]}; "
+        raise IndexWriteError(f"cannot write the index at {index_dir}: {faiss_reason(exc)}; "
                               f"the index there is unchanged") from None
 
 

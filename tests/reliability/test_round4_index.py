@@ -209,3 +209,56 @@ def test_an_index_dir_option_naming_no_index_is_one_line(tmp_path: Path, command
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["q.jsonl", *(["TYPO"] if state == "empty" else [])]), "nothing was written"
     assert not (tmp_path / "TYPO").exists() or list((tmp_path / "TYPO").iterdir()) == []
+
+
+# --- item 11: FAISS's disk-full error, cut at a word --------------------------------------
+@pytest.mark.parametrize("depth", [1, 12], ids=["short-path", "long-path"])
+def test_faiss_disk_full_says_why_in_whole_words(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 depth: int) -> None:
+    """FAISS's own message (its file and line, then the failed check and the path): the
+    line keeps what follows the check, cut where a folder starts, never "…rite.cpp:499"."""
+    import faiss
+    from click.testing import CliRunner
+
+    import index.engine
+    from bot.cli import cli
+
+    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: FakeEmbedder())
+    folder = tmp_path.joinpath(*["deep" * 10] * depth) / "idx"
+
+    def full(_: Any, path: str) -> None:
+        raise RuntimeError("Error in void faiss::write_index(const faiss::Index*, faiss::"
+                           "IOWriter*, int) at /project/faiss/faiss/impl/index_write.cpp:499:"
+                           f" Error: 'ret == (1)' failed: write error in {path}: 0 != 1 (No "
+                           "space left on device)")
+
+    monkeypatch.setattr(faiss, "write_index", full)
+    result = CliRunner().invoke(cli, ["index", "build", "--index-dir", str(folder)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    [line] = result.stderr.splitlines()
+    head, tail = (f"qabot: error: cannot write the index at {folder}: ",
+                  "; the index there is unchanged")
+    assert line.startswith(head) and line.endswith(tail), line
+    reason = line[len(head):-len(tail)]
+    assert reason.endswith("/vectors.faiss: 0 != 1 (No space left on device)"), reason
+    if depth == 1:
+        assert reason.startswith(f"write error in {folder.parent}/.idx.build-"), reason
+    else:
+        assert reason.startswith("…/") and len(reason) <= 301, reason  # at a folder
+        assert "deep" * 10 + "/" + "deep" * 10 in reason, reason
+
+
+# --- item 11: every format read is named where sources are described ----------------------
+def test_build_help_and_env_example_name_every_format_read() -> None:
+    from click.testing import CliRunner
+
+    from bot.cli import cli
+    from index.sources import HTML_SUFFIXES, JSONL_SUFFIX, MARKDOWN_SUFFIXES, RST_SUFFIXES
+
+    kinds = [".txt", MARKDOWN_SUFFIXES[0], RST_SUFFIXES[0], HTML_SUFFIXES[0], JSONL_SUFFIX]
+    shown = " ".join(CliRunner().invoke(cli, ["index", "build", "--help"]).output.split())
+    example = (Path(__file__).parents[2] / ".env.example").read_text(encoding="utf-8")
+    sources = example[example.index("QABOT_SOURCES") - 300 : example.index("QABOT_SOURCES")]
+    for kind in kinds:
+        assert kind in shown and kind in sources, kind
