@@ -30,6 +30,7 @@ from index.errors import IndexWriteError
 from index.files import read_regular, write_json
 from index.folder import (
     BUILD_MARKER,
+    MANIFEST,
     PRODUCER,
     build_pid,
     foreign_entry,
@@ -252,6 +253,21 @@ def point(target: Path, version: Path) -> None:
     os.replace(link, target)
 
 
+def remove_version(folder: Path) -> None:
+    """Delete a version of qabot's, its manifest last: a kill half-way leaves a folder the
+    manifest still proves qabot's (the next build finishes the job), never one that nothing
+    proves, kept and warned about by every build after."""
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name == MANIFEST:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def cleanup(target: Path, linked: Path | None = None) -> None:
     """Delete the versions ``target`` no longer names, and what killed builds left: only
     folders qabot can prove it wrote (``linked``: the version its link named before this
@@ -263,7 +279,7 @@ def cleanup(target: Path, linked: Path | None = None) -> None:
             continue
         why = foreign_entry(folder, linked=folder == linked)
         if why is None:
-            shutil.rmtree(folder, ignore_errors=True)
+            remove_version(folder)
         else:
             log.warning("leaving %s in place: %s", folder, why)
     for link in siblings(target, ".link-"):

@@ -262,3 +262,47 @@ def test_build_help_and_env_example_name_every_format_read() -> None:
     sources = example[example.index("QABOT_SOURCES") - 300 : example.index("QABOT_SOURCES")]
     for kind in kinds:
         assert kind in shown and kind in sources, kind
+
+
+# --- item 11: a kill while an old version is deleted ----------------------------------------
+KILLED_CLEANUP = """
+import os, signal, sys
+from pathlib import Path
+unlink = os.unlink
+
+def dying(path, *args, **kwargs):  # killed as the old version's manifest.json goes
+    unlink(path, *args, **kwargs)
+    if os.path.basename(path) == "manifest.json":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+os.unlink = dying
+from index.build import build_index
+from index.sources import load_sources
+from tests.fakes import FakeEmbedder
+build_index(load_sources([Path(sys.argv[2])]), FakeEmbedder(), Path(sys.argv[1]), force=True,
+            sources=[Path(sys.argv[2])])
+"""
+
+
+def test_a_version_whose_deletion_a_kill_cut_short_goes_with_the_next_build(
+        tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.reliability.round4 import ROOT
+
+    notes = _notes(tmp_path)
+    assert qabot(tmp_path, "index", "build", "--index-dir", "idx", "--source", "notes"
+                 ).returncode == 0
+    old = Path(os.path.realpath(tmp_path / "idx"))
+    killed = subprocess.run([sys.executable, "-c", KILLED_CLEANUP, str(tmp_path / "idx"),
+                             str(notes)], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert old.exists() and not (old / MANIFEST).exists(), "killed mid-deletion"
+    again = qabot(tmp_path, "index", "build", "--force", "--index-dir", "idx",
+                  env={"QABOT_LOG_LEVEL": "INFO"})
+    assert again.returncode == 0, again.stderr
+    assert "leaving" not in again.stderr, again.stderr
+    assert not old.exists(), "the half-deleted version is gone"
