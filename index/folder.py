@@ -243,6 +243,11 @@ def check_target(target: Path, index_dir: Path) -> None:
         raise IndexWriteError(f"{index_dir} is a symbolic link qabot cannot follow (a loop?)")
     folder = Path(os.path.realpath(target))
     if folder.exists() and not folder.is_dir():
+        if target.name == MOUNTED and os.path.ismount(target.parent):
+            raise IndexLoadError(f"{index_dir} is a mount point holding a file named "
+                                 f"{MOUNTED!r}, which qabot did not write, where it keeps its "
+                                 f"link to the index; nothing was changed: move that file, "
+                                 f"or choose another index folder")
         raise IndexLoadError(f"{index_dir} is a file, not an index folder")
     if folder.is_dir():
         why = foreign_entry(folder, linked=is_version_link(target))

@@ -306,3 +306,31 @@ def test_a_version_whose_deletion_a_kill_cut_short_goes_with_the_next_build(
     assert again.returncode == 0, again.stderr
     assert "leaving" not in again.stderr, again.stderr
     assert not old.exists(), "the half-deleted version is gone"
+
+
+# --- item 11: a user's file named "current" on a volume mounted at the index folder ---------
+def test_a_users_file_where_a_mounted_index_keeps_its_link_is_named(tmp_path: Path) -> None:
+    """A volume mounted at the index folder (in a mount namespace of the test's own)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.reliability.round4 import FAKE_CLI, environment
+
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare here")
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    script = (f"mount -t tmpfs tmpfs '{volume}' && echo mine > '{volume}/current' && "
+              f"'{sys.executable}' -c \"$QABOT_CLI\" index build --index-dir '{volume}'; "
+              f"code=$?; cat '{volume}/current' >&2; exit $code")
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=tmp_path,
+                          env={**environment(tmp_path), "QABOT_CLI": FAKE_CLI},
+                          capture_output=True, text=True, timeout=60, check=False)
+    if "mount:" in proc.stderr or "unshare:" in proc.stderr:
+        pytest.skip(f"cannot mount here: {proc.stderr.strip()}")
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"qabot: error: {volume} is a mount point holding a file named 'current', which qabot "
+        "did not write, where it keeps its link to the index; nothing was changed: move that "
+        "file, or choose another index folder", "mine"], proc.stderr
