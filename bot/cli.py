@@ -21,6 +21,7 @@ import click
 from click.shell_completion import CompletionItem
 
 from bot.app import get_settings, notify, open_engine, setup_logging
+from bot.output import drop_output, stdout_closed, written_by_echo
 
 if TYPE_CHECKING:
     from config import Settings
@@ -66,38 +67,6 @@ class QabotGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
-
-
-def written_by_echo(exc: BaseException) -> bool:
-    """True when ``exc`` was raised writing qabot's output (``click.echo``, which every line
-    qabot prints goes through): a full disk under ``> file``, ``> /dev/full``."""
-    tb = exc.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code is click.utils.echo.__code__:
-            return True
-        tb = tb.tb_next
-    return False
-
-
-def drop_output() -> None:
-    """Send what is left of standard output to /dev/null: exiting must not fail on it again."""
-    with contextlib.suppress(OSError):
-        null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, 1)
-        os.close(null)
-
-
-def stdout_closed() -> bool:
-    """True when qabot was started with its standard output closed (``>&-``): the first
-    file it opened would take its place, and anything printed would land in that file.
-    Standard output then goes to /dev/null (nothing is shown, nothing overwritten)."""
-    try:
-        os.fstat(1)
-        return False
-    except OSError:
-        pass
-    drop_output()
-    return True
 
 
 def stdin_is_terminal() -> bool:
