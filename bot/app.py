@@ -73,10 +73,12 @@ def setup_logging(level: str, *, discord_style: bool = False) -> None:
 def get_settings(**overrides: Any) -> Settings:
     """Load settings (env, .env, CLI overrides) and configure logging from them."""
     from config import load_settings
+    from index import check_index_path
 
     settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
     if not logging.root.handlers:
         setup_logging(settings.log_level)
+    check_index_path(settings.index_dir)  # the folder every command then uses
     return settings
 
 
@@ -93,9 +95,14 @@ def open_engine(settings: Settings, *, doc: str | None = None, build_missing: bo
     no model starts loading with the index (``eval``, which may still refuse its question
     set once it has read the index, and exits then with nothing loading).
     """
-    from index import Engine, default_embedder, default_reranker, preflight
+    from pathlib import Path
 
-    must_build = preflight(settings, doc) and build_missing
+    from index import Engine, default_embedder, default_reranker, preflight, read_manifest
+
+    must_build = preflight(settings, doc)
+    if must_build and not build_missing:
+        read_manifest(Path(settings.index_dir))  # "no index at …; build one with …"
+        must_build = False
     engine = Engine(settings, default_embedder(settings, purpose),
                     reranker=default_reranker(settings, purpose))
     if must_build:

@@ -59,7 +59,7 @@ def run_batch(engine: Engine, stream: Any, *, top_k: int | None, doc: str | None
     order; the other lines stand alone (and are encoded together, a chunk at a time).
     """
     from bot.safe_text import safe_text
-    from index import Conversations, UsageError, normalise_question
+    from index import Conversations, DataError, UsageError, bounded_lines, normalise_question
 
     errors = 0
     chunk: list[BatchItem] = []
@@ -99,9 +99,15 @@ def run_batch(engine: Engine, stream: Any, *, top_k: int | None, doc: str | None
                 click.echo("")
         chunk.clear()
 
-    for item in _batch_items(stream, doc):
-        chunk.append(item)
-        if len(chunk) >= BATCH_CHUNK:
-            flush()
+    # A line without end (--batch /dev/zero) is an error, not the whole memory.
+    lines = bounded_lines(stream, str(getattr(stream, "name", "the batch")))
+    try:
+        for item in _batch_items(lines, doc):
+            chunk.append(item)
+            if len(chunk) >= BATCH_CHUNK:
+                flush()
+    except DataError:
+        flush()  # the lines before it are answered
+        raise
     flush()
     return errors

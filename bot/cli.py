@@ -8,6 +8,7 @@ model (torch, sentence-transformers) are imported by the commands that need them
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -20,6 +21,7 @@ import click
 from click.shell_completion import CompletionItem
 
 from bot.app import get_settings, notify, open_engine, setup_logging
+from bot.output import drop_output, stdout_closed, written_by_echo
 
 if TYPE_CHECKING:
     from config import Settings
@@ -44,13 +46,24 @@ class QabotGroup(click.Group):
     """A group that turns qabot's own errors into one line and an exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from config import EXIT_INTERRUPTED, SettingsError
+        from config import EXIT_DATA, EXIT_INTERRUPTED, SettingsError
         from index import QabotError
 
         try:
             return super().invoke(ctx)
         except (QabotError, SettingsError) as exc:
             fail(str(exc), exc.exit_code)
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise  # a closed pipe (| head): click ends quietly
+            if written_by_echo(exc):
+                drop_output()
+                fail(f"cannot write the output: {exc.strerror or exc}", EXIT_DATA)
+            if exc.filename is None:
+                raise
+            # A path the OS refused where no check said so first: one line, not a traceback.
+            log.debug("%s", exc, exc_info=True)
+            fail(f"cannot use {exc.filename}: {exc.strerror or exc}", EXIT_DATA)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
@@ -94,8 +107,14 @@ def complete_doc(ctx: click.Context, param: click.Parameter, incomplete: str
 
 @click.group(cls=QabotGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="qabot", prog_name="qabot")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """qabot: ask questions about an article, answered with cited sentences, offline."""
+    from config import EXIT_DATA
+
+    if sys.stdout is None and ctx.invoked_subcommand != "discord":  # (the bot logs on stderr)
+        fail("standard output is closed, so qabot could show nothing; redirect it instead "
+             "(> FILE, or > /dev/null to discard it)", EXIT_DATA)
 
 
 @cli.command()
@@ -131,8 +150,11 @@ def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
                  'meeting last?"', EXIT_USAGE)
         normalise_question(text)  # raises a usage error before the model loads
     settings = get_settings(index_dir=index_dir)
+    # The first build of an index is for the configured folder; a folder named here that
+    # holds no index is a typo as likely as not: said, as `index info` says it.
     engine = open_engine(settings, doc=doc if batch is None else None,
-                         purpose="answer" if batch is None else "build")
+                         purpose="answer" if batch is None else "build",
+                         build_missing=index_dir is None)
     if batch is None:
         answer = engine.ask(text, top_k=top_k, doc=doc)
         if answer.notice and not as_json:
@@ -167,7 +189,8 @@ def index_group() -> None:
 
 @index_group.command("build")
 @click.option("--source", "sources", multiple=True, type=click.Path(path_type=Path),
-              help="A .txt/.md file, a folder of them, or a .jsonl file of units. Repeatable. "
+              help="A .txt, .md, .rst or .html file, a folder of them, or a .jsonl file of "
+                   "units. Repeatable. "
                    "Default: QABOT_SOURCES, else the sources the index was built from, else "
                    "the built-in article.")
 @click.option("--index-dir", type=click.Path(path_type=Path), help="Index folder to write.")
@@ -278,7 +301,7 @@ def repl(top_k: int | None, doc: str | None, index_dir: Path | None) -> None:
     from bot.repl import Repl
 
     settings = get_settings(index_dir=index_dir, top_k=top_k)
-    engine = open_engine(settings, doc=doc, warm=True)
+    engine = open_engine(settings, doc=doc, warm=True, build_missing=index_dir is None)
     Repl(engine, doc=doc).run()
 
 
@@ -320,8 +343,12 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
     """
     import tempfile
 
+    from config import EXIT_DATA
     from index import evaluate
 
+    if not file.is_file():  # never opened: a FIFO with no writer would wait forever
+        fail(f"{file}: not a regular file (a FIFO, socket or device); give a file",
+             EXIT_DATA)
     with tempfile.TemporaryDirectory(prefix="qabot-eval-") as tmp:
         if fmt == "wikiqa":
             corpus, questions_path = evaluate.wikiqa_to_jsonl(file, Path(tmp))
@@ -340,7 +367,7 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
 
             questions = evaluate.read_questions(file, notify=lambda m: click.echo(
                 f"qabot: warning: {safe_text(m, one_line=True)}", err=True))
-            engine = open_engine(settings, prefetch=False)
+            engine = open_engine(settings, prefetch=False, build_missing=index_dir is None)
         for q in questions:
             engine.resolve_doc(q.doc)
         check_gold(engine, questions)
@@ -399,7 +426,7 @@ def check_gold(engine: Engine, questions: Sequence[EvalQuestion]) -> None:
     held = ", ".join(docs[:3]) + (", …" if len(docs) > 3 else "")
     where = f"the index at {engine.index_dir} ({plural(len(docs), 'document')}: {held})"
     if len(missing) == answerable:
-        whose = ("the question's gold answer is" if answerable == 1 else
+        whose = ("the question's gold answer is not" if answerable == 1 else
                  f"none of the {answerable} questions' gold answers is")
         fail(f"{whose} in {where}: is it the index the question set was written for? "
              f"(--index-dir)", EXIT_DATA)
@@ -426,6 +453,7 @@ def main() -> None:
     exit_if_shadowed()
     from config import EXIT_DATA
 
+    stdout_closed()  # before any file is opened, which would take its place
     try:
         cli(prog_name="qabot")
     except SystemExit as exc:
@@ -435,7 +463,8 @@ def main() -> None:
         logging.shutdown()
         for stream in (sys.stdout, sys.stderr):
             try:
-                stream.flush()
+                if stream is not None:
+                    stream.flush()
             except (OSError, ValueError):  # a closed pipe: nothing more to say
                 code = code or EXIT_DATA
         os._exit(code)

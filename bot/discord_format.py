@@ -49,9 +49,23 @@ _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)")
 _SPACE = re.compile(r"\s+")
 
 
+# An opening bracket not yet escaped (after an even run of escaped backslashes):
+# ``escape_markdown`` escapes only the first ``[text](url)`` of a line (its pattern is
+# greedy), so a second link, or ``[a](…)[b](…)``, would stay live.
+_OPEN_BRACKET = re.compile(r"(?<!\\)((?:\\\\)*)\[")
+# A channel mention (``<#id>``) or a command mention (``</name:id>``): a zero-width space
+# after its opening keeps it text, as ``escape_mentions`` does after "@".
+_CHANNEL_OR_COMMAND = re.compile(r"<([#/])")
+
+
 def escape(text: str) -> str:
-    """Strip control sequences, escape Markdown, neutralise @everyone, @here and mentions."""
-    return discord.utils.escape_mentions(discord.utils.escape_markdown(safe_text(text)))
+    """Strip control sequences, escape Markdown (every ``[`` too: no link from the indexed
+    text is ever live), neutralise @everyone, @here and user, role, channel and command
+    mentions."""
+    escaped = discord.utils.escape_markdown(safe_text(text))
+    escaped = _OPEN_BRACKET.sub(r"\1\\[", escaped)
+    escaped = _CHANNEL_OR_COMMAND.sub("<\\1\u200b", escaped)
+    return discord.utils.escape_mentions(escaped)
 
 
 _ESCAPED = re.compile(r"\\(.)", re.DOTALL)
@@ -63,9 +77,11 @@ def unescape(text: str) -> str:
     ``escape_markdown`` puts a backslash before each Markdown character, backslashes
     included, so dropping the backslash before every character restores the text, and
     ``escape_mentions`` puts a zero-width space after "@" (``safe_text`` leaves none of its
-    own). Only a backslash inside a URL, which is not escaped, would be lost.
+    own), as :func:`escape` does after "<#" and "</". Only a backslash inside a URL, which
+    is not escaped, would be lost.
     """
-    return _ESCAPED.sub(r"\1", text).replace("@\u200b", "@")
+    return (_ESCAPED.sub(r"\1", text).replace("@\u200b", "@").replace("<#\u200b", "<#")
+            .replace("</\u200b", "</"))
 
 
 def shorten(text: str, limit: int, *, hard: bool = True) -> str:

@@ -12,7 +12,7 @@ import click
 
 from bot.render import render_answer, terminal_styles, terminal_width
 from bot.safe_text import safe_text
-from index import QabotError, plural
+from index import QabotError, bounded_lines, plural
 
 if TYPE_CHECKING:
     from index import Engine
@@ -139,7 +139,11 @@ class Repl:
     def _reindex(self) -> None:
         from index import describe_sources, source_label
 
-        sources = self.engine.recorded_sources()
+        try:
+            sources = self.engine.recorded_sources()
+        except QabotError as exc:  # a damaged record of the sources
+            self.say(f"error: {exc}")
+            return
         self.say(f"reindexing from {describe_sources([source_label(s) for s in sources])}...")
         # The bar (tqdm, on stderr) only where a person watches it; a log file would get
         # its carriage returns.
@@ -176,7 +180,9 @@ class Repl:
     def run(self, lines: Iterable[str] | None = None) -> None:
         """Run until :quit or end of input."""
         if lines is not None or not self.interactive:
-            self._loop(lines if lines is not None else sys.stdin)
+            # Piped lines are read up to a limit: ``repl < /dev/zero`` is an error, not
+            # the whole memory.
+            self._loop(lines if lines is not None else bounded_lines(sys.stdin, "<stdin>"))
             return
         self._interactive_loop()
 

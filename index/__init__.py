@@ -34,8 +34,9 @@ if TYPE_CHECKING:
         unknown_document,
     )
     from index.evaluate import EvalQuestion
-    from index.folder import check_build_target, has_index
+    from index.folder import check_build_target, check_index_path, has_index
     from index.json_input import parse as parse_json
+    from index.lines import LINE_LIMIT, bounded_lines
     from index.loading import DocInfo, IndexData
     from index.manifest import describe_sources, read_manifest, recorded_sources, source_label
     from index.search import Answer, Passage, has_words, normalise_question
@@ -54,22 +55,25 @@ _WHERE: dict[str, tuple[str, str]] = {
         "unknown_document")},
     "EvalQuestion": ("index.evaluate", "EvalQuestion"),
     "parse_json": ("index.json_input", "parse"),
+    **{name: ("index.lines", name) for name in ("LINE_LIMIT", "bounded_lines")},
     "plural": ("index.wording", "plural"),
     **{name: ("index.search", name) for name in (
         "Answer", "Passage", "has_words", "normalise_question")},
     **{name: ("index.sources", name) for name in ("Unit", "humanise")},
     "BuildResult": ("index.build", "BuildResult"),
-    **{name: ("index.folder", name) for name in ("check_build_target", "has_index")},
+    **{name: ("index.folder", name) for name in ("check_build_target", "check_index_path",
+                                                  "has_index")},
     **{name: ("index.loading", name) for name in ("DocInfo", "IndexData")},
     **{name: ("index.manifest", name) for name in (
         "describe_sources", "read_manifest", "recorded_sources", "source_label")},
     "Purpose": ("index.threads", "Purpose"),
 }
 
-__all__ = ["Answer", "BuildResult", "BuildSources", "Conversation", "Conversations", "DataError",
-           "DocInfo", "Engine", "EvalQuestion", "IndexData", "IndexLoadError", "Passage",
-           "Purpose", "QabotError", "RebuildInProgress", "SourceError", "Unit", "UsageError",
-           "build_sources", "check_build_target", "default_embedder", "default_reranker",
+__all__ = ["LINE_LIMIT", "Answer", "BuildResult", "BuildSources", "Conversation",
+           "Conversations", "DataError", "DocInfo", "Engine", "EvalQuestion", "IndexData",
+           "IndexLoadError", "Passage", "Purpose", "QabotError", "RebuildInProgress",
+           "SourceError", "Unit", "UsageError", "bounded_lines", "build_sources",
+           "check_build_target", "check_index_path", "default_embedder", "default_reranker",
            "describe_sources", "evaluate", "has_index", "has_words", "humanise",
            "normalise_question", "parse_json", "plural", "preflight", "read_manifest",
            "recorded_sources", "source_label", "unknown_document"]

@@ -30,6 +30,7 @@ from index.folder import (
     PRODUCER,
     UNITS,
     VECTORS,
+    check_not_nested,
     check_target,
     index_target,
     is_version_link,
@@ -100,6 +101,7 @@ def build_index(
     labels = [source_label(s) for s in (sources or [builtin_article()])]
     corpus = corpus_hash(documents)
     units = [u for d in documents for u in d.units]
+    check_not_nested(index_dir)  # before anything is written inside the other index
     with versions.writing(index_dir):
         target = index_target(index_dir)
         target.parent.mkdir(parents=True, exist_ok=True)

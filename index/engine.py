@@ -6,9 +6,10 @@ the calibration and the verdict are :mod:`index.ranking`'s (:meth:`Engine.rankin
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,12 +17,13 @@ from typing import TYPE_CHECKING
 from index.build import BuildResult, build_index
 from index.errors import (
     IndexLoadError,
+    ModelError,
     SourceError,
     StoreSwitched,
     UsageError,
     unknown_document,
 )
-from index.folder import has_index
+from index.folder import check_not_nested, has_index
 from index.lexical import Lexical
 from index.loading import READ_ATTEMPTS, DocInfo, IndexData, load_snapshot
 from index.manifest import (
@@ -82,7 +84,8 @@ def default_embedder(settings: Settings, purpose: Purpose = "answer") -> Embedde
         return OnnxEmbedder(threads=threads)
     from index.embedder import SentenceTransformerEmbedder
 
-    return SentenceTransformerEmbedder(settings.model, threads=threads)
+    with _setting_names("QABOT_MODEL"):
+        return SentenceTransformerEmbedder(settings.model, threads=threads)
 
 
 def default_reranker(settings: Settings, purpose: Purpose = "answer") -> Reranker | None:
@@ -98,7 +101,29 @@ def default_reranker(settings: Settings, purpose: Purpose = "answer") -> Reranke
         return OnnxReranker(calibration=bundled_calibration(), threads=threads)
     from index.reranker import CrossEncoderReranker
 
-    return CrossEncoderReranker(settings.reranker, threads=threads)
+    with _setting_names("QABOT_RERANKER"):
+        return CrossEncoderReranker(settings.reranker, threads=threads)
+
+
+_CHOICES = {"QABOT_MODEL": "all-MiniLM-L6-v2 (bundled), a local folder or a model in the "
+                           "Hugging Face cache",
+            "QABOT_RERANKER": "bundled, none, a local folder or a CrossEncoder in the Hugging "
+                              "Face cache"}
+
+
+@contextlib.contextmanager
+def _setting_names(setting: str) -> Iterator[None]:
+    """A model the user configured that cannot be loaded (an empty folder, a bad config, a
+    FIFO) is a bad setting: one line naming it, exit 2, as when it is not to be had."""
+    from index.embedder import ModelUnavailable
+
+    try:
+        yield
+    except ModelUnavailable:
+        raise
+    except ModelError as exc:
+        raise ModelUnavailable(f"{setting}: {str(exc).rstrip('.')}; set {setting} to "
+                               f"{_CHOICES[setting]}") from None
 
 
 _DEFAULT = "default"
@@ -114,6 +139,7 @@ def preflight(settings: Settings, doc: str | None = None) -> bool:
     """
     index_dir = Path(settings.index_dir)
     if not has_index(index_dir):
+        check_not_nested(index_dir)  # refused before the note that it will be built
         return True
     manifest = read_manifest(index_dir)
     built = manifest.get("store", "faiss")

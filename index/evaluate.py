@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from index.errors import DataError
 from index.json_input import parse as parse_json
+from index.lines import file_lines
 from index.wording import plural
 
 if TYPE_CHECKING:
@@ -101,13 +102,7 @@ def read_questions(path: Path, notify: Callable[[str], None] | None = None
     out: list[EvalQuestion] = []
     votes: list[tuple[int, dict[str, Any]]] = []
     bad: list[tuple[int, str]] = []
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc})") from None
-    # Lines end at "\n" only: JSON text may hold U+2028 and the like, which splitlines()
-    # would take for line ends.
-    for n, chunk in enumerate(raw.split(b"\n"), start=1):
+    for n, chunk in enumerate(file_lines(path), start=1):
         if not chunk.strip():
             continue
         try:
@@ -174,6 +169,9 @@ def _read_line(line: str) -> EvalQuestion | dict[str, Any]:
         passage = obj.get("passage")
         if not isinstance(passage, str) or not passage:
             raise DataError('"passage" must be a unit id')
+        user = obj.get("user")  # a key of the voters' votes: a list or an object is none
+        if user is not None and (isinstance(user, bool) or not isinstance(user, int | str)):
+            raise DataError('"user" must be a user id (a number or a string)')
         return obj
     gold = obj.get("gold", [])
     if not isinstance(gold, list) or not all(isinstance(g, str) for g in gold):
@@ -242,7 +240,7 @@ def wikiqa_to_jsonl(tsv: Path, out_dir: Path) -> tuple[Path, Path]:
     try:
         with tsv.open(encoding="utf-8", newline="") as fh:
             rows = list(csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{tsv}: cannot read ({exc})") from None
     need = {"QuestionID", "Question", "DocumentID", "DocumentTitle", "SentenceID", "Sentence",
             "Label"}

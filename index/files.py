@@ -18,6 +18,16 @@ from pathlib import Path
 from typing import Any
 
 
+def is_utf8(name: str) -> bool:
+    """True when ``name`` (a path, as Python decodes it) is UTF-8 text: the index records
+    paths and names in JSON, which holds no undecodable bytes (``\udcff``)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class NotRegular(OSError):
     """A path that is not a regular file (a FIFO, device, folder or link): never read."""
 

@@ -42,6 +42,7 @@ place, which hold no data). Anything else is refused with one line and left as i
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -49,7 +50,7 @@ import re
 from pathlib import Path
 
 from index.errors import IndexLoadError, IndexWriteError
-from index.files import read_regular
+from index.files import is_utf8, read_regular
 from index.lexical import LEXICAL_FILES
 
 log = logging.getLogger(__name__)
@@ -197,6 +198,8 @@ def foreign_entry(folder: Path, *, linked: bool = False) -> str | None:
     if not entries:
         return None
     for entry in entries:
+        if _is_lock_file(entry):
+            continue  # qabot's own (an index built inside this one by an older qabot)
         if entry.name not in OWN_FILES:
             return f"it holds {entry.name!r}, which qabot did not write"
         if entry.is_dir(follow_symlinks=False) and not _is_empty_dir(entry.path):
@@ -205,6 +208,18 @@ def foreign_entry(folder: Path, *, linked: bool = False) -> str | None:
         return None
     regular = {e.name for e in entries if e.is_file(follow_symlinks=False)}
     return _manifest_proof(folder, {e.name for e in entries}, regular)
+
+
+def _is_lock_file(entry: os.DirEntry[str]) -> bool:
+    """True for a build lock as qabot writes one (``.NAME.lock``, an empty regular file):
+    it holds no data, so it never makes a folder someone else's."""
+    if re.fullmatch(r"\..+\.lock", entry.name) is None:
+        return False
+    try:
+        return entry.is_file(follow_symlinks=False) and entry.stat(
+            follow_symlinks=False).st_size == 0
+    except OSError:
+        return False
 
 
 def _manifest_proof(folder: Path, names: set[str], regular: set[str]) -> str | None:
@@ -228,6 +243,11 @@ def check_target(target: Path, index_dir: Path) -> None:
         raise IndexWriteError(f"{index_dir} is a symbolic link qabot cannot follow (a loop?)")
     folder = Path(os.path.realpath(target))
     if folder.exists() and not folder.is_dir():
+        if target.name == MOUNTED and os.path.ismount(target.parent):
+            raise IndexLoadError(f"{index_dir} is a mount point holding a file named "
+                                 f"{MOUNTED!r}, which qabot did not write, where it keeps its "
+                                 f"link to the index; nothing was changed: move that file, "
+                                 f"or choose another index folder")
         raise IndexLoadError(f"{index_dir} is a file, not an index folder")
     if folder.is_dir():
         why = foreign_entry(folder, linked=is_version_link(target))
@@ -236,8 +256,63 @@ def check_target(target: Path, index_dir: Path) -> None:
                                  f"nothing was changed: choose another index folder")
 
 
+def _is_index_folder(folder: Path) -> bool:
+    """True when ``folder`` is (a version or a build of) a qabot index: its manifest says
+    qabot wrote it, or it is named and marked as qabot names and marks its own."""
+    if re.fullmatch(r"\..+\.(v-\d{8}T\d{12}-\d+|build-\d+-[a-z0-9_]{8})", folder.name):
+        return True
+    if os.path.lexists(folder / BUILD_MARKER):
+        return True
+    try:
+        if not (folder / MANIFEST).is_file():
+            return False
+        manifest = json.loads(read_regular(folder / MANIFEST))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("producer") == PRODUCER
+
+
+def check_index_path(index_dir: Path) -> None:
+    """Refuse, before anything reads or writes it, an index path the OS refuses (a name or
+    path too long, a parent that cannot be searched) or that is not UTF-8 text."""
+    if not is_utf8(os.path.abspath(index_dir)):
+        raise IndexWriteError(f"{index_dir}: the path is not UTF-8 text, which an index "
+                              f"cannot record; choose another index folder")
+    try:
+        os.stat(index_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        return  # built on first use; a file in the way is said where it is met
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:  # a link loop is said where it is met
+            raise IndexWriteError(f"cannot use the index folder {index_dir}: "
+                                  f"{exc.strerror or exc}; choose another index folder"
+                                  ) from None
+
+
+def check_not_nested(index_dir: Path) -> None:
+    """Refuse to put an index inside another index's folder: it would write into that
+    index's live version, which the next build of that index replaces."""
+    given = Path(index_dir)
+    logical = Path(os.path.abspath(given))
+    # Each folder above as the user wrote it, where the path says ("IDX" for "IDX/sub").
+    shown = [p for p in given.parents if p != Path(".")] if ".." not in given.parts else []
+    try:
+        real = Path(os.path.realpath(logical.parent))
+    except (OSError, ValueError):
+        real = logical.parent
+    above = [*zip(logical.parents, [*shown, *logical.parents[len(shown):]], strict=True),
+             *((p, p) for p in (real, *real.parents))]
+    for folder, name in above:
+        if _is_index_folder(folder):
+            raise IndexWriteError(f"{index_dir} is inside the index at {name}: qabot does "
+                                  f"not put an index inside another one; choose a folder "
+                                  f"outside it")
+
+
 def check_build_target(index_dir: Path) -> None:
     """Refuse, before any source is read or model loaded, a folder a build of ``index_dir``
-    would not replace (see :func:`foreign_entry`); the build checks again."""
+    would not replace (see :func:`foreign_entry`), or one inside another index; the build
+    checks again."""
+    check_not_nested(index_dir)
     check_target(index_target(index_dir), index_dir)
 

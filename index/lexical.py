@@ -128,7 +128,9 @@ class Lexical:
         """
         import numpy as np
 
-        meta = json.loads((folder / LEXICAL_VOCAB).read_text(encoding="utf-8"))
+        from index.json_input import parse as parse_json  # too deep: a ValueError
+
+        meta = parse_json((folder / LEXICAL_VOCAB).read_text(encoding="utf-8"))
         data, indices, indptr, tokens, tokptr, idf = (
             np.load(folder / name, allow_pickle=False, mmap_mode="r" if mmap else None)
             for name in LEXICAL_ARRAYS

@@ -20,7 +20,7 @@ import os
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -128,7 +128,8 @@ class Manifest(BaseModel):
     milvus: MilvusInfo | None = None  # with store "milvus"
     built_at: str = ""
     files: dict[str, FileInfo]
-    sources: list[str] | None = None  # as given to the build; absent in older indexes
+    # As given to the build; absent in older indexes.
+    sources: list[Annotated[str, Field(min_length=1)]] | None = None
 
 
 _KINDS = {"model_type": "should be a JSON object", "dict_type": "should be a JSON object",
@@ -183,13 +184,16 @@ def check_unit_owners(manifest: Manifest, unit_docs: Sequence[str]) -> None:
                                     f"{doc.start + doc.count - 1}")
 
 
-def rebuild_hint(index_dir: Path, verb: str = "rebuild it") -> str:
-    """How to (re)build the index at ``index_dir``: ``--index-dir`` named unless default."""
+def rebuild_hint(index_dir: Path, verb: str = "rebuild it", *, sources: bool = False) -> str:
+    """How to (re)build the index at ``index_dir``: ``--index-dir`` named unless default;
+    ``sources``: with ``--source`` too (the index cannot say what it was built from)."""
     from config.settings import default_index_dir
 
     command = "qabot index build"
     if os.path.abspath(index_dir) != os.path.abspath(default_index_dir()):
         command += f" --index-dir {shlex.quote(str(index_dir))}"
+    if sources:
+        command += " --source PATH"
     return f"{verb} with `{command}`"
 
 
@@ -212,9 +216,21 @@ def describe_sources(labels: Sequence[str]) -> str:
         or "the built-in article"
 
 
+BAD_SOURCES = "field sources: should be a JSON list of paths"
+
+
 def recorded_sources(manifest: dict[str, Any]) -> list[str]:
-    """The sources an index was built from (none recorded: an empty list)."""
-    return list(manifest.get("sources") or [])
+    """The sources an index was built from (none recorded: an empty list).
+
+    A record of another type raises ManifestError: a string iterated as a list would be
+    read one character at a time, its first "source" ``/``.
+    """
+    sources = manifest.get("sources")
+    if sources is None:
+        return []
+    if not isinstance(sources, list) or not all(isinstance(s, str) and s for s in sources):
+        raise ManifestError(BAD_SOURCES)
+    return list(sources)
 
 
 def parse_manifest(index_dir: Path, folder: Path) -> tuple[dict[str, Any], Manifest]:
@@ -250,6 +266,8 @@ def parse_manifest(index_dir: Path, folder: Path) -> tuple[dict[str, Any], Manif
         model = validate(manifest)
         check_ranges(model)
     except ManifestError as exc:
+        if str(exc).startswith("field sources"):
+            raise sources_unknown(index_dir) from None
         raise IndexLoadError(f"index at {index_dir} is corrupt: manifest.json {exc}; "
                              f"{hint}") from None
     unknown = sorted(set(model.files) - DATA_FILES)
@@ -273,17 +291,27 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
     return parse_manifest(index_dir, live_folder(index_dir))[0]
 
 
+def sources_unknown(index_dir: Path) -> IndexLoadError:
+    """The error for an index whose record of its sources is damaged (of another type)."""
+    return IndexLoadError(f"index at {index_dir} is corrupt: manifest.json {BAD_SOURCES}, "
+                          f"so what it was built from is unknown; "
+                          f"{rebuild_hint(index_dir, sources=True)}")
+
+
 def sources_on_record(index_dir: Path) -> list[str] | None:
     """The sources the index at ``index_dir`` records, read leniently: a damaged index still
-    says what it was built from. None when there is no index or no readable record."""
+    says what it was built from. None when there is no index or no readable record; a
+    record of another type than a list of paths raises IndexLoadError (never read as one)."""
     try:
         manifest = json.loads(read_regular(live_folder(index_dir) / MANIFEST))
-        labels = recorded_sources(manifest) if isinstance(manifest, dict) else []
-    except (OSError, ValueError, RecursionError, KeyError, TypeError):
+    except (OSError, ValueError, RecursionError):
         return None
-    if not labels or not all(isinstance(s, str) and s for s in labels):
+    if not isinstance(manifest, dict):
         return None
-    return labels
+    try:
+        return recorded_sources(manifest) or None
+    except ManifestError:
+        raise sources_unknown(index_dir) from None
 
 
 def check_compatible(manifest: dict[str, Any], index_dir: Path, model: str,

@@ -8,6 +8,7 @@ given; what it holds that is not read is counted in one summary line.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import logging
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from index.errors import SourceError
+from index.files import is_utf8
 from index.json_input import parse as parse_json
 from index.parsing import SECTION_SEPARATOR, Parsed, check_url
 from index.splitter import split_sentences
@@ -37,6 +39,7 @@ SUPPORTED = (*TEXT_SUFFIXES, *MARKDOWN_SUFFIXES, *RST_SUFFIXES, *HTML_SUFFIXES, 
 BUILTIN_ARTICLE = "trump-putin-g20-meeting.txt"
 BIG_CORPUS = 1 << 20  # bytes: reading and splitting more than this is announced
 NAMED_SKIPS = 3  # file names shown for each reason in the skipped-files line
+NOT_UTF8 = "named in bytes that are not UTF-8"  # an index records names as UTF-8 text
 
 log = logging.getLogger(__name__)
 
@@ -316,12 +319,18 @@ def _folder_files(folder: Path, skipped: _Skipped) -> list[tuple[Path, str]]:
     """
     inside = folder.resolve()
     files = []
-    for root, dirs, names in os.walk(folder):
+    def unreadable(exc: OSError) -> None:  # a folder inside that cannot be listed
+        skipped.add("a folder qabot cannot read", Path(exc.filename), folder)
+
+    for root, dirs, names in os.walk(folder, onerror=unreadable):
         here = Path(root)
         for name in sorted(dirs):
             entry = here / name
             if name.startswith("."):
                 skipped.add("hidden", entry, folder)
+                dirs.remove(name)
+            elif not is_utf8(name):
+                skipped.add(NOT_UTF8, entry, folder)
                 dirs.remove(name)
             elif entry.is_symlink():
                 skipped.add("a link to a folder", entry, folder)
@@ -337,13 +346,26 @@ def _folder_files(folder: Path, skipped: _Skipped) -> list[tuple[Path, str]]:
     return files
 
 
+def _loops(path: Path) -> bool:
+    """True when ``path`` is a symbolic link that leads back to itself (ELOOP)."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
+
+
 def _skip_reason(entry: Path, inside: Path) -> str:
     """Why a file in a folder is not read ("" when it is)."""
     if entry.name.startswith("."):
         return "hidden"
+    if not is_utf8(entry.name):
+        return NOT_UTF8
     if entry.suffix.lower() not in SUPPORTED:
         return "of a type qabot does not read"
-    if entry.is_symlink() and not entry.resolve().is_relative_to(inside):
+    if entry.is_symlink() and _loops(entry):
+        return "a link loop"
+    if entry.is_symlink() and not Path(os.path.realpath(entry)).is_relative_to(inside):
         return "a link to outside the folder"
     if not _is_regular(entry):
         return "not a regular file"
@@ -353,6 +375,7 @@ def _skip_reason(entry: Path, inside: Path) -> str:
 
 
 def _expand(path: Path, say: Callable[[str], None]) -> list[tuple[Path, str | None]]:
+    _check_source(path)
     if path.is_dir():
         skipped = _Skipped()
         files: list[tuple[Path, str | None]] = list(_folder_files(path, skipped))
@@ -361,9 +384,25 @@ def _expand(path: Path, say: Callable[[str], None]) -> list[tuple[Path, str | No
         if not files:
             raise SourceError(f"{path}: folder has no files qabot reads ({_kinds()})")
         return files
+    if _loops(path):
+        raise SourceError(f"{path}: a symbolic link loop (it leads back to itself); give a "
+                          "file or a folder")
     if not path.exists():
         raise SourceError(f"{path}: no such file or folder")
     return [(path, None)]
+
+
+def _check_source(path: Path) -> None:
+    """Refuse a source whose path is not UTF-8 text (the index records it) or that the OS
+    will not let qabot look at (a name too long, a folder above it that cannot be searched)."""
+    if not is_utf8(os.path.abspath(path)):
+        raise SourceError(f"{path}: the name is not UTF-8 text, which an index cannot "
+                          "record; rename it")
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):  # said later
+            raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
 def _kinds() -> str:

@@ -30,6 +30,7 @@ from index.errors import IndexWriteError
 from index.files import read_regular, write_json
 from index.folder import (
     BUILD_MARKER,
+    MANIFEST,
     PRODUCER,
     build_pid,
     foreign_entry,
@@ -40,6 +41,22 @@ from index.folder import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def faiss_reason(exc: RuntimeError, limit: int = 300) -> str:
+    """Why FAISS failed, from its error ("Error in … at faiss/impl/index_write.cpp:499:
+    Error: 'ret == (1)' failed: write error in PATH: 0 != 1 (No space left on device)"):
+    what follows the failed check, at most ``limit`` characters, cut where a word or a
+    folder of the path starts (a cut mid-word, "rite.cpp:499", says nothing)."""
+    text = str(exc).strip()
+    reason = text.splitlines()[-1].strip() if text else "write failed"
+    for mark in (": Error: ", "' failed: "):
+        reason = reason.split(mark, 1)[-1]
+    if len(reason) > limit:
+        cut = reason[-limit:]
+        starts = [i for i, c in enumerate(cut) if c in " /" and i > 0]
+        reason = "…" + (cut[starts[0]:].lstrip() if starts else cut)
+    return reason
 
 
 @contextlib.contextmanager
@@ -53,9 +70,7 @@ def writing(index_dir: Path) -> Iterator[None]:
         raise IndexWriteError(f"cannot write the index at {index_dir}: {reason}; "
                               f"the index there is unchanged") from None
     except RuntimeError as exc:  # faiss.write_index reports a failed write this way
-        text = str(exc).strip()
-        reason = text.splitlines()[-1] if text else "write failed"
-        raise IndexWriteError(f"cannot write the index at {index_dir}: {reason[-160:]}; "
+        raise IndexWriteError(f"cannot write the index at {index_dir}: {faiss_reason(exc)}; "
                               f"the index there is unchanged") from None
 
 
@@ -238,6 +253,21 @@ def point(target: Path, version: Path) -> None:
     os.replace(link, target)
 
 
+def remove_version(folder: Path) -> None:
+    """Delete a version of qabot's, its manifest last: a kill half-way leaves a folder the
+    manifest still proves qabot's (the next build finishes the job), never one that nothing
+    proves, kept and warned about by every build after."""
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name == MANIFEST:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def cleanup(target: Path, linked: Path | None = None) -> None:
     """Delete the versions ``target`` no longer names, and what killed builds left: only
     folders qabot can prove it wrote (``linked``: the version its link named before this
@@ -249,7 +279,7 @@ def cleanup(target: Path, linked: Path | None = None) -> None:
             continue
         why = foreign_entry(folder, linked=folder == linked)
         if why is None:
-            shutil.rmtree(folder, ignore_errors=True)
+            remove_version(folder)
         else:
             log.warning("leaving %s in place: %s", folder, why)
     for link in siblings(target, ".link-"):

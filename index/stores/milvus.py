@@ -155,6 +155,11 @@ def connect(config: MilvusConfig) -> Any:
         if client is not None:
             return client
         pymilvus = _pymilvus()
+        what = _not_a_store(Path(config.uri)) if config.is_lite else None
+        if what is not None:  # the user's, before milvus-lite writes anything into it
+            raise StoreError(f"cannot open Milvus at {config.shown}: it is {what}, not a "
+                             f"milvus-lite store, and it was left as it is; set "
+                             f"QABOT_MILVUS_URI to another place")
         if config.is_lite:
             try:
                 Path(config.uri).parent.mkdir(parents=True, exist_ok=True)
@@ -178,6 +183,19 @@ def connect(config: MilvusConfig) -> Any:
                              f"{_reason(exc, config)}{hint}") from None
         _CLIENTS[key] = client
         return client
+
+
+def _not_a_store(path: Path) -> str | None:
+    """What ``path`` is when it is something of the user's, not a milvus-lite store (a
+    folder holding its LOCK file, or nothing yet), else None."""
+    try:
+        if path.is_dir():
+            if any(path.iterdir()) and not (path / "LOCK").exists():
+                return "a folder of other files"
+            return None
+        return "a file" if path.exists() else None
+    except OSError:
+        return None
 
 
 def _read_only(path: Path) -> bool:

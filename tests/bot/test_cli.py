@@ -132,11 +132,13 @@ def test_doc_filter(runner: CliRunner, tmp_path: Path) -> None:
         assert passages and {p["doc"] for p in passages} == {doc}
 
 
-def test_missing_and_empty_index_dir_are_built(runner: CliRunner, tmp_path: Path) -> None:
+def test_missing_and_empty_index_dir_are_built(runner: CliRunner, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The configured folder; one named by --index-dir is refused (issue 32: a typo)."""
     (tmp_path / "empty").mkdir()
     for name in ("none", "empty"):
-        result = runner.invoke(cli, ["ask", "--json", "--index-dir", str(tmp_path / name),
-                                     "hi"])
+        monkeypatch.setenv("QABOT_INDEX_DIR", str(tmp_path / name))
+        result = runner.invoke(cli, ["ask", "--json", "hi"])
         assert result.exit_code == 0, result.output
         assert f"no index at {tmp_path / name}: building it" in result.stderr
         assert (tmp_path / name / "manifest.json").is_file()

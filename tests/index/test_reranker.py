@@ -196,8 +196,8 @@ def test_a_reranker_that_cannot_be_had_is_one_line_and_exit_2(monkeypatch, tmp_p
     monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: FakeEmbedder())
     monkeypatch.setattr(index.engine, "default_reranker",
                         lambda settings, *_: CrossEncoderReranker(settings.reranker))
-    result = CliRunner().invoke(cli, ["ask", "--index-dir", str(tmp_path / "idx"),
-                                      "How long did the meeting last?"])
+    monkeypatch.setenv("QABOT_INDEX_DIR", str(tmp_path / "idx"))  # built on first use
+    result = CliRunner().invoke(cli, ["ask", "How long did the meeting last?"])
     assert result.exit_code == 2, result.output
     (line,) = [x for x in result.stderr.splitlines() if "error" in x]
     assert "cannot load reranker 'cross-encoder/ms-marco-MiniLM-L6-v3'" in line
