@@ -151,27 +151,19 @@ def test_a_users_file_at_the_milvus_uri_is_kept_and_not_blamed_on_a_process(
 
 
 # --- item 9: a long .env ----------------------------------------------------------------
-def test_a_long_dot_env_of_other_variables_is_read_quickly(tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch
-                                                           ) -> None:
+def test_a_long_dot_env_of_other_variables_is_read_as_the_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """pydantic-settings spent about 0.4 ms a line ruling out each variable that is not
-    qabot's (5,000 lines: 2.6 s here); read like the environment, they cost nothing. (What
-    is left grows with the square of the lines: python-dotenv's ${VAR} expansion.)"""
-    import time
+    qabot's (5,000 lines: 2.6 s here); read like the environment, only qabot's own lines
+    are matched against the settings. (The time is measured by hand, not here: tests are
+    not timed on a shared machine. What is left grows with the square of the lines:
+    python-dotenv's ${VAR} expansion.)"""
+    from config import Settings, load_settings
 
-    from config import load_settings
-
+    assert Settings.model_config.get("dotenv_filtering") == "only_existing"
     monkeypatch.chdir(tmp_path)
-
-    def seconds(others: int) -> float:
-        lines = ["QABOT_TOP_K=4", *(f"OTHER_TOOL_{i}=value {i}" for i in range(others))]
-        (tmp_path / ".env").write_text("\n".join(lines) + "\n")
-        best = float("inf")
-        for _ in range(3):
-            started = time.perf_counter()
-            assert load_settings().top_k == 4
-            best = min(best, time.perf_counter() - started)
-        return best
-
-    extra = seconds(5000) - seconds(0)
-    assert extra < 1.0, f"5,000 lines of other variables cost {extra:.2f} s"
+    lines = ["QABOT_TOP_K=4", *(f"OTHER_TOOL_{i}=value {i}" for i in range(5000)),
+             "QABOT_RERANK_DEPTH=7"]
+    (tmp_path / ".env").write_text("\n".join(lines) + "\n")
+    settings = load_settings()
+    assert (settings.top_k, settings.rerank_depth) == (4, 7)
