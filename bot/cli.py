@@ -143,7 +143,7 @@ def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
         fail("give either a QUESTION or --batch FILE, not both", EXIT_USAGE)
     stream: Any = None  # the --batch file, opened before anything loads
     if batch is not None:
-        from bot.input_files import check_input_file
+        from bot.user_files import check_input_file
 
         if batch != "-":
             check_input_file(Path(batch), pipes=True)  # a FIFO is never waited on
@@ -351,7 +351,7 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
     """
     import tempfile
 
-    from bot.input_files import check_input_file
+    from bot.user_files import check_input_file
     from config import EXIT_DATA
     from index import evaluate
 

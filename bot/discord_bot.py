@@ -216,7 +216,7 @@ def run(settings: Settings, *, sync: bool = False,
     if not token:
         _error(NO_TOKEN)
         return EXIT_USAGE
-    from bot.cogs.votes import vote_file_problem
+    from bot.user_files import vote_file_problem
 
     problem = vote_file_problem(settings.votes_path)
     if problem is not None:  # said now, not at every vote

@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import re
-import stat
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
@@ -138,36 +137,6 @@ def append_line(path: Path, line: str) -> None:
                                         f"bytes): the disk is full")
     finally:
         os.close(fd)
-
-
-def vote_file_problem(path: Path) -> str | None:
-    """Why votes could not be appended to ``path`` (None when they can), checked without
-    writing anything: a path the OS refuses, a folder, a FIFO (which would take votes
-    until its buffer filled, then hang), or a folder that cannot be written."""
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        info = None
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    if info is not None:
-        if not stat.S_ISREG(info.st_mode):
-            return "it is not a regular file (a folder, FIFO, socket or device)"
-        return None if os.access(path, os.R_OK | os.W_OK) else "qabot cannot write it"
-    folder = path.parent  # created on the first vote: the nearest folder that exists
-    while True:
-        try:
-            info = os.stat(folder)
-        except FileNotFoundError:
-            folder = folder.parent
-            continue
-        except OSError as exc:
-            return f"{folder}: {exc.strerror or exc}"
-        if not stat.S_ISDIR(info.st_mode):
-            return f"{folder} is not a folder"
-        if not os.access(folder, os.W_OK | os.X_OK):
-            return f"qabot cannot write in {folder}"
-        return None
 
 
 def _cut_back(fd: int, written: int) -> None:
