@@ -6,10 +6,10 @@ left out, deliberately:
 
 * what is not shown or not read as prose: ``<script>``, ``<style>``, ``<pre>`` (code),
   forms, ``hidden`` elements;
-* what surrounds the text rather than being it: ``<nav>``, ``<header>``, ``<footer>``,
-  ``<aside>``, the ARIA roles of the same, and elements whose id or class names a menu,
-  sidebar, footer, cookie banner or breadcrumb. When the page marks its main text
-  (one ``<main>``, ``role="main"`` or ``<article>``), only that is read.
+* what surrounds the text rather than being it: ``<nav>``, ``<header>`` (not an article's
+  own), ``<footer>``, ``<aside>``, the ARIA roles of the same, and elements whose id or
+  class names a menu, sidebar, footer, cookie banner or breadcrumb. When the page marks
+  its main text (one ``<main>``, ``role="main"`` or ``<article>``), only that is read.
 
 Headings become the section path of the text under them; the page's title heading is its
 title, not a section. A table's body rows become "Column: cell; …" statements.
@@ -41,7 +41,6 @@ BLOCK_TAGS = frozenset({
     "address", "article", "blockquote", "body", "caption", "center", "dd", "details", "div",
     "dl", "dt", "fieldset", "figcaption", "figure", "hr", "html", "li", "main", "ol", "p",
     "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
-    "br",  # a line break in an old page often ends a line of prose: a space, see below
 })
 HEADINGS = {f"h{n}": n for n in range(1, 7)}
 _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
@@ -78,6 +77,9 @@ def _skipped(el: Any) -> bool:
     tag = el.tag if isinstance(el.tag, str) else ""
     if not tag:
         return True  # a comment or processing instruction
+    if tag.lower() == "header" and any(a.tag in ("article", "main") for a in
+                                       el.iterancestors()):
+        return False  # an article's own header: its title and byline, not the site's
     if tag.lower() in SKIP_TAGS:
         return True
     get = el.get

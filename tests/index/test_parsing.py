@@ -223,3 +223,14 @@ Run the installer before anything else.
     assert [u.text for u in doc.units] == [
         "Run the installer before anything else.",
         "Option: --prefix; Meaning: where the files go."]
+
+
+def test_an_articles_own_header_is_read_the_sites_is_not(tmp_path: Path) -> None:
+    page = """<html><head><title>Moon facts | Example News</title></head><body>
+<header><a href="/">Example News</a> Subscribe now</header>
+<article><header><h1>Moon facts</h1><p>By A. Writer</p></header>
+<p>Apollo 11 landed on the Moon on July 20, 1969.</p></article></body></html>"""
+    doc = _read(tmp_path, "moon.html", page)
+    assert doc.title == "Moon facts"
+    assert [u.text for u in doc.units] == ["By A. Writer",
+                                           "Apollo 11 landed on the Moon on July 20, 1969."]
