@@ -126,11 +126,11 @@ def cli(ctx: click.Context) -> None:
               help="Only search this document (see `qabot index info`).")
 @click.option("--index-dir", type=click.Path(path_type=Path), help="Index folder to use.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per question.")
-@click.option("--batch", type=click.File("r", encoding="utf-8", errors="replace"),
+@click.option("--batch", type=click.Path(allow_dash=True),
               help="Read questions from FILE, one a line ('-' = stdin); JSON lines with "
                    "the same \"conversation\" are turns of one conversation.")
 def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
-        index_dir: Path | None, as_json: bool, batch: Any) -> None:
+        index_dir: Path | None, as_json: bool, batch: str | None) -> None:
     """Answer QUESTION from the index (built from the built-in article on first use).
 
     Without QUESTION, the question is read from stdin when it is not a terminal
@@ -141,6 +141,13 @@ def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
 
     if batch is not None and question:
         fail("give either a QUESTION or --batch FILE, not both", EXIT_USAGE)
+    stream: Any = None  # the --batch file, opened before anything loads
+    if batch is not None:
+        from bot.user_files import check_input_file
+
+        if batch != "-":
+            check_input_file(Path(batch), pipes=True)  # a FIFO is never waited on
+        stream = click.open_file(batch, "r", encoding="utf-8", errors="replace")
     if batch is None:
         text = " ".join(question)
         if not question and not stdin_is_terminal():
@@ -174,7 +181,8 @@ def ask(question: tuple[str, ...], top_k: int | None, doc: str | None,
         return
     from bot.batch import run_batch
 
-    errors = run_batch(engine, batch, top_k=top_k, doc=doc, as_json=as_json)
+    with stream:
+        errors = run_batch(engine, stream, top_k=top_k, doc=doc, as_json=as_json)
     if errors:
         from index import plural
 
@@ -322,7 +330,7 @@ def discord(sync: bool) -> None:
 
 
 @cli.command("eval")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "wikiqa"]), default="jsonl",
               show_default=True, help="jsonl: a question set for the index; wikiqa: a WikiQA "
               "TSV, converted and indexed on the fly, each question ranked within its doc.")
@@ -343,9 +351,11 @@ def eval_command(file: Path, fmt: str, index_dir: Path | None, as_json: bool,
     """
     import tempfile
 
+    from bot.user_files import check_input_file
     from config import EXIT_DATA
     from index import evaluate
 
+    check_input_file(file)  # a path the OS refuses, a folder, a FIFO: one line
     if not file.is_file():  # never opened: a FIFO with no writer would wait forever
         fail(f"{file}: not a regular file (a FIFO, socket or device); give a file",
              EXIT_DATA)

@@ -198,7 +198,9 @@ def _open_engine(settings: Settings) -> Engine:
 
 
 def _error(message: str) -> None:
-    print(f"qabot: error: {message}", file=sys.stderr)
+    from bot.safe_text import safe_text
+
+    print(f"qabot: error: {safe_text(message, one_line=True)}", file=sys.stderr)
 
 
 def run(settings: Settings, *, sync: bool = False,
@@ -214,6 +216,13 @@ def run(settings: Settings, *, sync: bool = False,
     if not token:
         _error(NO_TOKEN)
         return EXIT_USAGE
+    from bot.user_files import vote_file_problem
+
+    problem = vote_file_problem(settings.votes_path)
+    if problem is not None:  # said now, not at every vote
+        _error(f"cannot record votes in {settings.votes_path}: {problem}; set "
+               "QABOT_DISCORD_VOTES_FILE to a file qabot can write")
+        return EXIT_DATA
     engine = (engine_factory or _open_engine)(settings)
     # qabot has no voice: spare the operator discord.py's warnings about voice libraries.
     discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False

@@ -25,7 +25,9 @@ _SEQUENCES = re.compile(
 # isolates ("Trojan Source").
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _LAYOUT = re.compile(r"[\t\n]")
-_ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Every control character, and the lone surrogates a name that is not UTF-8 is read with
+# ("idx\udcff"), which no UTF-8 output can hold.
+_ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def safe_text(text: str, *, one_line: bool = False) -> str:
@@ -35,5 +37,6 @@ def safe_text(text: str, *, one_line: bool = False) -> str:
 
 
 def visible_controls(text: str) -> str:
-    """Write every control character (tab and newline too) as its escape: one safe line."""
+    """Write every control character (tab and newline too) and lone surrogate as its
+    escape: one safe line."""
     return _ANY_CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)

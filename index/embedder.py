@@ -64,7 +64,11 @@ def resolve_model(name: str) -> ModelSpec:
             ) from None
         return ModelSpec(name="all-MiniLM-L6-v2", path=Path(get_model_path()), bundled=True)
     candidate = Path(name).expanduser()
-    if candidate.exists():
+    try:
+        exists = candidate.exists()
+    except OSError as exc:  # a name too long, a folder above that cannot be searched
+        raise ModelError(f"model path {candidate}: {exc.strerror or exc}") from None
+    if exists:
         if not candidate.is_dir():
             raise ModelError(f"model path {candidate} is not a folder")
         return ModelSpec(name=str(candidate.resolve()), path=candidate.resolve(), bundled=False)

@@ -23,7 +23,7 @@ from index.errors import (
     UsageError,
     unknown_document,
 )
-from index.folder import check_not_nested, has_index
+from index.folder import check_build_target, has_index
 from index.lexical import Lexical
 from index.loading import READ_ATTEMPTS, DocInfo, IndexData, load_snapshot
 from index.manifest import (
@@ -139,7 +139,9 @@ def preflight(settings: Settings, doc: str | None = None) -> bool:
     """
     index_dir = Path(settings.index_dir)
     if not has_index(index_dir):
-        check_not_nested(index_dir)  # refused before the note that it will be built
+        # Refused before the note that it will be built: inside another index, a file,
+        # a FIFO or a link loop where the folder would be.
+        check_build_target(index_dir)
         return True
     manifest = read_manifest(index_dir)
     built = manifest.get("store", "faiss")

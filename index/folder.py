@@ -248,7 +248,8 @@ def check_target(target: Path, index_dir: Path) -> None:
                                  f"{MOUNTED!r}, which qabot did not write, where it keeps its "
                                  f"link to the index; nothing was changed: move that file, "
                                  f"or choose another index folder")
-        raise IndexLoadError(f"{index_dir} is a file, not an index folder")
+        what = "a file" if folder.is_file() else "a FIFO, socket or device"
+        raise IndexLoadError(f"{index_dir} is {what}, not an index folder")
     if folder.is_dir():
         why = foreign_entry(folder, linked=is_version_link(target))
         if why is not None:

@@ -13,16 +13,15 @@ What each kind of block becomes, deliberately:
 * code blocks and raw HTML: left out (not prose; split into "sentences" they only mislead);
 * front matter (YAML between ``---`` lines at the very top): its ``title`` and ``url``.
 
-HTML pages go through trafilatura, which finds the main text of a page (no menus, cookie
-banners or footers) and gives it as Markdown with the page's title and canonical link; that
-Markdown is then read like any other. trafilatura and docutils are imported only when such a
-file is read: nothing here weighs on answering a question.
+HTML pages are read from their elements (:mod:`index.html_page`): the whole of the page's
+main text, prose outside ``<p>`` included, without its menus, banners, footers or code.
+lxml and docutils are imported only when such a file is read: nothing here weighs on
+answering a question.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -226,50 +225,32 @@ def parse_markdown(text: str, where: str) -> Parsed:
     return Parsed(title=title, url=url, blocks=blocks)
 
 
-def _quiet(name: str) -> None:
-    """Keep a library's own reports of a page it cannot use off stderr (it logs them as
-    ERRORs; qabot says so itself, in one line); left alone when the log is at DEBUG or the
-    level was set."""
-    logger = logging.getLogger(name)
-    if logger.level == logging.NOTSET and logging.getLogger().level > logging.DEBUG:
-        logger.setLevel(logging.CRITICAL)
-
-
 # --- HTML ----------------------------------------------------------------------------------
 def parse_html(html: bytes | str, where: str) -> Parsed:
-    """Extract the main text of a web page (trafilatura), with its title and canonical URL."""
-    import trafilatura
+    """Read a web page's main text (:mod:`index.html_page`), with its title and canonical
+    URL."""
+    from index.html_page import read_page
 
-    _quiet("trafilatura")
-
-    markdown = trafilatura.extract(
-        html, output_format="markdown", with_metadata=True, include_comments=False,
-        include_tables=True, include_images=False, include_links=False,
-        # The date is not used; its extensive search costs more than a second a page.
-        date_extraction_params={"extensive_search": False},
-    )
-    if not markdown:
-        raise SourceError(f"{where}: no main text found in the page")
-    meta, _ = front_matter(markdown, where)
-    url = meta.get("url")
+    title, url, blocks = read_page(html, where, row_statement)
     if url:
         try:
-            check_url(url, where)
+            url = check_url(url, where)
         except SourceError:
             # The page's own canonical link is a hint, not the user's claim: one that is
             # not a web address is dropped rather than refusing the page.
-            markdown = re.sub(r"(?m)^url:.*\n", "", markdown, count=1)
-    return parse_markdown(markdown, where)
+            url = ""
+    return Parsed(title=title, url=url, blocks=[Block(text, section) for text, section in blocks])
 
 
 # --- reStructuredText ----------------------------------------------------------------------
-_RST_PROSE = ("paragraph", "line_block")
+_RST_PROSE = ("paragraph", "line_block", "attribution", "caption")
 _RST_SKIP = ("literal_block", "doctest_block", "raw", "comment", "system_message",
-             "substitution_definition", "target", "title", "subtitle", "docinfo")
+             "substitution_definition", "target", "title", "subtitle")
 
 
 def parse_rst(text: str, where: str) -> Parsed:
-    """Parse reStructuredText (docutils): section titles become the path of their text."""
+    """Parse reStructuredText (docutils): section titles (and rubrics) become the path of
+    their text; a field ("Date: July, 1988") and a defined term lead their text."""
     from docutils import nodes
     from docutils.core import publish_doctree
 
@@ -281,15 +262,42 @@ def parse_rst(text: str, where: str) -> Parsed:
         raise SourceError(f"{where}: not readable as reStructuredText ({exc})") from None
     blocks: list[Block] = []
 
+    def led(label: str, body: Iterable[nodes.Node], section: tuple[str, ...]) -> None:
+        """Read ``body``; its first block is led by ``label`` ("Name: …"), or is ``label``."""
+        start = len(blocks)
+        for part in body:
+            walk(part, section)
+        if start < len(blocks):
+            first = blocks[start]
+            lead = label if label.endswith(":") else f"{label}:"
+            blocks[start] = Block(f"{lead} {first.text}" if label else first.text,
+                                  first.section)
+        elif label:
+            blocks.append(Block(label, section))
+
     def walk(node: nodes.Node, section: tuple[str, ...]) -> None:
+        rubric = 0  # 1 once a rubric heads what follows in this node
         for child in node.children:
             name = child.tagname
             if isinstance(child, nodes.section):
                 titles = [c for c in child.children if isinstance(c, nodes.title)]
                 heading = _plain(titles[0].astext()) if titles else ""
                 walk(child, (*section, heading) if heading else section)
+            elif isinstance(child, nodes.rubric):  # an informal heading over what follows
+                heading = _plain(child.astext())
+                section = (*section[: len(section) - rubric], heading) if heading else section
+                rubric = 1 if heading else 0
             elif isinstance(child, nodes.table):
                 blocks.extend(Block(row, section) for row in _rst_table(child))
+            elif isinstance(child, nodes.field | nodes.definition_list_item):
+                labels = [c for c in child.children
+                          if isinstance(c, nodes.field_name | nodes.term)]
+                label = _plain(labels[0].astext()) if labels else ""
+                led(label, [c for c in child.children
+                            if isinstance(c, nodes.field_body | nodes.definition)], section)
+            elif isinstance(child, nodes.Bibliographic) and isinstance(child, nodes.TextElement):
+                if text_ := _plain(child.astext()):  # an author, a date at the top
+                    blocks.append(Block(f"{name.capitalize()}: {text_}", section))
             elif name in _RST_PROSE:
                 if text_ := _plain(child.astext()):
                     blocks.append(Block(text_, section))

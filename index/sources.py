@@ -170,7 +170,7 @@ def _parse(path: Path) -> Parsed:
 
     where, suffix = str(path), path.suffix.lower()
     if suffix in HTML_SUFFIXES:
-        # A saved page declares its own encoding (often not UTF-8): trafilatura reads it.
+        # A saved page declares its own encoding (often not UTF-8): it is read in that.
         return parsing.parse_html(_read_bytes(path), where)
     if suffix in RST_SUFFIXES:
         return parsing.parse_rst(_read_text(path), where)
@@ -179,17 +179,28 @@ def _parse(path: Path) -> Parsed:
 
 FRAGMENT_WORDS = 2  # a piece of at most this many words is not a unit of its own
 _WORDS = re.compile(r"\w+")
-_ENDS = (".", "!", "?", ":", ";", "…")
 
 
 def _small(text: str) -> bool:
     return len(_WORDS.findall(text)) <= FRAGMENT_WORDS
 
 
+_CODE_MARKS = re.compile(r"[=/\\_<>$@{}\[\]()`.]|^-")
+
+
+def _ends_in_prose(text: str) -> bool:
+    """True when ``text`` ends in a word of prose: not in punctuation, and not in an option,
+    path or name (``-Drootprefix=``, ``--json``, ``a/b``, ``x.y``), which a full stop after
+    it would change."""
+    last = text.rsplit(None, 1)[-1] if text.strip() else ""
+    return last[-1:].isalnum() and not _CODE_MARKS.search(last)
+
+
 def _glue(before: str, after: str) -> str:
-    """Two pieces as one text: a full stop between them unless one ends a sentence already
-    or is punctuation only."""
-    plain = before.endswith(_ENDS) or not (_WORDS.search(before) and _WORDS.search(after))
+    """Two pieces as one text: a full stop between them when the first ends in a word of
+    prose ("Default: true. Type: Boolean"), else a space (a sentence's own end, a quote
+    mark, an option such as ``-Drootprefix=`` is kept as it was written)."""
+    plain = not (_ends_in_prose(before) and _WORDS.search(after))
     return before + (" " if plain else ". ") + after
 
 
