@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.render import NOTHING_TO_SEARCH, related_passages, verdict_line, web_address
+from bot.render import (
+    NOTHING_TO_SEARCH,
+    related_passages,
+    score_label,
+    verdict_line,
+    web_address,
+)
 from bot.safe_text import safe_text
 from index import has_words, humanise, plural
 
@@ -244,7 +250,8 @@ def answer_embed(answer: Answer, *, built_at: str = "", model: str = "") -> disc
     for n, passage in enumerate(related_passages(answer), start=1):
         if n > MAX_FIELDS:
             break
-        name = shorten(f"Also relevant: {cite(passage)} · {passage.score:.2f}", FIELD_NAME_LIMIT)
+        name = shorten(f"Also relevant: {cite(passage)} · {score_label(answer, passage)}",
+                       FIELD_NAME_LIMIT)
         room = min(FIELD_VALUE_LIMIT, EMBED_LIMIT - len(embed) - len(name))
         if room < MIN_FIELD_VALUE:  # no room left for a useful field
             break

@@ -188,6 +188,13 @@ def related_passages(answer: Answer) -> list[Passage]:
     return [p for p in more if p.score * FAR_BELOW >= best.score]
 
 
+def score_label(answer: Answer, passage: Passage) -> str:
+    """A further passage's score, named for what it is: with the reranker's calibration,
+    the chance that this passage answers (another model than the confidence, which is the
+    chance that the best one does); else the first stage's score, not a probability."""
+    return f"{'chance' if answer.calibrated_scores else 'score'} {passage.score:.2f}"
+
+
 def _marked(text: str, styles: Styles) -> list[tuple[str, Style | None]]:
     """The answer sentence as segments: styled, or between visible ``**`` marks."""
     if styles.highlight is not None:
@@ -242,7 +249,7 @@ def render_answer(answer: Answer, highlight: Style | None = None, dim: Style | N
     if more:
         lines.append("Other passages:" if answer.verdict == "unknown" else "Also relevant:")
         for p in more:
-            lines.append(wrap([(f"- {_cite(p)}", None), (f"({p.score:.2f})", dim),
+            lines.append(wrap([(f"- {_cite(p)}", None), (f"({score_label(answer, p)})", dim),
                                (safe_text(p.unit.text), None)],
                               width=width, indent="  ", subsequent="    "))
             if web_address(p.unit.url) != web_address(best.unit.url):  # a page once is enough

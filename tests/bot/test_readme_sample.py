@@ -39,7 +39,7 @@ HEAD = [re.compile(rf"^Answer {CITE}  confidence \d\.\d\d$"),
                    r"the document \S+) \(confidence \d\.\d\d, below "
                    r"\d\.\d\d\)\.$")]
 HINT = re.compile(rf"^Closest passage \(a hint, not an answer\) {CITE}:$")
-MORE = re.compile(rf"^  - {CITE} \(\d\.\d\d\) \S")
+MORE = re.compile(rf"^  - {CITE} \((?:chance|score) \d\.\d\d\) \S")
 
 
 def _blocks() -> list[tuple[str, list[str]]]:

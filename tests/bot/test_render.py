@@ -151,3 +151,12 @@ def test_score_is_not_labelled_confidence_unless_it_is_one() -> None:
     text = render_answer(_answer(0.6, 0.3))
     labelled = re.findall(r"confidence (\d\.\d\d)", text)
     assert labelled == ["0.60"], "only the answer's confidence carries the word"
+
+
+def test_further_passages_say_which_scale_their_score_is_on() -> None:
+    """The confidence is the chance that the best passage answers; a further passage's
+    number is its own chance (the reranker's calibration), or a first-stage score."""
+    calibrated = render_answer(_answer(0.6, 0.3))
+    assert "(chance 0.30)" in calibrated and "(0.30)" not in calibrated
+    first_stage = render_answer(_answer(0.9, 0.4, calibrated_scores=False))
+    assert "(score 0.40)" in first_stage and "chance" not in first_stage
