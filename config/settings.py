@@ -5,11 +5,20 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 from config.errors import SettingsError
 
@@ -40,6 +49,44 @@ def _split_list(value: Any) -> Any:
     return value
 
 
+_REFERENCE = re.compile(r"\$\{([^}:]+)")
+_UNSET = object()
+# The .env file one Settings(...) reads (its ``_env_file``), for OwnLinesDotEnv: the stock
+# source is given none, since it would read every line of the file.
+_ENV_FILE: ContextVar[Any] = ContextVar("qabot_env_file", default=_UNSET)
+
+
+def _own_variable(name: str) -> bool:
+    upper = name.upper()
+    return upper.startswith(ENV_PREFIX) or upper == "DISCORD_TOKEN"
+
+
+class OwnLinesDotEnv(DotEnvSettingsSource):
+    """A ``.env`` read for qabot's own variables only: the ``QABOT_`` ones and
+    ``DISCORD_TOKEN``, with the variables their ``${NAME}`` refer to (and theirs in turn).
+    python-dotenv resolves ``${NAME}`` on every line against a copy of the whole environment
+    and of every line before it, which grows with the square of the lines (20,000 lines of
+    other tools' variables: 8 s); qabot resolves only what it reads."""
+
+    def _read_env_file(self, file_path: Path) -> Mapping[str, str | None]:
+        from dotenv.main import resolve_variables
+        from dotenv.parser import parse_stream
+
+        with open(file_path, encoding=self.env_file_encoding or "utf-8") as fh:
+            pairs = [(b.key, b.value) for b in parse_stream(fh) if b.key is not None]
+        wanted = {k for k, _ in pairs if _own_variable(k)}
+        while True:
+            more = {ref for k, v in pairs if k in wanted and v
+                    for ref in _REFERENCE.findall(v)} - wanted
+            if not more:
+                break
+            wanted |= more
+        values = resolve_variables([(k, v) for k, v in pairs if k in wanted], override=True)
+        return parse_env_vars({k: v for k, v in values.items() if _own_variable(k)},
+                              self.case_sensitive, self.env_ignore_empty,
+                              self.env_parse_none_str)
+
+
 class Settings(BaseSettings):
     """Every knob qabot has; see ``.env.example`` for the documented list."""
 
@@ -47,12 +94,31 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX,
         env_file=".env",
         env_file_encoding="utf-8",
-        # Only qabot's own variables are read from .env: the others, which qabot ignores
-        # anyway, cost pydantic-settings about 1 ms a line to rule out (20,000 lines: 24 s).
+        # Only qabot's own variables are read from .env (OwnLinesDotEnv, below): the others,
+        # which qabot ignores anyway, cost pydantic-settings about 1 ms a line to rule out and
+        # python-dotenv time that grows with the square of the lines.
         dotenv_filtering="only_existing",
         extra="ignore",
         validate_default=True,
     )
+
+    def __init__(self, **values: Any) -> None:
+        token = _ENV_FILE.set(values.pop("_env_file", self.model_config.get("env_file")))
+        try:
+            super().__init__(_env_file=None, **values)
+        finally:
+            _ENV_FILE.reset(token)
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        env_file = _ENV_FILE.get()
+        own = OwnLinesDotEnv(settings_cls,
+                             env_file=None if env_file is _UNSET else env_file)
+        return init_settings, env_settings, own, file_secret_settings
 
     # --- engine ---
     model: str = Field(
