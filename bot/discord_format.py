@@ -64,13 +64,18 @@ _OPEN_BRACKET = re.compile(r"(?<!\\)((?:\\\\)*)\[")
 _CHANNEL_OR_COMMAND = re.compile(r"<([#/])")
 
 
+_SCHEME = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*):(?=//)")
+
+
 def escape(text: str) -> str:
     """Strip control sequences, escape Markdown (every ``[`` too: no link from the indexed
     text is ever live), neutralise @everyone, @here and user, role, channel and command
-    mentions."""
+    mentions, and break every bare web address (a zero-width space after its scheme's
+    colon): Discord would make it a live link."""
     escaped = discord.utils.escape_markdown(safe_text(text))
     escaped = _OPEN_BRACKET.sub(r"\1\\[", escaped)
     escaped = _CHANNEL_OR_COMMAND.sub("<\\1\u200b", escaped)
+    escaped = _SCHEME.sub("\\1:\u200b", escaped)
     return discord.utils.escape_mentions(escaped)
 
 
@@ -87,7 +92,7 @@ def unescape(text: str) -> str:
     is not escaped, would be lost.
     """
     return (_ESCAPED.sub(r"\1", text).replace("@\u200b", "@").replace("<#\u200b", "<#")
-            .replace("</\u200b", "</"))
+            .replace("</\u200b", "</").replace(":\u200b//", "://"))
 
 
 def shorten(text: str, limit: int, *, hard: bool = True) -> str:

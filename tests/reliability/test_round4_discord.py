@@ -27,7 +27,8 @@ MINUTES = ("Read [the minutes](http://x.example/a) and [the login page]"
            "(http://evil.example/login) before the vote.")
 GLUED = "The pair [a](http://a.example/)[b](http://b.example/) sits in the harbour office."
 CHANNEL = "Ask the harbour master in <#123456789012345678> or with </ask:123456789012345678>."
-TEXT = " ".join([MINUTES, GLUED, CHANNEL, "Boats float on water. Cats purr at night."])
+BARE = "The harbour's forms are at https://evil.example/login and ftp://files.example/a."
+TEXT = " ".join([MINUTES, GLUED, CHANNEL, BARE, "Boats float on water. Cats purr at night."])
 # A link Discord would render: "[" not escaped (after an even run of backslashes), "](".
 LIVE_LINK = re.compile(r"(?<!\\)(?:\\\\)*\[[^\]]*\]\(")
 
@@ -35,9 +36,10 @@ LIVE_LINK = re.compile(r"(?<!\\)(?:\\\\)*\[[^\]]*\]\(")
 def _shown_safely(text: str) -> None:
     assert LIVE_LINK.search(text) is None, text
     assert "<#1" not in text and "</a" not in text, text
+    assert "://" not in text, "a bare web address Discord would make a link"
 
 
-@pytest.mark.parametrize("line", [MINUTES, GLUED, CHANNEL, "[a](<http://e.example>)",
+@pytest.mark.parametrize("line", [MINUTES, GLUED, CHANNEL, BARE, "[a](<http://e.example>)",
                                   "a \\[b](http://x.example) [c](http://evil.example)"])
 def test_escape_leaves_no_link_or_channel_mention_live(line: str) -> None:
     escaped = escape(line)
