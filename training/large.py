@@ -21,7 +21,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -168,28 +168,25 @@ def xquad_contexts(qa_train: Path) -> frozenset[str]:
                      for p in a["paragraphs"])
 
 
-Reader = Callable[[Path], Iterator[Question]]
-
-
-def training_sources(large: Path, qa_train: Path) -> dict[str, Iterator[Question]]:
-    """The training files, each read lazily, by name."""
-    seen = qa_train_titles(qa_train)
-    return {
-        "squad10-train": read_squad_like(large / "squad10-train.json.gz", skip_titles=seen),
-        "squadshifts-new-wiki": read_squad_like(large / "squadshifts-new-wiki.json.gz",
-                                                prefix="shifts:"),
-        "qed-nq-train": read_qed(large / "qed-nq-train.jsonl.gz"),
-        "selqa-test": read_selqa(large / "selqa-test.json.gz"),
-        "covidqa": read_squad_like(large / "covidqa-200423.json.gz", prefix="covid:"),
-    }
-
-
 TRAIN_FILES = {"squad10-train": "squad10-train.json.gz",
                "squadshifts-new-wiki": "squadshifts-new-wiki.json.gz",
                "qed-nq-train": "qed-nq-train.jsonl.gz", "selqa-test": "selqa-test.json.gz",
                "covidqa": "covidqa-200423.json.gz"}
 VALID_FILES = {"squad11-dev-46": "squad11-dev-46.json.gz", "qed-nq-dev": "qed-nq-dev.jsonl.gz",
                "selqa-dev": "selqa-dev.json.gz"}
+
+
+def training_sources(large: Path, qa_train: Path) -> dict[str, Iterator[Question]]:
+    """The training files, each read lazily, by name."""
+    f = {name: large / file for name, file in TRAIN_FILES.items()}
+    return {
+        "squad10-train": read_squad_like(f["squad10-train"],
+                                         skip_titles=qa_train_titles(qa_train)),
+        "squadshifts-new-wiki": read_squad_like(f["squadshifts-new-wiki"], prefix="shifts:"),
+        "qed-nq-train": read_qed(f["qed-nq-train"]),
+        "selqa-test": read_selqa(f["selqa-test"]),
+        "covidqa": read_squad_like(f["covidqa"], prefix="covid:"),
+    }
 
 
 def validation_sets(large: Path, qa_train: Path) -> dict[str, list[Question]]:

@@ -185,10 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     model.model.half()  # fp16 on disk: half the size; qabot loads it back as float32
     args.out.mkdir(parents=True, exist_ok=True)
     model.save(str(args.out))
+    history = _card(args.init)
     card = {
         "model": "qabot answer reranker (cross-encoder, 1 logit: does the sentence answer?)",
         "base": {"name": "all-MiniLM-L6-v2", "weights_sha256": base_sha},
-        "continued_from": _card(args.init),
+        "continued_from": history,
         "data": {"files": hashes, "questions": n_questions, "pairs": len(pairs),
                  "large_chunk": ({"folder_meta": "training.large", "chunk": args.chunk,
                                   "chunk_size": args.chunk_size, "hard_share": args.hard_share}
@@ -203,10 +204,10 @@ def main(argv: list[str] | None = None) -> int:
                    "frozen": "word embeddings"
                    + (f" and the lowest {args.freeze_layers} layers" if args.freeze_layers
                       else ""), "dtype_saved": "float16"},
-        "large_questions_total": large_questions(_card(args.init))
+        "large_questions_total": large_questions(history)
         + (n_questions if args.large else 0),
         "training_seconds": round(seconds, 1),
-        "training_seconds_total": round(seconds + _total_seconds(_card(args.init)), 1),
+        "training_seconds_total": round(seconds + _total_seconds(history), 1),
         "machine": {"cpus": os.cpu_count(), "torch_threads": args.threads,
                     "platform": platform.platform()},
     }

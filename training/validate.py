@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import random
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from training.data import Question, passage
@@ -27,11 +28,12 @@ def sample(questions: list[Question], n: int, seed: int) -> list[Question]:
     return random.Random(seed).sample(pool, min(n, len(pool)))
 
 
-def hit_at_1(score: object, questions: list[Question]) -> float:
+def hit_at_1(score: Callable[[list[tuple[str, str]]], Sequence[float]],
+             questions: list[Question]) -> float:
     """The share of questions whose best-scored sentence answers them; ``score`` maps a
     list of (question, passage) pairs to scores."""
     pairs = [(q.question, passage(q.title, s)) for q in questions for s in q.sentences]
-    scores = list(score(pairs))  # type: ignore[operator]
+    scores = list(score(pairs))
     hits, at = 0, 0
     for q in questions:
         mine = scores[at : at + len(q.sentences)]
