@@ -5,7 +5,7 @@
 #   make bench-milvus  FAISS against Milvus (milvus-lite) at 10k and 100k units (docs/scaling.md)
 #   make reranker  train, calibrate and ship qabot's own reranker (about 52 min on 2 idle cores)
 #   make reranker-large  continue it on ../shared/data/qa-train-large in validated chunks
-#   make ship-large CHUNK=2a  ship a chunk, export it and refit the verdicts for it
+#   make ship-large CHUNK=4  ship a chunk, export it and refit the verdicts for it
 #   make onnx   re-export the bundled encoder and reranker to ONNX (about 30 s)
 #   make wheel  build dist/qabot-*.whl (with the models: about 180 MB, 25 s)
 #   make requirements  re-pin requirements.txt (the slim Heroku lock) and requirements-full.txt
@@ -106,20 +106,25 @@ slug-full: venv
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info dist
 
-# The reranker on the large data (../shared/data/qa-train-large), continued from the shipped
-# one in chunks of its fixed question order, each validated (training/large.py,
-# training/validate.py); about 20-25 min for 10,000 questions on 2 idle cores. A chunk is
+# The reranker on the large data (../shared/data/qa-train-large), continued from make
+# reranker's (build/reranker: round 7's, trained on qa-train) in chunks of its fixed question
+# order, each validated (training/large.py, training/validate.py); about 20-25 min for
+# 10,000 questions on 2 idle cores (chunk 3: 25,000 in 1,887 s). A chunk is
 # NAME:INDEX:SIZE:SEED (questions INDEX*SIZE to (INDEX+1)*SIZE); each continues from the one
-# before. The shipped one (chunk 2a) is the three below. Ship a chunk only if it wins on
-# validation (make ship-large CHUNK=NAME).
+# before. The shipped one (chunk 4, all 58,050 questions) is the five below: chunk 2a was
+# round 8's, chunks 3 and 4 round 9's. Ship a chunk only if it wins on validation
+# (make ship-large CHUNK=NAME).
 LARGE := build/large
-CHUNKS ?= 0:0:10000:40 1:1:10000:41 2a:4:5000:42
+LARGE_INIT ?= build/reranker
+CHUNKS ?= 0:0:10000:40 1:1:10000:41 2a:4:5000:42 3:1:25000:43 4:5:10000:44
 reranker-large: $(VENV)/.train
 	test -f $(LARGE)/meta.json || $(BIN)/python -m training.large --out $(LARGE) \
 		--cap squad10-train=42000
 	test -f $(LARGE)/valid-shipped.json || $(BIN)/python -m training.validate \
 		--questions $(LARGE) --reranker index/models/reranker --out $(LARGE)/valid-shipped.json
-	prev=index/models/reranker; for spec in $(CHUNKS); do \
+	test -f $(LARGE_INIT)/card.json || { echo "reranker-large: chunk 0 continues from \
+		$(LARGE_INIT) (make reranker's result); run make reranker first"; exit 1; }
+	prev=$(LARGE_INIT); for spec in $(CHUNKS); do \
 		set -- $$(echo "$$spec" | tr : ' '); name=$$1; k=$$2; size=$$3; seed=$$4; \
 		test -f $(LARGE)/chunk-$$name/card.json || $(BIN)/python -m training.reranker \
 			--large $(LARGE) --chunk $$k --chunk-size $$size --seed $$seed --lr 2e-5 \
@@ -133,7 +138,7 @@ reranker-large: $(VENV)/.train
 # Ship chunk CHUNK of reranker-large: the weights (pinned), their ONNX export, then the
 # verdicts refitted for it on every spent question set (training/rows.py, training/verdicts.py:
 # rows read the raw signals, so the old calibration only stands in until the refit).
-CHUNK ?= 2a
+CHUNK ?= 4
 ship-large: $(VENV)/.train
 	test -f $(LARGE)/chunk-$(CHUNK)/calibration.json || \
 		cp index/models/reranker/calibration.json $(LARGE)/chunk-$(CHUNK)/calibration.json
