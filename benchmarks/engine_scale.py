@@ -22,11 +22,11 @@ from benchmarks.measure import median, python_module, run_process, timed
 
 def measure(size: int, folder: Path, asks: int) -> dict[str, Any]:
     from config import Settings
-    from index.build import build_index
-    from index.engine import Engine
-    from index.folder import MANIFEST
-    from index.lexical import Lexical
-    from index.sources import load_sources
+    from index.answering.engine import Engine
+    from index.modelling.lexical import Lexical
+    from index.sources.documents import load_sources
+    from index.storage.build import build_index
+    from index.storage.folder import MANIFEST
 
     corpus = write_corpus(folder / f"corpus-{size}.jsonl", size)
     extra = write_corpus(folder / f"added-{size}.jsonl", 20, seed=99, prefix="added")

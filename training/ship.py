@@ -15,9 +15,9 @@ import shutil
 import sys
 from pathlib import Path
 
+from index.answering.ranking import Calibration
 from index.files import sha256_file
-from index.ranking import Calibration
-from index.reranker import BUNDLED_DIR, BUNDLED_WEIGHTS, CALIBRATION
+from index.modelling.reranker import BUNDLED_DIR, BUNDLED_WEIGHTS, CALIBRATION
 from training.pins import pin
 
 SHIPPED = ("config.json", "config_sentence_transformers.json", "modules.json",

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.lexical import LEXICAL_FILES, Lexical
+from index.modelling.lexical import LEXICAL_FILES, Lexical
 
 TEXTS = [
     "The meeting lasted two hours and 15 minutes.",
@@ -72,7 +72,7 @@ def test_questions_are_read_as_bm25s_reads_them() -> None:
     import bm25s
     import Stemmer
 
-    from index.sources import builtin_article, read_text_document
+    from index.sources.documents import builtin_article, read_text_document
 
     texts = [unit.text for unit in read_text_document(builtin_article()).units]
     lex = Lexical(texts)
@@ -99,7 +99,7 @@ def test_answering_does_not_import_bm25s(tmp_path: Path) -> None:
     import sys
 
     Lexical(TEXTS).save(tmp_path)
-    code = ("import sys; from pathlib import Path; from index.lexical import Lexical; "
+    code = ("import sys; from pathlib import Path; from index.modelling.lexical import Lexical; "
             f"lex = Lexical.load(Path({str(tmp_path)!r})); "
             "print(lex.bm25(lex.query_ids('How long did the meeting last?')).argmax(), "
             "'bm25s' in sys.modules, 'scipy' in sys.modules)")

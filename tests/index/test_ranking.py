@@ -12,8 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from index.errors import ModelError
-from index.ranking import (
+from index.answering.ranking import (
     Calibration,
     Linear,
     Ranking,
@@ -22,8 +21,9 @@ from index.ranking import (
     question_class,
     verdict,
 )
-from index.search import has_words, normalise_question
-from index.sources import Unit
+from index.answering.search import has_words, normalise_question
+from index.errors import ModelError
+from index.sources.documents import Unit
 
 
 @pytest.mark.parametrize(("question", "kind"), [
@@ -97,7 +97,7 @@ def test_a_bad_likely_threshold_is_refused(bad: dict) -> None:
 
 
 def test_the_shipped_calibration_has_a_likely_band_below_its_answer_threshold() -> None:
-    from index.reranker import bundled_calibration
+    from index.modelling.reranker import bundled_calibration
 
     cal = bundled_calibration()
     assert 0.0 < cal.likely_threshold < cal.threshold < 1.0
@@ -105,7 +105,7 @@ def test_the_shipped_calibration_has_a_likely_band_below_its_answer_threshold() 
 
 
 def _engine(settings, fake_embedder, **update):
-    from index.engine import Engine
+    from index.answering.engine import Engine
     from tests.fakes import FakeReranker
 
     engine = Engine(settings.model_copy(update=update), fake_embedder,

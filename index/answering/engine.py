@@ -1,7 +1,7 @@
 """The engine: one loaded index + model, answering questions; what the CLI, REPL and bot call.
 
 A thin front: it loads, builds and swaps the index and encodes the questions; the ranking,
-the calibration and the verdict are :mod:`index.ranking`'s (:meth:`Engine.ranking`).
+the calibration and the verdict are :mod:`index.answering.ranking`'s (:meth:`Engine.ranking`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from index.build import BuildResult, build_index
+from index.answering.ranking import (
+    Calibration,
+    Ranking,
+    Reranker,
+    Weights,
+    first_stage_calibration,
+)
+from index.answering.search import Answer, normalise_question
 from index.errors import (
     IndexLoadError,
     ModelError,
@@ -23,10 +30,14 @@ from index.errors import (
     UsageError,
     unknown_document,
 )
-from index.folder import check_build_target, has_index
-from index.lexical import Lexical
-from index.loading import READ_ATTEMPTS, DocInfo, IndexData, load_snapshot
-from index.manifest import (
+from index.modelling.lexical import Lexical
+from index.modelling.reranker import BUNDLED, NONE
+from index.modelling.threads import Purpose, apply_threads, thread_count
+from index.sources.documents import Document, load_sources
+from index.storage.build import BuildResult, build_index
+from index.storage.folder import check_build_target, has_index
+from index.storage.loading import READ_ATTEMPTS, DocInfo, IndexData, load_snapshot
+from index.storage.manifest import (
     describe_sources,
     read_manifest,
     recorded_sources,
@@ -35,24 +46,13 @@ from index.manifest import (
     sources_on_record,
     store_mismatch,
 )
-from index.ranking import (
-    Calibration,
-    Ranking,
-    Reranker,
-    Weights,
-    first_stage_calibration,
-)
-from index.reranker import BUNDLED, NONE
-from index.search import Answer, normalise_question
-from index.sources import Document, load_sources
-from index.threads import Purpose, apply_threads, thread_count
 
 if TYPE_CHECKING:
 
     from config import Settings
-    from index.conversation import Conversation
-    from index.embedder import Embedder
-    from index.stores.milvus import MilvusConfig
+    from index.answering.conversation import Conversation
+    from index.modelling.embedder import Embedder
+    from index.storage.stores.milvus import MilvusConfig
 
 log = logging.getLogger(__name__)
 
@@ -74,15 +74,15 @@ def default_embedder(settings: Settings, purpose: Purpose = "answer") -> Embedde
     """The configured embedding model: the bundled one on ONNX Runtime (no torch) unless
     ``QABOT_RUNTIME=torch``; any other model on sentence-transformers (heavy: imports torch).
     """
-    from index.embedder import BUNDLED_NAMES
+    from index.modelling.embedder import BUNDLED_NAMES
 
     threads = thread_count(settings, purpose)
     apply_threads(threads)
     if settings.model in BUNDLED_NAMES and settings.runtime != "torch":
-        from index.onnx_runtime import OnnxEmbedder
+        from index.modelling.onnx_runtime import OnnxEmbedder
 
         return OnnxEmbedder(threads=threads)
-    from index.embedder import SentenceTransformerEmbedder
+    from index.modelling.embedder import SentenceTransformerEmbedder
 
     with _setting_names("QABOT_MODEL"):
         return SentenceTransformerEmbedder(settings.model, threads=threads)
@@ -95,11 +95,11 @@ def default_reranker(settings: Settings, purpose: Purpose = "answer") -> Reranke
         return None
     threads = thread_count(settings, purpose)
     if settings.reranker == BUNDLED and settings.runtime != "torch":
-        from index.onnx_runtime import OnnxReranker
-        from index.reranker import bundled_calibration
+        from index.modelling.onnx_runtime import OnnxReranker
+        from index.modelling.reranker import bundled_calibration
 
         return OnnxReranker(calibration=bundled_calibration(), threads=threads)
-    from index.reranker import CrossEncoderReranker
+    from index.modelling.reranker import CrossEncoderReranker
 
     with _setting_names("QABOT_RERANKER"):
         return CrossEncoderReranker(settings.reranker, threads=threads)
@@ -115,7 +115,7 @@ _CHOICES = {"QABOT_MODEL": "all-MiniLM-L6-v2 (bundled), a local folder or a mode
 def _setting_names(setting: str) -> Iterator[None]:
     """A model the user configured that cannot be loaded (an empty folder, a bad config, a
     FIFO) is a bad setting: one line naming it, exit 2, as when it is not to be had."""
-    from index.embedder import ModelUnavailable
+    from index.modelling.embedder import ModelUnavailable
 
     try:
         yield
@@ -238,7 +238,7 @@ class Engine:
 
     @property
     def ranking(self) -> Ranking:
-        """The pipeline that answers (:mod:`index.ranking`), as configured."""
+        """The pipeline that answers (:mod:`index.answering.ranking`), as configured."""
         return Ranking(self.weights, self.reranker, self.calibration,
                        self.settings.rerank_depth, self.settings.answer_threshold,
                        self.settings.likely_threshold)
@@ -296,7 +296,7 @@ class Engine:
         """The Milvus store configured (``QABOT_STORE=milvus``), or None for FAISS."""
         if self.settings.store != "milvus":
             return None  # the FAISS default imports nothing of Milvus
-        from index.stores.milvus import milvus_config
+        from index.storage.stores.milvus import milvus_config
 
         return milvus_config(self.settings)
 
@@ -393,14 +393,14 @@ class Engine:
         recorded in it as its latest turn."""
         if conversation is None:
             return self.ask_many([(question, doc)], top_k=top_k)[0]
-        from index.conversation import ask_in
+        from index.answering.conversation import ask_in
 
         return ask_in(self, conversation, question, top_k=top_k, doc=doc)
 
     def is_name(self, word: str) -> bool:
         """Whether the index writes ``word`` as a name (capitalised inside sentences), read
         from up to NAME_SAMPLE of the units holding it (False with no index loaded)."""
-        from index.conversation import NAME_SAMPLE, written_as_name
+        from index.answering.conversation import NAME_SAMPLE, written_as_name
 
         loaded = self._loaded
         if loaded is None:

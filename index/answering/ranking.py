@@ -1,7 +1,7 @@
 """Ranking and the verdict: the whole path from a question to its :class:`Answer`, "answer",
-"likely" or "unknown"; :class:`index.engine.Engine` hands each question here.
+"likely" or "unknown"; :class:`index.answering.engine.Engine` hands each question here.
 
-For one question (cleaned by :func:`index.search.normalise_question`), within the document
+For one question (cleaned by :func:`index.answering.search.normalise_question`), within the document
 filter:
 
 1. **first stage**: the dense top-N and the BM25 top-N are rescored from a few signals
@@ -31,18 +31,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from index.answering.search import NO_WORDS, Answer, Passage, Verdict, context_of, has_words
 from index.errors import ModelError
-from index.pins import MODELS_DIR
-from index.search import NO_WORDS, Answer, Passage, Verdict, context_of, has_words
-from index.sources import embed_text
+from index.modelling.pins import MODELS_DIR
+from index.sources.documents import embed_text
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from index.lexical import Lexical
-    from index.loading import DocInfo, IndexData
-    from index.sources import Unit
-    from index.stores import VectorStore
+    from index.modelling.lexical import Lexical
+    from index.sources.documents import Unit
+    from index.storage.loading import DocInfo, IndexData
+    from index.storage.stores import VectorStore
 
 FIRST_STAGE_CALIBRATION = MODELS_DIR / "first-stage.json"
 # Every signal a calibration may name: the reranker's logit and the first stage's three.

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from config.exits import EXIT_USAGE
 from index.errors import ModelError
 from index.files import sha256_file
-from index.pins import pinned
+from index.modelling.pins import pinned
 
 if TYPE_CHECKING:
     import numpy as np
