@@ -140,7 +140,7 @@ class HashReranker:
     fingerprint = "benchmark-hash-reranker"
 
     def __init__(self) -> None:
-        from index.answering.ranking import OWN_SIGMOID
+        from index.modelling.calibration import OWN_SIGMOID
 
         self.calibration = OWN_SIGMOID
 

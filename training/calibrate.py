@@ -30,8 +30,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from index.answering.ranking import Calibration, Linear
 from index.files import sha256_file
+from index.modelling.calibration import Calibration, Linear
 from training.data import Question, read_squad
 
 if TYPE_CHECKING:

@@ -117,7 +117,7 @@ def export_reranker(folder: Path, out: Path, *, int8: bool = False) -> dict[str,
     import numpy as np
     import torch
 
-    from index.answering.ranking import OWN_SIGMOID
+    from index.modelling.calibration import OWN_SIGMOID
     from index.modelling.onnx_runtime import OnnxReranker
     from index.modelling.reranker import CrossEncoderReranker
 

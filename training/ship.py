@@ -15,8 +15,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from index.answering.ranking import Calibration
 from index.files import sha256_file
+from index.modelling.calibration import Calibration
 from index.modelling.reranker import BUNDLED_DIR, BUNDLED_WEIGHTS, CALIBRATION
 from training.pins import pin
 

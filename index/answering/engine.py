@@ -14,13 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from index.answering.ranking import (
-    Calibration,
-    Ranking,
-    Reranker,
-    Weights,
-    first_stage_calibration,
-)
+from index.answering.ranking import Ranking, Reranker, Weights
 from index.answering.search import Answer, normalise_question
 from index.errors import (
     IndexLoadError,
@@ -30,6 +24,7 @@ from index.errors import (
     UsageError,
     unknown_document,
 )
+from index.modelling.calibration import Calibration, first_stage_calibration
 from index.modelling.lexical import Lexical
 from index.modelling.reranker import BUNDLED, NONE
 from index.modelling.threads import Purpose, apply_threads, thread_count

@@ -33,7 +33,7 @@ from index.wording import plural
 if TYPE_CHECKING:
     import numpy as np
 
-    from index.answering.ranking import Calibration
+    from index.modelling.calibration import Calibration
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from index.answering.ranking import OWN_SIGMOID, Calibration
 from index.errors import ModelError
+from index.modelling.calibration import OWN_SIGMOID, Calibration
 from index.modelling.pins import MODELS_DIR, pinned
 
 if TYPE_CHECKING:

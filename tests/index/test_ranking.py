@@ -13,8 +13,6 @@ import numpy as np
 import pytest
 
 from index.answering.ranking import (
-    Calibration,
-    Linear,
     Ranking,
     Weights,
     answer_cues,
@@ -23,6 +21,7 @@ from index.answering.ranking import (
 )
 from index.answering.search import has_words, normalise_question
 from index.errors import ModelError
+from index.modelling.calibration import Calibration, Linear
 from index.sources.documents import Unit
 
 

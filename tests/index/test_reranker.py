@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.answering.ranking import (
+from index.errors import ModelError
+from index.modelling.calibration import (
     FIRST_STAGE_CALIBRATION,
     OWN_SIGMOID,
     Calibration,
     Linear,
     first_stage_calibration,
 )
-from index.errors import ModelError
 from tests.conftest import ARTICLE_DOC
 from tests.fakes import FakeReranker
 
