@@ -160,12 +160,12 @@ def _write_info(out: Path, *, kind: str, folder: Path, max_length: int, dimensio
     import torch
 
     from index.files import sha256_file
-    from index.modelling.embedder import _local_fingerprint
+    from index.modelling.embedder import local_fingerprint
 
     info = {
         "kind": kind,
         "source": {"name": "all-MiniLM-L6-v2" if kind == "encoder" else "bundled",
-                   "folder": folder.name, "weights_sha256": _local_fingerprint(folder)},
+                   "folder": folder.name, "weights_sha256": local_fingerprint(folder)},
         "onnx_sha256": sha256_file(out / MODEL_FILE),
         "max_length": max_length,
         "dimension": dimension,
