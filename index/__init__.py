@@ -18,14 +18,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from index.answering.configured import default_embedder, default_reranker
     from index.answering.conversation import Conversation, Conversations
     from index.answering.engine import (
         BuildSources,
         Engine,
         RebuildInProgress,
         build_sources,
-        default_embedder,
-        default_reranker,
         preflight,
     )
     from index.answering.search import Answer, Passage, has_words, normalise_question
@@ -60,8 +59,9 @@ _WHERE: dict[str, tuple[str, str]] = {
     **{name: ("index.answering.conversation", name) for name in ("Conversation",
                                                                   "Conversations")},
     **{name: ("index.answering.engine", name) for name in (
-        "BuildSources", "Engine", "RebuildInProgress", "build_sources", "default_embedder",
-        "default_reranker", "preflight")},
+        "BuildSources", "Engine", "RebuildInProgress", "build_sources", "preflight")},
+    **{name: ("index.answering.configured", name) for name in ("default_embedder",
+                                                                "default_reranker")},
     **{name: ("index.errors", name) for name in (
         "DataError", "IndexLoadError", "QabotError", "SourceError", "UsageError",
         "unknown_document")},

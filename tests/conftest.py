@@ -30,9 +30,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def _fake_reranker(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Unit tests rerank with the fast fake; integration tests load the bundled reranker."""
     if request.node.get_closest_marker("integration") is None:
-        import index.answering.engine
+        import index.answering.configured
 
-        monkeypatch.setattr(index.answering.engine, "default_reranker",
+        monkeypatch.setattr(index.answering.configured, "default_reranker",
                             lambda settings, *_: None if settings.reranker == "none"
                             else FakeReranker())
 
@@ -97,11 +97,11 @@ def onnx_reranker():
 def real_models(monkeypatch: pytest.MonkeyPatch, onnx_embedder, onnx_reranker) -> None:
     """Let the CLI reuse the session's loaded default models instead of loading them per
     call (the torch reference: ``real_embedder``, ``real_reranker``)."""
-    import index.answering.engine
+    import index.answering.configured
 
-    monkeypatch.setattr(index.answering.engine, "default_embedder",
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
                         lambda settings, *_: onnx_embedder)
-    monkeypatch.setattr(index.answering.engine, "default_reranker",
+    monkeypatch.setattr(index.answering.configured, "default_reranker",
                         lambda settings, *_: None if settings.reranker == "none" else onnx_reranker)
 
 

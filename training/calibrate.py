@@ -78,7 +78,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 def _engine(index_dir: Path, reranker: str, depth: int, model_name: str) -> Engine:
     """An engine that ranks ``depth`` candidates with the real models, as qabot does."""
     from config import Settings
-    from index.answering.engine import Engine, default_reranker
+    from index.answering.configured import default_reranker
+    from index.answering.engine import Engine
     from index.modelling.embedder import SentenceTransformerEmbedder
 
     settings = Settings(_env_file=None, index_dir=index_dir, reranker=reranker,

@@ -88,7 +88,8 @@ class Asked:
 def engine_for(index_dir: Path, depth: int) -> Engine:
     """The product's engine, its calibration a placeholder (only the signals matter)."""
     from config import Settings
-    from index.answering.engine import Engine, default_embedder, default_reranker
+    from index.answering.configured import default_embedder, default_reranker
+    from index.answering.engine import Engine
     from index.modelling.calibration import Calibration, Linear
 
     settings = Settings(_env_file=None, index_dir=index_dir, rerank_depth=depth, top_k=depth,

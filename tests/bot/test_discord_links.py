@@ -16,9 +16,9 @@ from tests.index.test_citations import PAGE, QUESTION, URL
 
 @pytest.fixture
 def index_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    import index.answering.engine
+    import index.answering.configured
 
-    monkeypatch.setattr(index.answering.engine, "default_embedder",
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
                         lambda settings, *_: FakeEmbedder())
     source = tmp_path / "rota.md"
     source.write_text(PAGE, encoding="utf-8")

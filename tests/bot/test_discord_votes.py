@@ -293,10 +293,10 @@ def test_a_bad_vote_line_is_skipped_and_named(tmp_path: Path, line: str, error: 
 
 def test_qabot_eval_reads_the_vote_file(tmp_path: Path, fake_engine: Any,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.answering.engine
+    import index.answering.configured
     from tests.fakes import FakeEmbedder
 
-    monkeypatch.setattr(index.answering.engine, "default_embedder",
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
                         lambda settings, *_: FakeEmbedder())
     from bot.cli import cli
 

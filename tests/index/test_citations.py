@@ -38,9 +38,9 @@ QUESTION = "What happens to unfinished tickets?"
 
 @pytest.fixture(autouse=True)
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.answering.engine
+    import index.answering.configured
 
-    monkeypatch.setattr(index.answering.engine, "default_embedder",
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
                         lambda settings, *_: FakeEmbedder())
 
 

@@ -90,9 +90,9 @@ def test_wikiqa_conversion(tmp_path: Path) -> None:
 
 @pytest.fixture
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.answering.engine
+    import index.answering.configured
 
-    monkeypatch.setattr(index.answering.engine, "default_embedder",
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
                         lambda settings, *_: FakeEmbedder())
 
 

@@ -94,9 +94,9 @@ def _free_port() -> int:
 # `qabot` with the fake model: what every process below runs.
 QABOT = textwrap.dedent("""
     import sys
-    import index.answering.engine
+    import index.answering.configured
     from tests.fakes import FakeEmbedder
-    index.answering.engine.default_embedder = lambda *args: FakeEmbedder()
+    index.answering.configured.default_embedder = lambda *args: FakeEmbedder()
     from bot.cli import main
     sys.argv = ["qabot", *sys.argv[1:]]
     main()

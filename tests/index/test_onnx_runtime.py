@@ -134,18 +134,18 @@ def _settings(tmp_path: Path, **kw: object):
 
 def test_the_bundled_models_run_on_onnx_by_default(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.answering.engine
+    import index.answering.configured
 
     monkeypatch.undo()  # the suite's fake reranker: this test is about the real choice
     settings = _settings(tmp_path)
-    assert isinstance(index.answering.engine.default_embedder(settings), OnnxEmbedder)
-    assert isinstance(index.answering.engine.default_reranker(settings), OnnxReranker)
-    assert index.answering.engine.default_reranker(_settings(tmp_path, reranker="none")) is None
+    assert isinstance(index.answering.configured.default_embedder(settings), OnnxEmbedder)
+    assert isinstance(index.answering.configured.default_reranker(settings), OnnxReranker)
+    assert index.answering.configured.default_reranker(_settings(tmp_path, reranker="none")) is None
 
 
 def test_runtime_torch_and_other_models_go_to_sentence_transformers(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.answering.engine
+    import index.answering.configured
     import index.modelling.embedder
     import index.modelling.reranker
 
@@ -161,11 +161,11 @@ def test_runtime_torch_and_other_models_go_to_sentence_transformers(
     monkeypatch.setattr(index.modelling.reranker, "CrossEncoderReranker",
                         type("CrossEncoder", (Recorder,), {}))
     torch_settings = _settings(tmp_path, runtime="torch", threads=3)
-    index.answering.engine.default_embedder(torch_settings)
-    index.answering.engine.default_reranker(torch_settings)
+    index.answering.configured.default_embedder(torch_settings)
+    index.answering.configured.default_reranker(torch_settings)
     other = _settings(tmp_path, model="/some/model", reranker="/some/cross-encoder")
-    index.answering.engine.default_embedder(other, "build")
-    index.answering.engine.default_reranker(other)
+    index.answering.configured.default_embedder(other, "build")
+    index.answering.configured.default_reranker(other)
     import os
 
     assert made == [("Embedder", "all-MiniLM-L6-v2", 3), ("CrossEncoder", "bundled", 3),

@@ -182,7 +182,7 @@ def test_a_reranker_that_cannot_be_had_is_one_line_and_exit_2(monkeypatch, tmp_p
 
     from click.testing import CliRunner
 
-    import index.answering.engine
+    import index.answering.configured
     from bot.cli import cli
     from index.modelling.reranker import CrossEncoderReranker
     from tests.fakes import FakeEmbedder
@@ -193,9 +193,9 @@ def test_a_reranker_that_cannot_be_had_is_one_line_and_exit_2(monkeypatch, tmp_p
     monkeypatch.setitem(sys.modules, "sentence_transformers", fake)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("QABOT_RERANKER", "cross-encoder/ms-marco-MiniLM-L6-v3")
-    monkeypatch.setattr(index.answering.engine, "default_embedder",
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
                         lambda settings, *_: FakeEmbedder())
-    monkeypatch.setattr(index.answering.engine, "default_reranker",
+    monkeypatch.setattr(index.answering.configured, "default_reranker",
                         lambda settings, *_: CrossEncoderReranker(settings.reranker))
     monkeypatch.setenv("QABOT_INDEX_DIR", str(tmp_path / "idx"))  # built on first use
     result = CliRunner().invoke(cli, ["ask", "How long did the meeting last?"])

@@ -22,10 +22,11 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def emb(monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
     """The fake embedder every CLI command in the test uses; ``calls`` shows what it encoded."""
-    import index.answering.engine
+    import index.answering.configured
 
     embedder = FakeEmbedder()
-    monkeypatch.setattr(index.answering.engine, "default_embedder", lambda settings, *_: embedder)
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
+                        lambda settings, *_: embedder)
     return embedder
 
 

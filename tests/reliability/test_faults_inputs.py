@@ -22,9 +22,9 @@ HANG_SECONDS = 20
 
 @pytest.fixture(autouse=True)
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.answering.engine
+    import index.answering.configured
 
-    monkeypatch.setattr(index.answering.engine, "default_embedder",
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
                         lambda settings, *_: FakeEmbedder())
 
 
@@ -271,7 +271,7 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
     import huggingface_hub
 
-    import index.answering.engine
+    import index.answering.configured
     from index.modelling.embedder import SentenceTransformerEmbedder
 
     state: dict[str, Any] = {"probe": OSError("Name or service not known"), "probes": [],
@@ -295,7 +295,7 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("QABOT_MODEL", TYPO)
-    monkeypatch.setattr(index.answering.engine, "default_embedder",
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
                         lambda settings, *_: SentenceTransformerEmbedder(settings.model))
     return state
 

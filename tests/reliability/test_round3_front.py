@@ -30,9 +30,9 @@ ESC = "\x1b"
 
 @pytest.fixture(autouse=True)
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.answering.engine
+    import index.answering.configured
 
-    monkeypatch.setattr(index.answering.engine, "default_embedder",
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
                         lambda settings, *_: FakeEmbedder())
 
 
@@ -231,7 +231,7 @@ def test_only_web_addresses_are_shown_as_links(tmp_path: Path, monkeypatch: pyte
     built = invoke("index", "build", "--source", str(units), "--index-dir", str(index_dir))
     assert built.exit_code == 0, built.output
     monkeypatch.undo()
-    monkeypatch.setattr("index.answering.engine.default_embedder",
+    monkeypatch.setattr("index.answering.configured.default_embedder",
                         lambda settings, *_: FakeEmbedder())
 
     scheme = url.split(":")[0]

@@ -45,10 +45,10 @@ from tests.reliability.test_faults_storage import (
 ROOT = Path(__file__).resolve().parents[2]
 # The CLI with the fake models (no model loads, so a hang is the fault's, not a load's).
 CLI = textwrap.dedent("""
-    import index.answering.engine
+    import index.answering.configured
     from tests.fakes import FakeEmbedder, FakeReranker
-    index.answering.engine.default_embedder = lambda settings, *_: FakeEmbedder()
-    index.answering.engine.default_reranker = lambda settings, *_: FakeReranker()
+    index.answering.configured.default_embedder = lambda settings, *_: FakeEmbedder()
+    index.answering.configured.default_reranker = lambda settings, *_: FakeReranker()
     from bot.cli import main
     main()
 """)
@@ -57,9 +57,9 @@ TIMEOUT = 60
 
 @pytest.fixture
 def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    import index.answering.engine
+    import index.answering.configured
 
-    monkeypatch.setattr(index.answering.engine, "default_embedder",
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
                         lambda settings, *_: FakeEmbedder())
     return CliRunner()
 
@@ -313,7 +313,7 @@ def test_an_empty_file_in_a_folder_is_skipped_and_said(runner: CliRunner,
 
 SLOW_BUILD = textwrap.dedent("""
     import time
-    import index.answering.engine
+    import index.answering.configured
     from tests.fakes import FakeEmbedder
 
     class Slow(FakeEmbedder):
@@ -326,7 +326,7 @@ SLOW_BUILD = textwrap.dedent("""
                     bar.update(1)
             return super().encode(texts, batch_size=batch_size)
 
-    index.answering.engine.default_embedder = lambda settings, *_: Slow()
+    index.answering.configured.default_embedder = lambda settings, *_: Slow()
     from bot.cli import main
     main()
 """)

@@ -221,10 +221,10 @@ def test_faiss_disk_full_says_why_in_whole_words(tmp_path: Path,
     import faiss
     from click.testing import CliRunner
 
-    import index.answering.engine
+    import index.answering.configured
     from bot.cli import cli
 
-    monkeypatch.setattr(index.answering.engine, "default_embedder",
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
                         lambda settings, *_: FakeEmbedder())
     folder = tmp_path.joinpath(*["deep" * 10] * depth) / "idx"
 
