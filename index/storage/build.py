@@ -26,6 +26,7 @@ import index.storage.versions as versions
 from index.errors import IndexLoadError
 from index.files import sha256_file, write_json
 from index.modelling.lexical import Lexical
+from index.modelling.lexical_build import build_lexical
 from index.sources.documents import Document, builtin_article, embed_text
 from index.sources.splitter import SPLITTER_SETTINGS
 from index.storage.folder import (
@@ -139,7 +140,7 @@ def build_index(
             if on_encoded is not None:
                 on_encoded()
             store = make_store(vectors, faiss_kind, milvus, alias, progress=progress)
-            lexical = Lexical([u.text for u in units])
+            lexical = build_lexical([u.text for u in units])
             with versions.writing(index_dir):
                 _write_build(tmp, documents, embedder, store, lexical, {
                     "corpus_hash": corpus, "sources": labels, "reused_vectors": reused,

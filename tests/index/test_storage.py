@@ -235,14 +235,15 @@ def test_other_weights_reuse_nothing(tmp_path: Path) -> None:
 
 
 def test_lexical_model_is_saved_checked_and_loaded(built: Path, fake_embedder) -> None:
-    from index.modelling.lexical import LEXICAL_FILES, Lexical
+    from index.modelling.lexical import LEXICAL_FILES
+    from index.modelling.lexical_build import build_lexical
     from index.storage.loading import load_lexical
 
     manifest = json.loads((built / MANIFEST).read_text())
     assert all(name in manifest["files"] for name in LEXICAL_FILES)
     data = _load(built, fake_embedder)
     saved = load_lexical(data)
-    fresh = Lexical([u.text for u in data.units])
+    fresh = build_lexical([u.text for u in data.units])
     q = fresh.query_ids("How long did the meeting last?")
     assert (saved.bm25(q) == fresh.bm25(q)).all()
     path = built / "lexical.idf.npy"
