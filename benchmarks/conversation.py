@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from bot.app import get_settings, open_engine
-    from index.conversation import Conversation
+    from index.answering.conversation import Conversation
 
     engine = open_engine(get_settings(index_dir=args.index_dir), build_missing=False,
                          warm=True)

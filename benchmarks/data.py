@@ -27,7 +27,7 @@ DIMENSION = 384
 
 def source_sentences() -> tuple[list[str], list[str]]:
     """Real sentences and titles: the WikiQA dev half, else the built-in article."""
-    from index.sources import load_sources
+    from index.sources.documents import load_sources
 
     sentences = [u.text for d in load_sources() for u in d.units]
     titles = ["trump putin g20 meeting"]
@@ -140,7 +140,7 @@ class HashReranker:
     fingerprint = "benchmark-hash-reranker"
 
     def __init__(self) -> None:
-        from index.ranking import OWN_SIGMOID
+        from index.modelling.calibration import OWN_SIGMOID
 
         self.calibration = OWN_SIGMOID
 

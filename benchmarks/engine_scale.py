@@ -22,11 +22,11 @@ from benchmarks.measure import median, python_module, run_process, timed
 
 def measure(size: int, folder: Path, asks: int) -> dict[str, Any]:
     from config import Settings
-    from index.build import build_index
-    from index.engine import Engine
-    from index.folder import MANIFEST
-    from index.lexical import Lexical
-    from index.sources import load_sources
+    from index.answering.engine import Engine
+    from index.modelling.lexical_build import build_lexical
+    from index.sources.documents import load_sources
+    from index.storage.build import build_index
+    from index.storage.folder import MANIFEST
 
     corpus = write_corpus(folder / f"corpus-{size}.jsonl", size)
     extra = write_corpus(folder / f"added-{size}.jsonl", 20, seed=99, prefix="added")
@@ -34,7 +34,7 @@ def measure(size: int, folder: Path, asks: int) -> dict[str, Any]:
     read_s, docs = timed(lambda: load_sources([corpus]))
     embedder = HashEmbedder()
     full = build_index(docs, embedder, index_dir, force=True)
-    lexical_s, _ = timed(lambda: Lexical([u.text for d in docs for u in d.units]))
+    lexical_s, _ = timed(lambda: build_lexical([u.text for d in docs for u in d.units]))
     embedder.encoded = 0
     added = build_index(load_sources([corpus, extra]), embedder, index_dir)
     out: dict[str, Any] = {

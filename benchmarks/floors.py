@@ -54,7 +54,7 @@ class RawModels:
     """The shipped encoder and reranker driven directly (in this process)."""
 
     def __init__(self, threads: int = 1) -> None:
-        from index.onnx_runtime import ENCODER_EXPORT, RERANKER_EXPORT
+        from index.modelling.onnx_runtime import ENCODER_EXPORT, RERANKER_EXPORT
 
         self.ns: dict[str, Any] = {}
         exec(RAW, self.ns)  # noqa: S102 - our own constant code, shared with the cold floor
@@ -72,7 +72,7 @@ class RawModels:
 
 
 def cold_command(python: str, question: str, passages: Path | None) -> list[str]:
-    from index.onnx_runtime import ENCODER_EXPORT, RERANKER_EXPORT
+    from index.modelling.onnx_runtime import ENCODER_EXPORT, RERANKER_EXPORT
 
     return [python, "-c", COLD, str(ENCODER_EXPORT), str(RERANKER_EXPORT), question,
             str(passages) if passages else "-"]

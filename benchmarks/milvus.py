@@ -33,7 +33,7 @@ from benchmarks.data import ARTICLE_QA, HashEmbedder, clustered_vectors, questio
 from benchmarks.measure import ROOT, median, percentile, python_module, run_process, timed
 
 K = 10
-CANDIDATES = 50  # the engine's dense top-N (index.search.Weights.candidates)
+CANDIDATES = 50  # the engine's dense top-N (index.answering.ranking.Weights.candidates)
 RESCORED = 100  # about how many candidates' vectors the engine reads back per question
 STORES = ("faiss", "milvus")
 
@@ -49,7 +49,7 @@ def store_case(store: str, size: int, queries: int, folder: Path) -> dict[str, A
     import numpy as np
 
     from benchmarks.scale import _clusters
-    from index.stores.faiss import FaissStore
+    from index.storage.stores.faiss import FaissStore
 
     vectors = clustered_vectors(size, clusters=_clusters(size))
     qs = clustered_vectors(queries, clusters=_clusters(size), seed=1)
@@ -58,7 +58,7 @@ def store_case(store: str, size: int, queries: int, folder: Path) -> dict[str, A
     if store == "faiss":
         build_s, built = timed(lambda: FaissStore.build(vectors))
     else:
-        from index.stores.milvus import MilvusConfig, MilvusStore, connect
+        from index.storage.stores.milvus import MilvusConfig, MilvusStore, connect
 
         config = MilvusConfig(uri=str(folder / f"bench-{size}.db"))
         connect(config)  # the embedded server starts outside the timing
@@ -90,15 +90,15 @@ def store_case(store: str, size: int, queries: int, folder: Path) -> dict[str, A
 def engine_case(store: str, size: int, asks: int, folder: Path) -> dict[str, Any]:
     """Build a ``size``-unit synthetic corpus with the fake model and ask ``asks`` questions."""
     from config import Settings
-    from index.engine import Engine
-    from index.sources import load_sources
+    from index.answering.engine import Engine
+    from index.sources.documents import load_sources
 
     corpus = write_corpus(folder / f"corpus-{size}.jsonl", size)
     settings = Settings(_env_file=None, index_dir=folder / f"{store}-{size}", store=store)
     engine = Engine(settings, HashEmbedder(), reranker=None)
     docs = load_sources([corpus])
     if store == "milvus":  # the embedded server starts outside the timing
-        from index.stores.milvus import connect
+        from index.storage.stores.milvus import connect
 
         connect(engine.milvus)  # type: ignore[arg-type]
     result = engine.build([corpus], documents=docs, force=True)

@@ -52,7 +52,7 @@ def _doc_filters(store: Any, vectors: Any, count: int) -> list[dict[str, Any]]:
     import faiss
     import numpy as np
 
-    import index.stores.faiss as store_module
+    import index.storage.stores.faiss as store_module
 
     size = len(vectors)
     rng = np.random.default_rng(5)
@@ -95,7 +95,7 @@ def case(size: int, kind: str, queries: int, folder: Path) -> dict[str, Any]:
     """Build one store of ``size`` vectors and measure it."""
     import faiss
 
-    from index.stores.faiss import FaissStore
+    from index.storage.stores.faiss import FaissStore
 
     vectors = clustered_vectors(size, clusters=_clusters(size))
     qs = _queries(size, queries)
@@ -119,7 +119,7 @@ def case(size: int, kind: str, queries: int, folder: Path) -> dict[str, Any]:
 def load(path: Path, kind: str, params: dict[str, Any], size: int, mmap: bool,
          queries: int) -> dict[str, Any]:
     """Load a saved store in a fresh process: load time, memory, first queries' latency."""
-    from index.stores.faiss import FaissStore
+    from index.storage.stores.faiss import FaissStore
 
     qs = _queries(size, queries)
     base = rss_mb()

@@ -90,7 +90,8 @@ def sets() -> list[QuestionSet]:
 def measure(qs: QuestionSet, tmp: Path) -> dict[str, Any]:
     from bot.app import get_settings
     from index import evaluate
-    from index.engine import Engine, default_embedder
+    from index.answering.configured import default_embedder
+    from index.answering.engine import Engine
 
     index_dir = tmp / qs.name
     if qs.sources == ():

@@ -72,7 +72,7 @@ def _as_html(path: Path) -> bytes | str:
     if suffix in (".md", ".markdown"):
         from markdown_it import MarkdownIt
 
-        from index.parsing import front_matter
+        from index.sources.parsing import front_matter
 
         _, body = front_matter(path.read_text(encoding="utf-8"), str(path))
         return "<html><body>" + MarkdownIt("commonmark", {"html": True}).enable(
@@ -92,7 +92,7 @@ def visible_words(path: Path) -> Counter[str]:
     """The words a reader sees in the page's body (or its one main element)."""
     import lxml.html
 
-    from index.html_page import decode
+    from index.sources.html_page import decode
 
     page = _as_html(path)
     tree = lxml.html.document_fromstring(decode(page) if isinstance(page, bytes) else page)
@@ -114,7 +114,7 @@ def visible_words(path: Path) -> Counter[str]:
 
 def indexed_words(path: Path) -> Counter[str]:
     """The words that reach the index: units, their sections, the document's title."""
-    from index.sources import read_parsed_document
+    from index.sources.documents import read_parsed_document
 
     doc = read_parsed_document(path)
     sections = {u.section for u in doc.units}

@@ -30,9 +30,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def _fake_reranker(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Unit tests rerank with the fast fake; integration tests load the bundled reranker."""
     if request.node.get_closest_marker("integration") is None:
-        import index.engine
+        import index.answering.configured
 
-        monkeypatch.setattr(index.engine, "default_reranker",
+        monkeypatch.setattr(index.answering.configured, "default_reranker",
                             lambda settings, *_: None if settings.reranker == "none"
                             else FakeReranker())
 
@@ -52,7 +52,7 @@ def fake_embedder() -> FakeEmbedder:
 @pytest.fixture
 def fake_engine(settings, fake_embedder):
     """An engine over the built-in article with the fake embedder, index built and loaded."""
-    from index.engine import Engine
+    from index.answering.engine import Engine
 
     engine = Engine(settings, fake_embedder)
     engine.build()
@@ -63,7 +63,7 @@ def fake_engine(settings, fake_embedder):
 @pytest.fixture(scope="session")
 def real_embedder():
     """The real bundled all-MiniLM-L6-v2 (loaded once per test session)."""
-    from index.embedder import SentenceTransformerEmbedder
+    from index.modelling.embedder import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder("all-MiniLM-L6-v2")
 
@@ -71,7 +71,7 @@ def real_embedder():
 @pytest.fixture(scope="session")
 def real_reranker():
     """The bundled reranker (loaded once per test session)."""
-    from index.reranker import BUNDLED, CrossEncoderReranker
+    from index.modelling.reranker import BUNDLED, CrossEncoderReranker
 
     return CrossEncoderReranker(BUNDLED)
 
@@ -79,7 +79,7 @@ def real_reranker():
 @pytest.fixture(scope="session")
 def onnx_embedder():
     """The bundled encoder on ONNX Runtime: what qabot answers with by default."""
-    from index.onnx_runtime import OnnxEmbedder
+    from index.modelling.onnx_runtime import OnnxEmbedder
 
     return OnnxEmbedder(threads=2)
 
@@ -87,8 +87,8 @@ def onnx_embedder():
 @pytest.fixture(scope="session")
 def onnx_reranker():
     """The bundled reranker on ONNX Runtime: what qabot answers with by default."""
-    from index.onnx_runtime import OnnxReranker
-    from index.reranker import bundled_calibration
+    from index.modelling.onnx_runtime import OnnxReranker
+    from index.modelling.reranker import bundled_calibration
 
     return OnnxReranker(calibration=bundled_calibration(), threads=2)
 
@@ -97,18 +97,19 @@ def onnx_reranker():
 def real_models(monkeypatch: pytest.MonkeyPatch, onnx_embedder, onnx_reranker) -> None:
     """Let the CLI reuse the session's loaded default models instead of loading them per
     call (the torch reference: ``real_embedder``, ``real_reranker``)."""
-    import index.engine
+    import index.answering.configured
 
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: onnx_embedder)
-    monkeypatch.setattr(index.engine, "default_reranker",
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
+                        lambda settings, *_: onnx_embedder)
+    monkeypatch.setattr(index.answering.configured, "default_reranker",
                         lambda settings, *_: None if settings.reranker == "none" else onnx_reranker)
 
 
 @pytest.fixture(scope="session")
 def real_index_dir(tmp_path_factory: pytest.TempPathFactory, onnx_embedder) -> Iterator[Path]:
     """An index of the built-in article built with the real model (once per session)."""
-    from index.build import build_index
-    from index.sources import load_sources
+    from index.sources.documents import load_sources
+    from index.storage.build import build_index
 
     path = tmp_path_factory.mktemp("real") / "index"
     build_index(load_sources(), onnx_embedder, path)
@@ -118,7 +119,7 @@ def real_index_dir(tmp_path_factory: pytest.TempPathFactory, onnx_embedder) -> I
 @pytest.fixture
 def real_engine(onnx_embedder, onnx_reranker, real_index_dir: Path):
     from config import Settings
-    from index.engine import Engine
+    from index.answering.engine import Engine
 
     engine = Engine(Settings(_env_file=None, index_dir=real_index_dir), onnx_embedder,
                     reranker=onnx_reranker)
@@ -134,7 +135,7 @@ MOONS = ("Zorblat is a city on the red planet. Zorblat has three moons and a can
 
 def engine_over(settings, folder: Path, text: str):
     """An engine (fake embedder and reranker) over ``text``, built in ``folder`` and loaded."""
-    from index.engine import Engine
+    from index.answering.engine import Engine
 
     folder.mkdir(parents=True, exist_ok=True)
     source = folder / "source.txt"

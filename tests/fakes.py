@@ -45,7 +45,7 @@ class FakeReranker:
     deterministic, no model. Its calibration answers from two shared words up."""
 
     def __init__(self) -> None:
-        from index.ranking import Calibration, Linear
+        from index.modelling.calibration import Calibration, Linear
 
         self.name = "fake-reranker"
         self.fingerprint = "fake"

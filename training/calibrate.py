@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from index.files import sha256_file
-from index.ranking import Calibration, Linear
+from index.modelling.calibration import Calibration, Linear
 from training.data import Question, read_squad
 
 if TYPE_CHECKING:
-    from index.engine import Engine
+    from index.answering.engine import Engine
 from training.reranker import DEFAULT_DATA
 
 log = logging.getLogger("training.calibrate")
@@ -78,8 +78,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 def _engine(index_dir: Path, reranker: str, depth: int, model_name: str) -> Engine:
     """An engine that ranks ``depth`` candidates with the real models, as qabot does."""
     from config import Settings
-    from index.embedder import SentenceTransformerEmbedder
-    from index.engine import Engine, default_reranker
+    from index.answering.configured import default_reranker
+    from index.answering.engine import Engine
+    from index.modelling.embedder import SentenceTransformerEmbedder
 
     settings = Settings(_env_file=None, index_dir=index_dir, reranker=reranker,
                         rerank_depth=depth, top_k=depth)

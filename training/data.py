@@ -16,8 +16,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.sources import humanise
-from index.splitter import split_sentences
+from index.sources.documents import humanise
+from index.sources.splitter import split_sentences
 
 _WORD = re.compile(r"\w+")
 # A name (a run of capitalised words, "of"/"the" allowed inside) or a number of 2-4 digits.

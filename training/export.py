@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from index.onnx_runtime import (
+from index.modelling.onnx_runtime import (
     ENCODER_EXPORT,
     EXPORT_FILE,
     MIN_COSINE,
@@ -35,7 +35,7 @@ from index.onnx_runtime import (
     RERANKER_EXPORT,
     TOKENIZER_FILE,
 )
-from index.pins import Model
+from index.modelling.pins import Model
 from training.pins import pin
 
 MAX_LOGIT_DIFF = 0.01
@@ -46,7 +46,7 @@ QUESTION_SET = Path(__file__).resolve().parents[1] / "index" / "data" / "article
 
 def sample_texts() -> tuple[list[str], list[tuple[str, str]]]:
     """The article's embedded sentences and questions, and (question, sentence) pairs."""
-    from index.sources import embed_text, load_sources
+    from index.sources.documents import embed_text, load_sources
 
     docs = load_sources()
     sentences = [embed_text(u, d.title) for d in docs for u in d.units]
@@ -84,7 +84,7 @@ def export_encoder(folder: Path, out: Path, *, int8: bool = False) -> dict[str, 
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from index.onnx_runtime import OnnxEmbedder
+    from index.modelling.onnx_runtime import OnnxEmbedder
 
     model = SentenceTransformer(str(folder), device="cpu").eval()
 
@@ -117,9 +117,9 @@ def export_reranker(folder: Path, out: Path, *, int8: bool = False) -> dict[str,
     import numpy as np
     import torch
 
-    from index.onnx_runtime import OnnxReranker
-    from index.ranking import OWN_SIGMOID
-    from index.reranker import CrossEncoderReranker
+    from index.modelling.calibration import OWN_SIGMOID
+    from index.modelling.onnx_runtime import OnnxReranker
+    from index.modelling.reranker import CrossEncoderReranker
 
     reference_model = CrossEncoderReranker(str(folder))
     model = reference_model._model.model.eval()
@@ -159,13 +159,13 @@ def _write_info(out: Path, *, kind: str, folder: Path, max_length: int, dimensio
     import onnxruntime
     import torch
 
-    from index.embedder import _local_fingerprint
     from index.files import sha256_file
+    from index.modelling.embedder import local_fingerprint
 
     info = {
         "kind": kind,
         "source": {"name": "all-MiniLM-L6-v2" if kind == "encoder" else "bundled",
-                   "folder": folder.name, "weights_sha256": _local_fingerprint(folder)},
+                   "folder": folder.name, "weights_sha256": local_fingerprint(folder)},
         "onnx_sha256": sha256_file(out / MODEL_FILE),
         "max_length": max_length,
         "dimension": dimension,
@@ -198,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from training.runtime import start
 
     base, _ = start(args.threads, 13)
-    from index.reranker import BUNDLED_DIR
+    from index.modelling.reranker import BUNDLED_DIR
 
     jobs: list[tuple[str, Path, Path, Model]] = []
     if args.what in {"encoder", "both"}:

@@ -25,8 +25,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from index.sources import humanise
-from index.splitter import Span, split_sentences
+from index.sources.documents import humanise
+from index.sources.splitter import Span, split_sentences
 from training.data import Question
 
 DEFAULT_LARGE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "qa-train-large"

@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from index.pins import MODELS, PINS_FILE, Model, read_pins
+from index.modelling.pins import MODELS, PINS_FILE, Model, read_pins
 
 
 def pin(model: Model, digest: str, path: Path = PINS_FILE) -> None:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from index.engine import Engine
+    from index.answering.engine import Engine
 
 log = logging.getLogger("training.rows")
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,8 +90,9 @@ class Asked:
 def engine_for(index_dir: Path, depth: int) -> Engine:
     """The product's engine, its calibration a placeholder (only the signals matter)."""
     from config import Settings
-    from index.engine import Engine, default_embedder, default_reranker
-    from index.ranking import Calibration, Linear
+    from index.answering.configured import default_embedder, default_reranker
+    from index.answering.engine import Engine
+    from index.modelling.calibration import Calibration, Linear
 
     settings = Settings(_env_file=None, index_dir=index_dir, rerank_depth=depth, top_k=depth,
                         threads=2)
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--offtopic", type=int, default=60, help="off-topic questions per corpus")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    from index.sources import builtin_article
+    from index.sources.documents import builtin_article
 
     rng = random.Random(20)
     rows: list[Row] = []

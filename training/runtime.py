@@ -16,7 +16,7 @@ def start(threads: int, seed: int) -> tuple[Path, str]:
     import torch
     from transformers import set_seed
 
-    from index.embedder import resolve_model, verify_bundled
+    from index.modelling.embedder import resolve_model, verify_bundled
 
     torch.set_num_threads(threads)  # two busy processes on two cores slow each other badly
     set_seed(seed)

@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 from index.files import sha256_file
-from index.ranking import Calibration
-from index.reranker import BUNDLED_DIR, BUNDLED_WEIGHTS, CALIBRATION
+from index.modelling.calibration import Calibration
+from index.modelling.reranker import BUNDLED_DIR, BUNDLED_WEIGHTS, CALIBRATION
 from training.pins import pin
 
 SHIPPED = ("config.json", "config_sentence_transformers.json", "modules.json",

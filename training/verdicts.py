@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from index.ranking import Calibration, Linear
+from index.modelling.calibration import Calibration, Linear
 from training.rows import OFFTOPIC, Row, corpus_of
 
 log = logging.getLogger("training.verdicts")

@@ -31,7 +31,7 @@ __all__ = ["EXAMPLE", "NEW_CONVERSATION", "Asking", "user_cooldown"]
 
 MAX_CHOICES = 25  # Discord shows at most 25 autocomplete choices
 # Conversations kept in memory (the least recently used are forgotten beyond it); each keeps
-# index.conversation.MAX_TURNS turns. A few hundred bytes each.
+# index.answering.conversation.MAX_TURNS turns. A few hundred bytes each.
 MAX_CONVERSATIONS = 10_000
 NEW_CONVERSATION = "New conversation: your next question stands alone."
 CHOICE_LIMIT = 100  # characters in a choice's name and value

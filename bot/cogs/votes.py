@@ -9,7 +9,7 @@ One vote is one line (see :func:`vote_record`) appended with a single ``write`` 
 ``O_APPEND`` descriptor, under a lock, so votes arriving together, even from two bot
 processes, never interleave; a write a full disk cuts short is cut back (see
 :func:`append_line`). What a vote means for evaluation is decided when the file is read
-(:func:`index.evaluate.read_votes`).
+(:func:`index.evaluation.evaluate.read_votes`).
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def _cut_back(fd: int, written: int) -> None:
 
 def vote_record(*, question: str, doc: str | None, vote: Vote, unit: Unit, answered: bool,
                 cut: bool, user: int, message: int | None) -> dict[str, Any]:
-    """One line of the vote file (the keys :func:`index.evaluate.read_votes` reads)."""
+    """One line of the vote file (the keys :func:`index.evaluation.evaluate.read_votes` reads)."""
     return {"question": question, "doc": doc, "vote": vote, "passage": unit.id,
             "shown": "answer" if answered else "hint", "question_cut": cut, "user": user,
             "message": message, "at": datetime.now(UTC).isoformat(timespec="seconds")}

@@ -217,10 +217,11 @@ def payloads(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 @pytest.fixture
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI opens its engine with the fast fake embedder."""
-    import index.engine
+    import index.answering.configured
     from tests.fakes import FakeEmbedder
 
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: FakeEmbedder())
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
+                        lambda settings, *_: FakeEmbedder())
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
-from index.sources import builtin_article
+from index.sources.documents import builtin_article
 from tests.conftest import ARTICLE_DOC
 from tests.fakes import FakeEmbedder
 
@@ -212,10 +212,10 @@ def test_batch_keeps_order_and_reports_bad_lines(runner: CliRunner, index_dir: P
 
 def test_batch_all_good_exits_0_and_encodes_once(runner: CliRunner, index_dir: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.engine
+    import index.answering.configured
 
     emb = FakeEmbedder()
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: emb)
+    monkeypatch.setattr(index.answering.configured, "default_embedder", lambda settings, *_: emb)
     questions = "".join(f"Question number {i}?\n" for i in range(20))
     result = runner.invoke(cli, ["ask", "--json", "--index-dir", str(index_dir), "--batch",
                                  "-"], input=questions)

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
-from index.sources import builtin_article
+from index.sources.documents import builtin_article
 from tests.conftest import ARTICLE_DOC
 
 pytestmark = pytest.mark.usefixtures("fake_model")

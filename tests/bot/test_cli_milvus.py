@@ -85,12 +85,12 @@ def test_a_bad_milvus_uri_is_a_settings_error(runner: CliRunner, uri: str) -> No
 
 def test_an_index_on_the_other_store_is_refused_before_the_model_loads(
         runner: CliRunner, index_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.engine
+    import index.answering.configured
 
     def no_model(*args: object) -> None:
         raise AssertionError("the model was loaded")
 
-    monkeypatch.setattr(index.engine, "default_embedder", no_model)
+    monkeypatch.setattr(index.answering.configured, "default_embedder", no_model)
     result = runner.invoke(cli, ["ask", "--index-dir", str(index_dir), "hi"], env=MILVUS)
     assert result.exit_code == 1 and result.output.count("\n") == 1
     assert "keeps its vectors in a FAISS file, but QABOT_STORE is milvus; set " \
@@ -98,15 +98,15 @@ def test_an_index_on_the_other_store_is_refused_before_the_model_loads(
 
 
 def test_the_faiss_path_never_imports_pymilvus(tmp_path: Path) -> None:
-    code = ("import sys\nimport index.engine\nfrom tests.fakes import FakeEmbedder\n"
-            "index.engine.default_embedder = lambda *a: FakeEmbedder()\n"
-            "index.engine.default_reranker = lambda *a: None\n"
+    code = ("import sys\nimport index.answering.configured\nfrom tests.fakes import FakeEmbedder\n"
+            "index.answering.configured.default_embedder = lambda *a: FakeEmbedder()\n"
+            "index.answering.configured.default_reranker = lambda *a: None\n"
             "from bot.cli import cli\n"
             "for argv in (['index', 'build'], ['index', 'info'], ['ask', 'hi']):\n"
             "    try:\n        cli.main(argv, prog_name='qabot')\n"
             "    except SystemExit as e:\n        assert not e.code, (argv, e.code)\n"
             "print('MILVUS', [m for m in ('pymilvus', 'milvus_lite', 'grpc', "
-            "'index.stores.milvus') "
+            "'index.storage.stores.milvus') "
             "if m in sys.modules])\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, cwd=ROOT, env={"PATH": "/usr/bin:/bin",
@@ -116,7 +116,7 @@ def test_the_faiss_path_never_imports_pymilvus(tmp_path: Path) -> None:
 
 def test_a_dropped_collection_is_reported_and_repaired_by_a_build(
         runner: CliRunner, tmp_path: Path, fake_model: None) -> None:
-    from index.stores.milvus import MilvusConfig, connect
+    from index.storage.stores.milvus import MilvusConfig, connect
 
     index = tmp_path / "idx"
     _build(runner, index, MILVUS)

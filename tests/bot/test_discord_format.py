@@ -27,10 +27,10 @@ from bot.discord_format import (
     shorten_start,
     sources_embed,
 )
-from index.build import BuildResult
-from index.engine import Engine
-from index.loading import DocInfo
-from index.search import Answer
+from index.answering.engine import Engine
+from index.answering.search import Answer
+from index.storage.build import BuildResult
+from index.storage.loading import DocInfo
 from tests.bot.conftest import FakeInteraction, MakeBot, embed_text
 from tests.bot.test_discord_slash import call
 from tests.conftest import ARTICLE_DOC

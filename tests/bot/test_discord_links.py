@@ -16,9 +16,10 @@ from tests.index.test_citations import PAGE, QUESTION, URL
 
 @pytest.fixture
 def index_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    import index.engine
+    import index.answering.configured
 
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: FakeEmbedder())
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
+                        lambda settings, *_: FakeEmbedder())
     source = tmp_path / "rota.md"
     source.write_text(PAGE, encoding="utf-8")
     path = tmp_path / "idx"
@@ -30,7 +31,7 @@ def index_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 async def test_discord_embed_title_links_to_the_source(dpy: Any, settings: Any,
                                                        index_dir: Path) -> None:
-    from index.engine import Engine
+    from index.answering.engine import Engine
 
     engine = Engine(settings.model_copy(update={"index_dir": index_dir}), FakeEmbedder())
     engine.load()
@@ -44,8 +45,8 @@ async def test_discord_embed_title_links_to_the_source(dpy: Any, settings: Any,
 
 def test_embed_drops_a_link_discord_would_refuse() -> None:
     from bot.discord_format import answer_embed
-    from index.search import Answer, Passage
-    from index.sources import Unit
+    from index.answering.search import Answer, Passage
+    from index.sources.documents import Unit
 
     unit = Unit(id="d:0", doc="d", text="Some text.", position=0, url="javascript:alert(1)")
     answer = Answer(question="Q?", answered=True, threshold=0.5, confidence=0.9,

@@ -19,8 +19,8 @@ from discord.ext import commands
 from bot.cogs.admin import BUSY, NOT_ADMIN
 from bot.cogs.errors import SORRY
 from bot.discord_format import NO_PINGS
-from index.engine import Engine
-from index.sources import builtin_article
+from index.answering.engine import Engine
+from index.sources.documents import builtin_article
 from tests.bot.conftest import (
     FAKE_QUESTION,
     FakeInteraction,
@@ -188,7 +188,7 @@ async def test_help_shows_the_prefix_command_only_when_it_works(make_bot: MakeBo
 
 def test_help_with_many_documents_names_ten_and_fits() -> None:
     from bot.discord_format import help_embed
-    from index.loading import DocInfo
+    from index.storage.loading import DocInfo
     from tests.bot.test_discord_format import assert_fits
 
     docs = [DocInfo(name=f"{'long-name-' * 20}{n}", title="", source="x", start=n, count=3)

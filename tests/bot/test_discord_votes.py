@@ -27,8 +27,8 @@ from bot.cogs.votes import (
 )
 from bot.discord_bot import QABot
 from bot.discord_format import escape, unescape
-from index.evaluate import read_questions
-from index.search import Answer
+from index.answering.search import Answer
+from index.evaluation.evaluate import read_questions
 from tests.bot.conftest import FAKE_QUESTION, FakeInteraction, MakeBot
 from tests.bot.test_discord_dispatch import mention
 from tests.bot.test_discord_slash import call
@@ -293,10 +293,11 @@ def test_a_bad_vote_line_is_skipped_and_named(tmp_path: Path, line: str, error: 
 
 def test_qabot_eval_reads_the_vote_file(tmp_path: Path, fake_engine: Any,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.engine
+    import index.answering.configured
     from tests.fakes import FakeEmbedder
 
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: FakeEmbedder())
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
+                        lambda settings, *_: FakeEmbedder())
     from bot.cli import cli
 
     path = tmp_path / "votes.jsonl"

@@ -160,7 +160,7 @@ def test_figures_are_made_from_the_results(tmp_path: Path) -> None:
 def test_the_thresholds_the_docs_state_are_the_shipped_calibration() -> None:
     """README and docs/usage.md say the calibrated thresholds in words; a refitted
     calibration that leaves them behind fails here."""
-    from index.reranker import bundled_calibration
+    from index.modelling.reranker import bundled_calibration
 
     calibration = bundled_calibration()
     answer, likely = f"{calibration.threshold:.2f}", f"{calibration.likely_threshold:.2f}"

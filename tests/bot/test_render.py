@@ -18,8 +18,8 @@ from bot.render import (
     visible_width,
     wants_color,
 )
-from index.search import Answer, Passage
-from index.sources import Unit
+from index.answering.search import Answer, Passage
+from index.sources.documents import Unit
 from index.wording import plural
 
 LONG = ("Secretary of State Rex Tillerson told reporters at a summit of leaders of the Group "

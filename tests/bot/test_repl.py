@@ -57,9 +57,10 @@ def test_empty_question_line_is_ignored_and_bad_input_reported(fake_engine) -> N
 
 def test_repl_reads_stdin_without_prompt_noise(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.engine
+    import index.answering.configured
 
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: FakeEmbedder())
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
+                        lambda settings, *_: FakeEmbedder())
     result = CliRunner().invoke(cli, ["repl"], input="Who is Lavrov?\n\nWho met in Hamburg?\n")
     assert result.exit_code == 0, result.output
     assert result.stdout.count("Answer [") + result.stdout.count("I don't know") == 2
@@ -68,7 +69,7 @@ def test_repl_reads_stdin_without_prompt_noise(tmp_path: Path,
 
 def test_repl_loads_the_models_before_reading_and_says_which(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.engine
+    import index.answering.configured
 
     loads: list[str] = []
 
@@ -78,7 +79,8 @@ def test_repl_loads_the_models_before_reading_and_says_which(
         def load(self) -> None:
             loads.append("encoder")
 
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: Loading())
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
+                        lambda settings, *_: Loading())
     result = CliRunner().invoke(cli, ["repl"], input="Who is Lavrov?\n")
     assert result.exit_code == 0, result.output
     assert "qabot: loading fake-embedder and qabot's reranker (ONNX Runtime)..." in \

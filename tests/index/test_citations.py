@@ -38,9 +38,10 @@ QUESTION = "What happens to unfinished tickets?"
 
 @pytest.fixture(autouse=True)
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.engine
+    import index.answering.configured
 
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: FakeEmbedder())
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
+                        lambda settings, *_: FakeEmbedder())
 
 
 @pytest.fixture

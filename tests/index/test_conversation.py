@@ -1,4 +1,4 @@
-"""Conversations (index/conversation.py): follow-ups asked with the question they follow,
+"""Conversations (index/answering/conversation.py): follow-ups asked with the question they follow,
 subject changes asked alone, bounds and idle expiry; with the fake models."""
 
 from __future__ import annotations
@@ -9,7 +9,12 @@ from typing import Any
 
 import pytest
 
-from index.conversation import Conversation, Conversations, looks_dependent, written_as_name
+from index.answering.conversation import (
+    Conversation,
+    Conversations,
+    looks_dependent,
+    written_as_name,
+)
 from tests.conftest import engine_over
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from index import embedder as emb
 from index.errors import ModelError
-from index.pins import pinned
+from index.modelling.pins import pinned
 
 
 def test_bundled_names_resolve_to_the_package() -> None:

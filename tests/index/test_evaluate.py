@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from bot.cli import cli
 from index import evaluate
 from index.errors import DataError
-from index.evaluate import Outcome
+from index.evaluation.evaluate import Outcome
 from tests.fakes import FakeEmbedder
 
 
@@ -90,9 +90,10 @@ def test_wikiqa_conversion(tmp_path: Path) -> None:
 
 @pytest.fixture
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.engine
+    import index.answering.configured
 
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: FakeEmbedder())
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
+                        lambda settings, *_: FakeEmbedder())
 
 
 def test_eval_command_wikiqa_and_jsonl(fake_model, tmp_path: Path) -> None:
@@ -140,7 +141,7 @@ def test_eval_command_bad_inputs(fake_model, tmp_path: Path) -> None:
 
 
 def test_verdict_counts_by_kind_with_confidently_wrong_and_auc() -> None:
-    from index.evaluate import Outcome, format_verdicts, verdict_counts
+    from index.evaluation.evaluate import Outcome, format_verdicts, verdict_counts
 
     outcomes = [
         Outcome((True,), 1, 0.9, True, "answer", "answerable"),    # right, answered

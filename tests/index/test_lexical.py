@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.lexical import LEXICAL_FILES, Lexical
+from index.modelling.lexical import LEXICAL_FILES, Lexical
+from index.modelling.lexical_build import build_lexical
 
 TEXTS = [
     "The meeting lasted two hours and 15 minutes.",
@@ -16,7 +17,7 @@ TEXTS = [
 
 
 def test_scores_and_coverage() -> None:
-    lex = Lexical(TEXTS)
+    lex = build_lexical(TEXTS)
     query = lex.query_ids("How long did the meeting last?")
     scores = lex.bm25(query)
     assert scores.shape == (4,) and scores[0] == scores.max() and scores[1] == 0
@@ -27,7 +28,7 @@ def test_scores_and_coverage() -> None:
 
 @pytest.mark.parametrize("mmap", [False, True])
 def test_saved_model_scores_like_the_built_one(tmp_path: Path, mmap: bool) -> None:
-    built = Lexical(TEXTS)
+    built = build_lexical(TEXTS)
     assert sorted(built.save(tmp_path)) == sorted(LEXICAL_FILES)
     loaded = Lexical.load(tmp_path, mmap=mmap)
     assert loaded.size == 4 and loaded.vocab == built.vocab
@@ -40,7 +41,7 @@ def test_saved_model_scores_like_the_built_one(tmp_path: Path, mmap: bool) -> No
 
 
 def test_nothing_is_pickled(tmp_path: Path) -> None:
-    Lexical(TEXTS).save(tmp_path)
+    build_lexical(TEXTS).save(tmp_path)
     for name in LEXICAL_FILES:
         if name.endswith(".npy"):
             np.load(tmp_path / name, allow_pickle=False)  # raises on object arrays
@@ -49,8 +50,8 @@ def test_nothing_is_pickled(tmp_path: Path) -> None:
 def test_mismatched_files_are_refused(tmp_path: Path) -> None:
     other = tmp_path / "other"
     other.mkdir()
-    Lexical(TEXTS).save(tmp_path)
-    Lexical(TEXTS[:2]).save(other)
+    build_lexical(TEXTS).save(tmp_path)
+    build_lexical(TEXTS[:2]).save(other)
     (tmp_path / "lexical.tokptr.npy").write_bytes((other / "lexical.tokptr.npy").read_bytes())
     with pytest.raises(ValueError):
         Lexical.load(tmp_path)
@@ -72,10 +73,10 @@ def test_questions_are_read_as_bm25s_reads_them() -> None:
     import bm25s
     import Stemmer
 
-    from index.sources import builtin_article, read_text_document
+    from index.sources.documents import builtin_article, read_text_document
 
     texts = [unit.text for unit in read_text_document(builtin_article()).units]
-    lex = Lexical(texts)
+    lex = build_lexical(texts)
     retriever = bm25s.BM25()
     tokens = bm25s.tokenize(texts, stopwords="en", stemmer=Stemmer.Stemmer("english"),
                             show_progress=False)
@@ -98,8 +99,8 @@ def test_answering_does_not_import_bm25s(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    Lexical(TEXTS).save(tmp_path)
-    code = ("import sys; from pathlib import Path; from index.lexical import Lexical; "
+    build_lexical(TEXTS).save(tmp_path)
+    code = ("import sys; from pathlib import Path; from index.modelling.lexical import Lexical; "
             f"lex = Lexical.load(Path({str(tmp_path)!r})); "
             "print(lex.bm25(lex.query_ids('How long did the meeting last?')).argmax(), "
             "'bm25s' in sys.modules, 'scipy' in sys.modules)")
@@ -111,7 +112,7 @@ def test_answering_does_not_import_bm25s(tmp_path: Path) -> None:
 def test_a_model_made_with_other_word_settings_is_refused(tmp_path: Path) -> None:
     import json
 
-    Lexical(TEXTS).save(tmp_path)
+    build_lexical(TEXTS).save(tmp_path)
     vocab = tmp_path / "lexical.vocab.json"
     meta = json.loads(vocab.read_text(encoding="utf-8"))
     meta["words"]["pattern"] = r"\w+"
@@ -123,7 +124,7 @@ def test_a_model_made_with_other_word_settings_is_refused(tmp_path: Path) -> Non
 def test_a_model_saved_before_the_settings_were_recorded_still_loads(tmp_path: Path) -> None:
     import json
 
-    built = Lexical(TEXTS)
+    built = build_lexical(TEXTS)
     built.save(tmp_path)
     vocab = tmp_path / "lexical.vocab.json"
     meta = json.loads(vocab.read_text(encoding="utf-8"))
@@ -135,7 +136,8 @@ def test_a_model_saved_before_the_settings_were_recorded_still_loads(tmp_path: P
 
 
 def test_units_with_a_word() -> None:
-    lexical = Lexical(["Trump met Putin.", "The meeting ran long.", "Trump left the meetings."])
+    lexical = build_lexical(["Trump met Putin.", "The meeting ran long.",
+                             "Trump left the meetings."])
     assert lexical.units_with("trump").tolist() == [0, 2]
     assert lexical.units_with("trump", 1).tolist() == [0]
     assert lexical.units_with("Meeting").tolist() == [1, 2], "stemmed, any case"

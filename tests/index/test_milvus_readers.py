@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from index.stores.milvus import MilvusConfig, versions_of
+from index.storage.stores.milvus import MilvusConfig, versions_of
 from tests.fakes import FakeEmbedder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +42,7 @@ def _corpus(tmp_path: Path, n: int) -> Path:
 def test_two_engines_answer_while_a_third_rebuilds(tmp_path: Path, settings) -> None:
     """Threads of one process: two engines keep answering through three rebuilds by a
     third; each ends on the newest index, and no collection is left behind."""
-    from index.engine import Engine
+    from index.answering.engine import Engine
 
     configured = settings.model_copy(update={"store": "milvus",
                                              "milvus_uri": str(tmp_path / "m.db")})
@@ -94,9 +94,9 @@ def _free_port() -> int:
 # `qabot` with the fake model: what every process below runs.
 QABOT = textwrap.dedent("""
     import sys
-    import index.engine
+    import index.answering.configured
     from tests.fakes import FakeEmbedder
-    index.engine.default_embedder = lambda *args: FakeEmbedder()
+    index.answering.configured.default_embedder = lambda *args: FakeEmbedder()
     from bot.cli import main
     sys.argv = ["qabot", *sys.argv[1:]]
     main()

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from pydantic import SecretStr
 
-from index.build import build_index
 from index.errors import IndexLoadError, StoreError
-from index.folder import MANIFEST, VECTORS
-from index.loading import load_index
-from index.sources import load_sources
-from index.stores.faiss import FaissStore
-from index.stores.milvus import (
+from index.sources.documents import load_sources
+from index.storage.build import build_index
+from index.storage.folder import MANIFEST, VECTORS
+from index.storage.loading import load_index
+from index.storage.stores.faiss import FaissStore
+from index.storage.stores.milvus import (
     MilvusConfig,
     MilvusStore,
     StoreSwitched,
@@ -205,7 +205,7 @@ def test_an_engine_follows_a_rebuild_that_dropped_its_collection(
         tmp_path: Path, settings, milvus: MilvusConfig) -> None:
     """A reader loaded before another process rebuilt: its collection is gone; it loads the
     new index and answers from it."""
-    from index.engine import Engine
+    from index.answering.engine import Engine
 
     configured = settings.model_copy(update={"store": "milvus", "milvus_uri": milvus.uri})
     engine = Engine(configured, FakeEmbedder(), reranker=None)

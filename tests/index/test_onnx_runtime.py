@@ -15,9 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
-from index.build import build_index
 from index.errors import ModelError
-from index.onnx_runtime import (
+from index.modelling.onnx_runtime import (
     ENCODER_EXPORT,
     EXPORT_FILE,
     MODEL_FILE,
@@ -25,14 +24,15 @@ from index.onnx_runtime import (
     OnnxEmbedder,
     OnnxReranker,
 )
-from index.reranker import bundled_calibration
-from index.sources import load_sources
+from index.modelling.reranker import bundled_calibration
+from index.sources.documents import load_sources
+from index.storage.build import build_index
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_shipped_exports_are_pinned_and_describe_their_source() -> None:
-    from index.pins import pinned
+    from index.modelling.pins import pinned
 
     ENCODER_SHA256, RERANKER_SHA256 = pinned("encoder-onnx"), pinned("reranker-onnx")
     BUNDLED_SHA256, RERANKER_WEIGHTS = pinned("encoder"), pinned("reranker")
@@ -134,20 +134,20 @@ def _settings(tmp_path: Path, **kw: object):
 
 def test_the_bundled_models_run_on_onnx_by_default(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.engine
+    import index.answering.configured
 
     monkeypatch.undo()  # the suite's fake reranker: this test is about the real choice
     settings = _settings(tmp_path)
-    assert isinstance(index.engine.default_embedder(settings), OnnxEmbedder)
-    assert isinstance(index.engine.default_reranker(settings), OnnxReranker)
-    assert index.engine.default_reranker(_settings(tmp_path, reranker="none")) is None
+    assert isinstance(index.answering.configured.default_embedder(settings), OnnxEmbedder)
+    assert isinstance(index.answering.configured.default_reranker(settings), OnnxReranker)
+    assert index.answering.configured.default_reranker(_settings(tmp_path, reranker="none")) is None
 
 
 def test_runtime_torch_and_other_models_go_to_sentence_transformers(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.embedder
-    import index.engine
-    import index.reranker
+    import index.answering.configured
+    import index.modelling.embedder
+    import index.modelling.reranker
 
     made: list[tuple[str, str, int | None]] = []
 
@@ -156,16 +156,16 @@ def test_runtime_torch_and_other_models_go_to_sentence_transformers(
             made.append((type(self).__name__, name, threads))
 
     monkeypatch.undo()
-    monkeypatch.setattr(index.embedder, "SentenceTransformerEmbedder",
+    monkeypatch.setattr(index.modelling.embedder, "SentenceTransformerEmbedder",
                         type("Embedder", (Recorder,), {}))
-    monkeypatch.setattr(index.reranker, "CrossEncoderReranker",
+    monkeypatch.setattr(index.modelling.reranker, "CrossEncoderReranker",
                         type("CrossEncoder", (Recorder,), {}))
     torch_settings = _settings(tmp_path, runtime="torch", threads=3)
-    index.engine.default_embedder(torch_settings)
-    index.engine.default_reranker(torch_settings)
+    index.answering.configured.default_embedder(torch_settings)
+    index.answering.configured.default_reranker(torch_settings)
     other = _settings(tmp_path, model="/some/model", reranker="/some/cross-encoder")
-    index.engine.default_embedder(other, "build")
-    index.engine.default_reranker(other)
+    index.answering.configured.default_embedder(other, "build")
+    index.answering.configured.default_reranker(other)
     import os
 
     assert made == [("Embedder", "all-MiniLM-L6-v2", 3), ("CrossEncoder", "bundled", 3),
@@ -176,7 +176,7 @@ def test_runtime_torch_and_other_models_go_to_sentence_transformers(
 def test_threads_default_to_one_for_answers_and_every_core_for_builds(tmp_path: Path) -> None:
     import os
 
-    from index.threads import thread_count
+    from index.modelling.threads import thread_count
 
     assert thread_count(_settings(tmp_path)) == 1
     assert thread_count(_settings(tmp_path), "build") == (os.cpu_count() or 1)
@@ -273,7 +273,7 @@ def _count_hashes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
 def test_a_graph_that_hashed_right_is_not_hashed_again_while_unchanged(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from index.verified import cache_file
+    from index.modelling.verified import cache_file
 
     folder = _copy_export(ENCODER_EXPORT, tmp_path / "enc")
     hashed = _count_hashes(monkeypatch)
@@ -306,7 +306,7 @@ def test_a_graph_changed_after_its_check_is_hashed_again_and_refused(
 @pytest.mark.parametrize("record", ["not json", "[]", '{"x": 1}'])
 def test_a_damaged_record_only_means_hashing_again(tmp_path: Path, record: str,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from index.verified import cache_file
+    from index.modelling.verified import cache_file
 
     folder = _copy_export(RERANKER_EXPORT, tmp_path / "rr")
     cache_file().parent.mkdir(parents=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from index.sources import Document, load_sources
+from index.sources.documents import Document, load_sources
 
 PAGES = Path(__file__).resolve().parents[1] / "data" / "pages"
 
@@ -184,7 +184,7 @@ def test_list_items_keep_their_option_text(tmp_path: Path) -> None:
 
 
 def test_glue_keeps_a_full_stop_between_words_of_prose() -> None:
-    from index.sources import join_fragments
+    from index.sources.documents import join_fragments
 
     pieces = [("Type: Boolean", 0, "s"), ("Save the package to package.json now.", 1, "s"),
               ("--json", 2, "o"), ("--global", 3, "o"), ("Print the result as JSON.", 4, "o")]

@@ -12,18 +12,17 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from index.errors import ModelError
-from index.ranking import (
-    Calibration,
-    Linear,
+from index.answering.ranking import (
     Ranking,
     Weights,
     answer_cues,
     question_class,
     verdict,
 )
-from index.search import has_words, normalise_question
-from index.sources import Unit
+from index.answering.search import has_words, normalise_question
+from index.errors import ModelError
+from index.modelling.calibration import Calibration, Linear
+from index.sources.documents import Unit
 
 
 @pytest.mark.parametrize(("question", "kind"), [
@@ -97,7 +96,7 @@ def test_a_bad_likely_threshold_is_refused(bad: dict) -> None:
 
 
 def test_the_shipped_calibration_has_a_likely_band_below_its_answer_threshold() -> None:
-    from index.reranker import bundled_calibration
+    from index.modelling.reranker import bundled_calibration
 
     cal = bundled_calibration()
     assert 0.0 < cal.likely_threshold < cal.threshold < 1.0
@@ -105,7 +104,7 @@ def test_the_shipped_calibration_has_a_likely_band_below_its_answer_threshold() 
 
 
 def _engine(settings, fake_embedder, **update):
-    from index.engine import Engine
+    from index.answering.engine import Engine
     from tests.fakes import FakeReranker
 
     engine = Engine(settings.model_copy(update=update), fake_embedder,

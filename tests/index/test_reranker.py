@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from index.errors import ModelError
-from index.ranking import (
+from index.modelling.calibration import (
     FIRST_STAGE_CALIBRATION,
     OWN_SIGMOID,
     Calibration,
@@ -21,7 +21,7 @@ from tests.fakes import FakeReranker
 
 
 def _engine(settings, fake_embedder, reranker, **update):
-    from index.engine import Engine
+    from index.answering.engine import Engine
 
     engine = Engine(settings.model_copy(update=update), fake_embedder, reranker=reranker)
     engine.build()
@@ -113,7 +113,7 @@ def test_a_question_without_words_is_never_answered(settings, fake_embedder) -> 
 
 
 def test_reranker_setting_none_means_no_reranker(settings) -> None:
-    from index.engine import Engine
+    from index.answering.engine import Engine
 
     engine = Engine(settings.model_copy(update={"reranker": "none"}), None)  # type: ignore[arg-type]
     assert engine.reranker is None
@@ -157,7 +157,7 @@ def test_calibration_round_trips_through_json() -> None:
 
 
 def test_tampered_bundled_weights_are_refused(tmp_path: Path, monkeypatch) -> None:
-    import index.reranker as rr
+    import index.modelling.reranker as rr
 
     folder = tmp_path / "reranker"
     folder.mkdir()
@@ -182,9 +182,9 @@ def test_a_reranker_that_cannot_be_had_is_one_line_and_exit_2(monkeypatch, tmp_p
 
     from click.testing import CliRunner
 
-    import index.engine
+    import index.answering.configured
     from bot.cli import cli
-    from index.reranker import CrossEncoderReranker
+    from index.modelling.reranker import CrossEncoderReranker
     from tests.fakes import FakeEmbedder
 
     loads: list[str] = []
@@ -193,8 +193,9 @@ def test_a_reranker_that_cannot_be_had_is_one_line_and_exit_2(monkeypatch, tmp_p
     monkeypatch.setitem(sys.modules, "sentence_transformers", fake)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("QABOT_RERANKER", "cross-encoder/ms-marco-MiniLM-L6-v3")
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: FakeEmbedder())
-    monkeypatch.setattr(index.engine, "default_reranker",
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
+                        lambda settings, *_: FakeEmbedder())
+    monkeypatch.setattr(index.answering.configured, "default_reranker",
                         lambda settings, *_: CrossEncoderReranker(settings.reranker))
     monkeypatch.setenv("QABOT_INDEX_DIR", str(tmp_path / "idx"))  # built on first use
     result = CliRunner().invoke(cli, ["ask", "How long did the meeting last?"])

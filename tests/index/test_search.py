@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from index.search import context_of
-from index.sources import Unit
+from index.answering.search import context_of
+from index.sources.documents import Unit
 
 
 def _units(sections: list[str]) -> list[Unit]:

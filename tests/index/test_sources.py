@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from index.errors import SourceError
-from index.sources import builtin_article, load_sources
+from index.sources.documents import builtin_article, load_sources
 
 
 def _write(path: Path, text: str) -> Path:
@@ -164,7 +164,7 @@ x = 1. y = 2.
 
 
 def test_markdown_headings_travel_with_each_sentence(tmp_path: Path) -> None:
-    from index.sources import embed_text
+    from index.sources.documents import embed_text
 
     (doc,) = load_sources([_write(tmp_path / "notes.md", NOTES_MD)])
     assert doc.title == "Team notes: week 3" and doc.url == "https://example.com/notes/3"
@@ -184,7 +184,7 @@ def test_markdown_headings_travel_with_each_sentence(tmp_path: Path) -> None:
 
 
 def test_plain_text_embeds_exactly_as_before() -> None:
-    from index.sources import embed_text
+    from index.sources.documents import embed_text
 
     (doc,) = load_sources()
     unit = doc.units[0]
@@ -313,7 +313,7 @@ def test_html_in_its_declared_encoding(tmp_path: Path) -> None:
 
 
 def test_fragments_join_their_neighbours() -> None:
-    from index.sources import join_fragments
+    from index.sources.documents import join_fragments
 
     pieces = [("Default: true unless told otherwise", 0, "save"), ("Type: Boolean", 1, "save"),
               ("Save the package to package.json now.", 2, "save"),
@@ -328,7 +328,7 @@ def test_fragments_join_their_neighbours() -> None:
 
 
 def test_markdown_fragments_are_not_units(tmp_path: Path) -> None:
-    from index.sources import load_sources
+    from index.sources.documents import load_sources
 
     md = tmp_path / "cfg.md"
     md.write_text("# Config\n\n## save\n\n* Default: true\n* Type: Boolean\n\n"

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from index.sources import builtin_article
-from index.splitter import MAX_UNIT, WINDOW, paragraphs, split_sentences
+from index.sources.documents import builtin_article
+from index.sources.splitter import MAX_UNIT, WINDOW, paragraphs, split_sentences
 
 
 def _sentences(text: str) -> list[str]:
@@ -105,7 +105,7 @@ def test_a_paragraph_longer_than_a_window_splits_as_its_parts_do(article: str) -
 
 def test_pysbd_sentences_are_found_where_pysbd_finds_them(article: str) -> None:
     """The one-pass offsets give pysbd's own char spans (trimmed), sentence for sentence."""
-    from index.splitter import _pysbd_segments, _segmenter, _trim
+    from index.sources.splitter import _pysbd_segments, _segmenter, _trim
 
     blocks = [article[s:e] for s, e in paragraphs(article)]
     blocks.append('He said "Stop. Now." Then Mr. J. R. Smith left at 3.30 p.m. on Jan. 5… '
@@ -116,7 +116,7 @@ def test_pysbd_sentences_are_found_where_pysbd_finds_them(article: str) -> None:
 
 
 def test_text_denser_in_marks_than_prose_is_split_by_plain_rules(article: str) -> None:
-    from index.splitter import DENSE_MIN, _dense, _plain_segments
+    from index.sources.splitter import DENSE_MIN, _dense, _plain_segments
 
     text = "Mr. Smith went home. He said hi! Yes?! Then A. Bob left. U.S. troops stayed."
     assert [text[s:e].strip() for s, e in _plain_segments(text)] == [

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from index.build import build_index
 from index.errors import IndexLoadError
-from index.folder import MANIFEST, UNITS, VECTORS
-from index.loading import load_index
-from index.sources import load_sources
+from index.sources.documents import load_sources
+from index.storage.build import build_index
+from index.storage.folder import MANIFEST, UNITS, VECTORS
+from index.storage.loading import load_index
 from tests.fakes import FakeEmbedder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,7 +90,7 @@ def test_interrupted_build_leaves_previous_index(tmp_path: Path, fake_embedder) 
 
 def test_killed_build_leaves_previous_index_answering(tmp_path: Path, settings) -> None:
     """SIGKILL a real build process half-way; the old index still loads and answers."""
-    from index.engine import Engine
+    from index.answering.engine import Engine
 
     index = Path(settings.index_dir)
     emb = FakeEmbedder()
@@ -103,8 +103,8 @@ def test_killed_build_leaves_previous_index_answering(tmp_path: Path, settings) 
         import sys, time
         sys.path.insert(0, {str(ROOT)!r})
         from pathlib import Path
-        from index.sources import load_sources
-        from index.build import build_index
+        from index.sources.documents import load_sources
+        from index.storage.build import build_index
         from tests.fakes import FakeEmbedder
 
         class Slow(FakeEmbedder):
@@ -235,14 +235,15 @@ def test_other_weights_reuse_nothing(tmp_path: Path) -> None:
 
 
 def test_lexical_model_is_saved_checked_and_loaded(built: Path, fake_embedder) -> None:
-    from index.lexical import LEXICAL_FILES, Lexical
-    from index.loading import load_lexical
+    from index.modelling.lexical import LEXICAL_FILES
+    from index.modelling.lexical_build import build_lexical
+    from index.storage.loading import load_lexical
 
     manifest = json.loads((built / MANIFEST).read_text())
     assert all(name in manifest["files"] for name in LEXICAL_FILES)
     data = _load(built, fake_embedder)
     saved = load_lexical(data)
-    fresh = Lexical([u.text for u in data.units])
+    fresh = build_lexical([u.text for u in data.units])
     q = fresh.query_ids("How long did the meeting last?")
     assert (saved.bm25(q) == fresh.bm25(q)).all()
     path = built / "lexical.idf.npy"
@@ -257,8 +258,8 @@ def test_index_without_lexical_files_is_refused_then_rebuilt(built: Path,
                                                              fake_embedder) -> None:
     """Only development builds wrote indexes without a lexical model: refused with the
     rebuild command, and a plain build (same corpus) repairs it instead of skipping."""
-    from index.lexical import LEXICAL_FILES
-    from index.loading import load_lexical
+    from index.modelling.lexical import LEXICAL_FILES
+    from index.storage.loading import load_lexical
 
     manifest = json.loads((built / MANIFEST).read_text())
     for name in LEXICAL_FILES:
@@ -355,7 +356,7 @@ def _old_corpus_hash(documents) -> str:
 
 
 def test_plain_text_corpus_hashes_as_before(tmp_path: Path) -> None:
-    from index.build import corpus_hash
+    from index.storage.build import corpus_hash
 
     docs = load_sources()
     assert corpus_hash(docs) == _old_corpus_hash(docs)

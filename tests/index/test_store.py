@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.stores.base import FLAT_LIMIT, choose_kind, ivf_params
-from index.stores.faiss import FaissStore
+from index.storage.stores.base import FLAT_LIMIT, choose_kind, ivf_params
+from index.storage.stores.faiss import FaissStore
 
 
 def _vectors(n: int, dim: int = 32, seed: int = 0) -> np.ndarray:
@@ -45,7 +45,7 @@ def test_search_and_range_search(kind: str) -> None:
 
 
 def test_large_range_uses_the_selector(monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.stores.faiss as store_module
+    import index.storage.stores.faiss as store_module
 
     monkeypatch.setattr(store_module, "EXACT_RANGE_LIMIT", 100)
     x = _vectors(3000, seed=1)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from index.conversation import Conversation
+from index.answering.conversation import Conversation
 
 pytestmark = pytest.mark.integration
 

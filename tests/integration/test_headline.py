@@ -59,8 +59,8 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 
 def test_bundled_model_loads_and_answers_without_network(no_network, tmp_path: Path) -> None:
     from config import Settings
-    from index.embedder import SentenceTransformerEmbedder
-    from index.engine import Engine
+    from index.answering.engine import Engine
+    from index.modelling.embedder import SentenceTransformerEmbedder
 
     embedder = SentenceTransformerEmbedder("all-MiniLM-L6-v2")  # loaded anew, sockets closed
     engine = Engine(Settings(_env_file=None, index_dir=tmp_path / "idx"), embedder)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.sources import embed_text, load_sources
+from index.sources.documents import embed_text, load_sources
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +46,7 @@ def test_same_answers_on_the_article_sets(real_embedder, real_reranker, onnx_emb
                                           onnx_reranker, real_index_dir: Path) -> None:
     from config import Settings
     from index import evaluate
-    from index.engine import Engine
+    from index.answering.engine import Engine
 
     settings = Settings(_env_file=None, index_dir=real_index_dir)
     engines = [Engine(settings, emb, reranker=rr) for emb, rr in

@@ -42,7 +42,7 @@ def test_article_question_set_floors(real_models, real_index_dir: Path) -> None:
 
 
 def test_every_gold_substring_names_one_article_sentence(real_index_dir: Path) -> None:
-    from index.sources import load_sources
+    from index.sources.documents import load_sources
 
     (doc,) = load_sources()
     for path in (ARTICLE_QA, HOLDOUT_QA):

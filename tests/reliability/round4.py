@@ -16,10 +16,10 @@ ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 60
 # The CLI with the fake models: no model loads, so what a run does is the fault's.
 FAKE_CLI = textwrap.dedent("""
-    import index.engine
+    import index.answering.configured
     from tests.fakes import FakeEmbedder, FakeReranker
-    index.engine.default_embedder = lambda settings, *_: FakeEmbedder()
-    index.engine.default_reranker = lambda settings, *_: FakeReranker()
+    index.answering.configured.default_embedder = lambda settings, *_: FakeEmbedder()
+    index.answering.configured.default_reranker = lambda settings, *_: FakeReranker()
     from bot.cli import main
     main()
 """)

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bot.cli import cli
-from index.folder import MANIFEST
-from index.loading import load_index
+from index.storage.folder import MANIFEST
+from index.storage.loading import load_index
 from tests.fakes import FakeEmbedder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,10 +22,11 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def emb(monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
     """The fake embedder every CLI command in the test uses; ``calls`` shows what it encoded."""
-    import index.engine
+    import index.answering.configured
 
     embedder = FakeEmbedder()
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: embedder)
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
+                        lambda settings, *_: embedder)
     return embedder
 
 

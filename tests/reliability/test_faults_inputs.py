@@ -22,9 +22,10 @@ HANG_SECONDS = 20
 
 @pytest.fixture(autouse=True)
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.engine
+    import index.answering.configured
 
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: FakeEmbedder())
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
+                        lambda settings, *_: FakeEmbedder())
 
 
 def invoke(*args: str) -> Result:
@@ -53,7 +54,7 @@ def words_text(size: int, full_stop_every: int = 0) -> str:
 # --- 1. long paragraphs without sentence punctuation -------------------------------------
 @pytest.mark.parametrize("full_stop_every", [0, 10_000], ids=["no-punctuation", "rare-stops"])
 def test_splitting_time_grows_linearly(full_stop_every: int) -> None:
-    from index.splitter import MAX_UNIT, split_sentences
+    from index.sources.splitter import MAX_UNIT, split_sentences
 
     def seconds(size: int) -> float:
         text = words_text(size, full_stop_every)
@@ -86,7 +87,7 @@ def test_a_big_unpunctuated_file_builds_with_progress_and_answers(tmp_path: Path
 def test_a_link_out_of_a_source_folder_is_not_followed(tmp_path: Path,
                                                          caplog: pytest.LogCaptureFixture
                                                          ) -> None:
-    from index.sources import load_sources
+    from index.sources.documents import load_sources
 
     secret = tmp_path / "outside" / "hostname.txt"
     secret.parent.mkdir()
@@ -141,7 +142,7 @@ def test_a_fifo_given_as_a_source_is_refused_in_one_line(fifo: Path, tmp_path: P
 
 def test_a_fifo_in_a_source_folder_is_skipped_with_a_warning(
         fifo: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from index.sources import load_sources
+    from index.sources.documents import load_sources
 
     (tmp_path / "real.txt").write_text("Real text.", encoding="utf-8")
     with caplog.at_level(logging.WARNING):
@@ -197,7 +198,7 @@ def test_the_repl_shows_no_control_sequences(hostile_index: tuple[str, Path],
     import io
 
     from bot.repl import Repl
-    from index.engine import Engine
+    from index.answering.engine import Engine
 
     doc, index = hostile_index
     engine = Engine(settings.model_copy(update={"index_dir": index}), FakeEmbedder())
@@ -220,7 +221,7 @@ def test_an_error_naming_a_hostile_file_is_one_clean_line(tmp_path: Path) -> Non
 async def test_discord_replies_carry_no_control_sequences(hostile_index: tuple[str, Path],
                                                           settings: Any) -> None:
     from bot.discord_bot import QABot
-    from index.engine import Engine
+    from index.answering.engine import Engine
     from tests.bot.conftest import FakeInteraction, call, embed_text
 
     _, index = hostile_index
@@ -270,8 +271,8 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
     import huggingface_hub
 
-    import index.engine
-    from index.embedder import SentenceTransformerEmbedder
+    import index.answering.configured
+    from index.modelling.embedder import SentenceTransformerEmbedder
 
     state: dict[str, Any] = {"probe": OSError("Name or service not known"), "probes": [],
                              "loads": []}
@@ -294,7 +295,7 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("QABOT_MODEL", TYPO)
-    monkeypatch.setattr(index.engine, "default_embedder",
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
                         lambda settings, *_: SentenceTransformerEmbedder(settings.model))
     return state
 

@@ -22,9 +22,9 @@ TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.Gabcde.not-a-real-token-but-secret"
 # ready with one answer in flight (1.5 s long), and stays connected until closed.
 STUB_BOT = """
 import asyncio
-import index.engine
+import index.answering.configured
 from tests.fakes import FakeEmbedder
-index.engine.default_embedder = lambda settings, *_: FakeEmbedder()
+index.answering.configured.default_embedder = lambda settings, *_: FakeEmbedder()
 from bot.discord_bot import QABot
 
 async def start(self, token, *, reconnect=True):

@@ -25,12 +25,12 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
-from index.build import build_index
 from index.errors import IndexLoadError
-from index.folder import MANIFEST, UNITS, VECTORS
-from index.lexical import LEXICAL_FILES
-from index.manifest import BUILTIN_SOURCE
-from index.sources import builtin_article, load_sources
+from index.modelling.lexical import LEXICAL_FILES
+from index.sources.documents import builtin_article, load_sources
+from index.storage.build import build_index
+from index.storage.folder import MANIFEST, UNITS, VECTORS
+from index.storage.manifest import BUILTIN_SOURCE
 from tests.conftest import ARTICLE_DOC
 from tests.fakes import FakeEmbedder
 from tests.reliability import storage_faults
@@ -72,7 +72,7 @@ def _unit_count(index: Path) -> None:
 
 
 def _one_unit_less(index: Path) -> None:
-    from index.build import _file_info
+    from index.storage.build import _file_info
 
     units = json.loads((index / UNITS).read_text())[:-1]
     (index / UNITS).write_text(json.dumps(units))
@@ -209,13 +209,13 @@ def _faiss_disk_full(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _json_disk_full(monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.build
+    import index.storage.build
 
     def full(path: Path, data: Any) -> None:
         path.write_text(json.dumps(data)[:10])
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(index.build, "write_json", full)
+    monkeypatch.setattr(index.storage.build, "write_json", full)
 
 
 @pytest.mark.parametrize("fill", [_faiss_disk_full, _json_disk_full],
@@ -253,8 +253,8 @@ def test_an_empty_index_dir_setting_is_a_settings_error(runner: CliRunner, tmp_p
 BUILDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from index.sources import load_sources
-    from index.build import build_index
+    from index.sources.documents import load_sources
+    from index.storage.build import build_index
     from tests.fakes import FakeEmbedder
 
     source, index, log = (Path(a) for a in sys.argv[1:4])

@@ -19,8 +19,8 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
-from index.build import build_index
-from index.sources import load_sources
+from index.sources.documents import load_sources
+from index.storage.build import build_index
 from tests.conftest import ARTICLE_DOC
 from tests.fakes import FakeEmbedder
 from tests.reliability import storage_faults
@@ -81,9 +81,9 @@ def test_the_index_path_names_a_complete_index_at_every_step(
 KILLER = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
-    import index.build as build
-    import index.versions as versions
-    from index.sources import load_sources
+    import index.storage.build as build
+    import index.storage.versions as versions
+    from index.sources.documents import load_sources
     from tests.fakes import FakeEmbedder
 
     source, index, step = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
@@ -174,7 +174,7 @@ def test_a_user_symlink_to_an_old_layout_folder_is_kept(tmp_path: Path) -> None:
 def test_a_reader_whose_version_is_deleted_under_it_reads_the_new_one(
         tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from index import loading
-    from index.engine import Engine
+    from index.answering.engine import Engine
 
     emb = FakeEmbedder()
     folder = Path(settings.index_dir)

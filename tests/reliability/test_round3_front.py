@@ -30,9 +30,10 @@ ESC = "\x1b"
 
 @pytest.fixture(autouse=True)
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.engine
+    import index.answering.configured
 
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: FakeEmbedder())
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
+                        lambda settings, *_: FakeEmbedder())
 
 
 def invoke(*args: str) -> Result:
@@ -215,7 +216,7 @@ def test_a_question_without_words_gets_no_hint(article_index: Path, fake_engine:
                                  "data:text/html,<script>x</script>"])
 def test_only_web_addresses_are_shown_as_links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                url: str) -> None:
-    import index.sources
+    import index.sources.documents
     from bot.discord_format import answer_embed
 
     units = tmp_path / "units.jsonl"
@@ -225,12 +226,13 @@ def test_only_web_addresses_are_shown_as_links(tmp_path: Path, monkeypatch: pyte
         {"id": "u2", "doc": "site", "text": "The summit was held in Hamburg.",
          "url": "https://example.org/summit"}]), encoding="utf-8")
     # As an index written by hand or by an older qabot: its link was never checked.
-    monkeypatch.setattr(index.sources, "check_url", lambda value, where: value)
+    monkeypatch.setattr(index.sources.documents, "check_url", lambda value, where: value)
     index_dir = tmp_path / "idx"
     built = invoke("index", "build", "--source", str(units), "--index-dir", str(index_dir))
     assert built.exit_code == 0, built.output
     monkeypatch.undo()
-    monkeypatch.setattr("index.engine.default_embedder", lambda settings, *_: FakeEmbedder())
+    monkeypatch.setattr("index.answering.configured.default_embedder",
+                        lambda settings, *_: FakeEmbedder())
 
     scheme = url.split(":")[0]
     for question in ("How long did the meeting last?", "Where was the summit held?"):
@@ -240,7 +242,7 @@ def test_only_web_addresses_are_shown_as_links(tmp_path: Path, monkeypatch: pyte
     assert "Source: https://example.org/summit" in result.stdout  # web addresses are shown
 
     from config import Settings
-    from index.engine import Engine
+    from index.answering.engine import Engine
 
     engine = Engine(Settings(_env_file=None, index_dir=index_dir), FakeEmbedder())
     engine.load()

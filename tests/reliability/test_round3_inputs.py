@@ -30,9 +30,10 @@ DEEP = "[" * 100_000 + "]" * 100_000  # deeper than any interpreter's stack
 
 @pytest.fixture
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    import index.engine
+    import index.answering.configured
 
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: FakeEmbedder())
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
+                        lambda settings, *_: FakeEmbedder())
 
 
 def invoke(*args: str, **kwargs: Any) -> Result:
@@ -115,7 +116,7 @@ def test_a_vote_the_full_disk_cuts_short_is_written_whole_or_not_at_all(
     assert path.read_text(encoding="utf-8") == "".join(outcome["recorded"])
     assert len(outcome["recorded"]) + outcome["refused"] == 15
 
-    from index.evaluate import read_questions
+    from index.evaluation.evaluate import read_questions
 
     said: list[str] = []
     questions = read_questions(path, notify=said.append)
@@ -124,7 +125,7 @@ def test_a_vote_the_full_disk_cuts_short_is_written_whole_or_not_at_all(
 
 def test_a_vote_after_a_half_line_starts_on_a_line_of_its_own(tmp_path: Path) -> None:
     from bot.cogs.votes import append_line
-    from index.evaluate import read_questions
+    from index.evaluation.evaluate import read_questions
 
     path = tmp_path / "votes.jsonl"
     path.write_text(vote_line(1) + vote_line(2)[:40], encoding="utf-8")  # an older qabot's
@@ -166,7 +167,7 @@ def test_eval_reads_every_good_vote_of_a_damaged_file_and_says_what_it_skipped(
 
 def test_a_damaged_line_in_a_question_set_is_still_an_error(tmp_path: Path) -> None:
     from index.errors import DataError
-    from index.evaluate import read_questions
+    from index.evaluation.evaluate import read_questions
 
     path = tmp_path / "questions.jsonl"
     path.write_text('{"question": "Q?", "gold": ["x"]}\n{"question": "R?", "gold": [\n')
@@ -406,7 +407,7 @@ def test_a_fifo_for_dot_env_is_a_settings_error_not_a_hang(tmp_path: Path, how: 
 # --- 11. text that held the splitter for minutes -------------------------------------------
 SPLIT = """
 import json, sys, time
-from index.splitter import MAX_UNIT, split_sentences
+from index.sources.splitter import MAX_UNIT, split_sentences
 text = (sys.argv[1] * (1_000_000 // len(sys.argv[1]) + 1))[:1_000_000]
 started = time.perf_counter()
 spans = split_sentences(text)

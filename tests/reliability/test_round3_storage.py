@@ -27,10 +27,10 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
-from index.build import build_index
-from index.folder import MANIFEST, UNITS, VECTORS
-from index.lexical import LEXICAL_FILES
-from index.sources import load_sources
+from index.modelling.lexical import LEXICAL_FILES
+from index.sources.documents import load_sources
+from index.storage.build import build_index
+from index.storage.folder import MANIFEST, UNITS, VECTORS
 from tests.conftest import ARTICLE_DOC
 from tests.fakes import FakeEmbedder
 from tests.reliability.test_faults_storage import (
@@ -45,10 +45,10 @@ from tests.reliability.test_faults_storage import (
 ROOT = Path(__file__).resolve().parents[2]
 # The CLI with the fake models (no model loads, so a hang is the fault's, not a load's).
 CLI = textwrap.dedent("""
-    import index.engine
+    import index.answering.configured
     from tests.fakes import FakeEmbedder, FakeReranker
-    index.engine.default_embedder = lambda settings, *_: FakeEmbedder()
-    index.engine.default_reranker = lambda settings, *_: FakeReranker()
+    index.answering.configured.default_embedder = lambda settings, *_: FakeEmbedder()
+    index.answering.configured.default_reranker = lambda settings, *_: FakeReranker()
     from bot.cli import main
     main()
 """)
@@ -57,9 +57,10 @@ TIMEOUT = 60
 
 @pytest.fixture
 def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    import index.engine
+    import index.answering.configured
 
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: FakeEmbedder())
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
+                        lambda settings, *_: FakeEmbedder())
     return CliRunner()
 
 
@@ -276,8 +277,8 @@ def test_a_tilde_in_the_index_dir_setting_is_the_home_folder(
 KILLED_BUILD = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
-    from index.sources import load_sources
-    from index.build import build_index
+    from index.sources.documents import load_sources
+    from index.storage.build import build_index
     from tests.fakes import FakeEmbedder
 
     build_index(load_sources(), FakeEmbedder(), Path(sys.argv[1]), force=True,
@@ -312,7 +313,7 @@ def test_an_empty_file_in_a_folder_is_skipped_and_said(runner: CliRunner,
 
 SLOW_BUILD = textwrap.dedent("""
     import time
-    import index.engine
+    import index.answering.configured
     from tests.fakes import FakeEmbedder
 
     class Slow(FakeEmbedder):
@@ -325,7 +326,7 @@ SLOW_BUILD = textwrap.dedent("""
                     bar.update(1)
             return super().encode(texts, batch_size=batch_size)
 
-    index.engine.default_embedder = lambda settings, *_: Slow()
+    index.answering.configured.default_embedder = lambda settings, *_: Slow()
     from bot.cli import main
     main()
 """)
@@ -382,7 +383,7 @@ def test_ctrl_c_during_a_build_exits_130_on_a_line_of_its_own(tmp_path: Path) ->
 
 
 def test_a_file_of_white_space_in_a_folder_is_skipped_and_said(tmp_path: Path) -> None:
-    from index.sources import load_sources
+    from index.sources.documents import load_sources
 
     folder = tmp_path / "docs"
     folder.mkdir()

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from index.build import build_index
-from index.folder import MANIFEST
-from index.sources import load_sources
+from index.sources.documents import load_sources
+from index.storage.build import build_index
+from index.storage.folder import MANIFEST
 from tests.fakes import FakeEmbedder
 from tests.reliability.round4 import one_line, qabot
 
@@ -168,8 +168,8 @@ def test_an_index_an_older_qabot_put_inside_another_is_kept(tmp_path: Path) -> N
 def test_a_deeply_nested_lexical_vocabulary_is_one_line_and_a_plain_build_repairs_it(
         tmp_path: Path) -> None:
     """Its size and sha256 made to match in the manifest: only reading it finds the damage."""
-    from index.build import _file_info
-    from index.lexical import LEXICAL_VOCAB
+    from index.modelling.lexical import LEXICAL_VOCAB
+    from index.storage.build import _file_info
 
     notes = _notes(tmp_path)
     index = tmp_path / "idx"
@@ -221,10 +221,11 @@ def test_faiss_disk_full_says_why_in_whole_words(tmp_path: Path,
     import faiss
     from click.testing import CliRunner
 
-    import index.engine
+    import index.answering.configured
     from bot.cli import cli
 
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: FakeEmbedder())
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
+                        lambda settings, *_: FakeEmbedder())
     folder = tmp_path.joinpath(*["deep" * 10] * depth) / "idx"
 
     def full(_: Any, path: str) -> None:
@@ -254,7 +255,7 @@ def test_build_help_and_env_example_name_every_format_read() -> None:
     from click.testing import CliRunner
 
     from bot.cli import cli
-    from index.sources import HTML_SUFFIXES, JSONL_SUFFIX, MARKDOWN_SUFFIXES, RST_SUFFIXES
+    from index.sources.documents import HTML_SUFFIXES, JSONL_SUFFIX, MARKDOWN_SUFFIXES, RST_SUFFIXES
 
     kinds = [".txt", MARKDOWN_SUFFIXES[0], RST_SUFFIXES[0], HTML_SUFFIXES[0], JSONL_SUFFIX]
     shown = " ".join(CliRunner().invoke(cli, ["index", "build", "--help"]).output.split())
@@ -276,8 +277,8 @@ def dying(path, *args, **kwargs):  # killed as the old version's manifest.json g
         os.kill(os.getpid(), signal.SIGKILL)
 
 os.unlink = dying
-from index.build import build_index
-from index.sources import load_sources
+from index.storage.build import build_index
+from index.sources.documents import load_sources
 from tests.fakes import FakeEmbedder
 build_index(load_sources([Path(sys.argv[2])]), FakeEmbedder(), Path(sys.argv[1]), force=True,
             sources=[Path(sys.argv[2])])

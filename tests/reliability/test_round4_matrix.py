@@ -24,12 +24,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import index.engine
+import index.answering.configured
 from tests.fakes import FakeEmbedder, FakeReranker
 from tests.reliability.round4 import environment
 
-REAL_EMBEDDER = index.engine.default_embedder
-REAL_RERANKER = index.engine.default_reranker
+REAL_EMBEDDER = index.answering.configured.default_embedder
+REAL_RERANKER = index.answering.configured.default_reranker
 NO_ROOT_READS = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
 TIMEOUT = 60
 QUESTION = "Who met Putin?"
@@ -40,13 +40,13 @@ GOOD = {"batch": f"{QUESTION}\n",
 # the real one kept), and Discord never reached (a run that gets that far fails the test).
 CLI = textwrap.dedent("""
     import sys
-    import index.engine
+    import index.answering.configured
     from tests.fakes import FakeEmbedder, FakeReranker
     real = sys.argv.pop(1)
     if real != "embedder":
-        index.engine.default_embedder = lambda settings, *_: FakeEmbedder()
+        index.answering.configured.default_embedder = lambda settings, *_: FakeEmbedder()
     if real != "reranker":
-        index.engine.default_reranker = lambda settings, *_: FakeReranker()
+        index.answering.configured.default_reranker = lambda settings, *_: FakeReranker()
     import bot.discord_bot
 
     async def _serve(*args, **kwargs):
@@ -139,7 +139,8 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The working folder: an index "idx" of the built-in article and a question file."""
     from bot.cli import cli
 
-    monkeypatch.setattr(index.engine, "default_embedder", lambda settings, *_: FakeEmbedder())
+    monkeypatch.setattr(index.answering.configured, "default_embedder",
+                        lambda settings, *_: FakeEmbedder())
     built = CliRunner().invoke(cli, ["index", "build", "--index-dir", "idx"])
     assert built.exit_code == 0, built.output
     (tmp_path / "questions.jsonl").write_text(GOOD["eval"])
@@ -158,9 +159,9 @@ def _in_process(monkeypatch: pytest.MonkeyPatch, given: Input, args: list[str],
     import bot.discord_bot
 
     monkeypatch.setattr(bot.discord_bot, "_serve", _serve)
-    monkeypatch.setattr(index.engine, "default_embedder", REAL_EMBEDDER
+    monkeypatch.setattr(index.answering.configured, "default_embedder", REAL_EMBEDDER
                         if given.real == "embedder" else lambda settings, *_: FakeEmbedder())
-    monkeypatch.setattr(index.engine, "default_reranker", REAL_RERANKER
+    monkeypatch.setattr(index.answering.configured, "default_reranker", REAL_RERANKER
                         if given.real == "reranker" else lambda settings, *_: FakeReranker())
     result = CliRunner().invoke(cli, args, env=env, input=given.stdin or None)
     exc = result.exception

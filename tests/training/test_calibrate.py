@@ -48,7 +48,7 @@ def test_fitted_on_one_set_it_holds_on_another() -> None:
 
 
 def test_ranking_metrics_follow_the_fitted_order() -> None:
-    from index.ranking import Linear
+    from index.modelling.calibration import Linear
     from training.calibrate import ranking
 
     def row(q: str, score: float, label: int, total: int = 1) -> Row:

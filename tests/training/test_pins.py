@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from index.errors import ModelError
-from index.pins import MODELS, PINS_FILE, read_pins
+from index.modelling.pins import MODELS, PINS_FILE, read_pins
 from training.pins import pin
 
 

@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 from index.errors import DataError
 from index.json_input import parse as parse_json
-from index.lines import file_lines
+from index.sources.lines import file_lines
 from index.wording import plural
 
 if TYPE_CHECKING:
-    from index.engine import Engine
-    from index.loading import IndexData
-    from index.search import Answer
-    from index.sources import Unit
+    from index.answering.engine import Engine
+    from index.answering.search import Answer
+    from index.sources.documents import Unit
+    from index.storage.loading import IndexData
 
 log = logging.getLogger(__name__)
 
@@ -319,7 +319,7 @@ def run_conversations(engine: Engine, questions: Sequence[EvalQuestion]
                       ) -> tuple[list[Outcome], list[Answer]]:
     """Ask the questions in file order, those with the same ``conversation`` as turns of
     one conversation (the others alone); judge them and return the answers too."""
-    from index.conversation import Conversation
+    from index.answering.conversation import Conversation
 
     depth = _depth(engine)
     conversations: dict[str, Conversation] = {}

@@ -1,32 +1,35 @@
 """The engine: one loaded index + model, answering questions; what the CLI, REPL and bot call.
 
-A thin front: it loads, builds and swaps the index and encodes the questions; the ranking,
-the calibration and the verdict are :mod:`index.ranking`'s (:meth:`Engine.ranking`).
+A thin front: it loads, builds and swaps the index and encodes the questions; the models it
+answers with are :mod:`index.answering.configured`'s, and the ranking, the calibration and
+the verdict :mod:`index.answering.ranking`'s (:meth:`Engine.ranking`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from index.build import BuildResult, build_index
+from index.answering.configured import CONFIGURED, ConfiguredModels
+from index.answering.ranking import Reranker, Weights
+from index.answering.search import Answer, normalise_question
 from index.errors import (
     IndexLoadError,
-    ModelError,
     SourceError,
     StoreSwitched,
     UsageError,
     unknown_document,
 )
-from index.folder import check_build_target, has_index
-from index.lexical import Lexical
-from index.loading import READ_ATTEMPTS, DocInfo, IndexData, load_snapshot
-from index.manifest import (
+from index.modelling.lexical import Lexical
+from index.sources.documents import Document, load_sources
+from index.storage.build import BuildResult, build_index
+from index.storage.folder import check_build_target, has_index
+from index.storage.loading import READ_ATTEMPTS, DocInfo, IndexData, load_snapshot
+from index.storage.manifest import (
     describe_sources,
     read_manifest,
     recorded_sources,
@@ -35,24 +38,13 @@ from index.manifest import (
     sources_on_record,
     store_mismatch,
 )
-from index.ranking import (
-    Calibration,
-    Ranking,
-    Reranker,
-    Weights,
-    first_stage_calibration,
-)
-from index.reranker import BUNDLED, NONE
-from index.search import Answer, normalise_question
-from index.sources import Document, load_sources
-from index.threads import Purpose, apply_threads, thread_count
 
 if TYPE_CHECKING:
-
     from config import Settings
-    from index.conversation import Conversation
-    from index.embedder import Embedder
-    from index.stores.milvus import MilvusConfig
+    from index.answering.conversation import Conversation
+    from index.modelling.calibration import Calibration
+    from index.modelling.embedder import Embedder
+    from index.storage.stores.milvus import MilvusConfig
 
 log = logging.getLogger(__name__)
 
@@ -68,65 +60,6 @@ class _Loaded:
 
 
 NAMES_KEPT = 10_000
-
-
-def default_embedder(settings: Settings, purpose: Purpose = "answer") -> Embedder:
-    """The configured embedding model: the bundled one on ONNX Runtime (no torch) unless
-    ``QABOT_RUNTIME=torch``; any other model on sentence-transformers (heavy: imports torch).
-    """
-    from index.embedder import BUNDLED_NAMES
-
-    threads = thread_count(settings, purpose)
-    apply_threads(threads)
-    if settings.model in BUNDLED_NAMES and settings.runtime != "torch":
-        from index.onnx_runtime import OnnxEmbedder
-
-        return OnnxEmbedder(threads=threads)
-    from index.embedder import SentenceTransformerEmbedder
-
-    with _setting_names("QABOT_MODEL"):
-        return SentenceTransformerEmbedder(settings.model, threads=threads)
-
-
-def default_reranker(settings: Settings, purpose: Purpose = "answer") -> Reranker | None:
-    """The configured reranker, or None when ``QABOT_RERANKER=none``; the bundled one on ONNX
-    Runtime unless ``QABOT_RUNTIME=torch``, any other on torch."""
-    if settings.reranker == NONE:
-        return None
-    threads = thread_count(settings, purpose)
-    if settings.reranker == BUNDLED and settings.runtime != "torch":
-        from index.onnx_runtime import OnnxReranker
-        from index.reranker import bundled_calibration
-
-        return OnnxReranker(calibration=bundled_calibration(), threads=threads)
-    from index.reranker import CrossEncoderReranker
-
-    with _setting_names("QABOT_RERANKER"):
-        return CrossEncoderReranker(settings.reranker, threads=threads)
-
-
-_CHOICES = {"QABOT_MODEL": "all-MiniLM-L6-v2 (bundled), a local folder or a model in the "
-                           "Hugging Face cache",
-            "QABOT_RERANKER": "bundled, none, a local folder or a CrossEncoder in the Hugging "
-                              "Face cache"}
-
-
-@contextlib.contextmanager
-def _setting_names(setting: str) -> Iterator[None]:
-    """A model the user configured that cannot be loaded (an empty folder, a bad config, a
-    FIFO) is a bad setting: one line naming it, exit 2, as when it is not to be had."""
-    from index.embedder import ModelUnavailable
-
-    try:
-        yield
-    except ModelUnavailable:
-        raise
-    except ModelError as exc:
-        raise ModelUnavailable(f"{setting}: {str(exc).rstrip('.')}; set {setting} to "
-                               f"{_CHOICES[setting]}") from None
-
-
-_DEFAULT = "default"
 
 
 def preflight(settings: Settings, doc: str | None = None) -> bool:
@@ -197,94 +130,20 @@ def build_sources(settings: Settings, given: Sequence[Path] | None = None, *,
     return BuildSources(paths, documents, recorded)
 
 
-class Engine:
+class Engine(ConfiguredModels):
     """Answers questions from an index; thread-safe for concurrent asks and one rebuild.
 
-    ``reranker`` defaults to the configured one (:func:`default_reranker`), loaded on first
-    use; pass None for the first stage alone. ``calibration`` replaces the one that comes
-    with the reranker (or the first stage's).
+    The models it answers with, and their arguments here, are :class:`ConfiguredModels`';
+    this part loads, builds and swaps the index and asks it.
     """
 
     def __init__(self, settings: Settings, embedder: Embedder,
                  weights: Weights | None = None,
-                 reranker: Reranker | None | str = _DEFAULT,
+                 reranker: Reranker | None | str = CONFIGURED,
                  calibration: Calibration | None = None) -> None:
-        self.settings = settings
-        self.embedder = embedder
-        self.weights = weights or Weights()
+        super().__init__(settings, embedder, weights, reranker, calibration)
         self._loaded: _Loaded | None = None
         self._rebuild_lock = threading.Lock()
-        self._reranker = reranker
-        self._reranker_lock = threading.Lock()
-        self._calibration = calibration
-
-    @property
-    def reranker(self) -> Reranker | None:
-        """The second stage (loaded on first use), or None."""
-        if isinstance(self._reranker, str):
-            with self._reranker_lock:
-                if isinstance(self._reranker, str):
-                    self._reranker = default_reranker(self.settings)
-        return self._reranker
-
-    @property
-    def calibration(self) -> Calibration:
-        """What turns the signals of the best passage into the answer's confidence."""
-        if self._calibration is None:
-            reranker = self.reranker
-            self._calibration = (reranker.calibration if reranker is not None
-                                 else first_stage_calibration())
-        return self._calibration
-
-    @property
-    def ranking(self) -> Ranking:
-        """The pipeline that answers (:mod:`index.ranking`), as configured."""
-        return Ranking(self.weights, self.reranker, self.calibration,
-                       self.settings.rerank_depth, self.settings.answer_threshold,
-                       self.settings.likely_threshold)
-
-    @property
-    def threshold(self) -> float:
-        """The confidence at or above which qabot answers: the setting, else calibrated."""
-        return self.ranking.answer_threshold
-
-    @property
-    def likely_threshold(self) -> float:
-        """The confidence at or above which qabot gives its best passage as a likely answer
-        (never above :attr:`threshold`): the setting, else calibrated."""
-        return self.ranking.likely_threshold
-
-    def describe_models(self) -> str:
-        """Which models answer, and on what: for "loading ..." lines and ``index info``."""
-        reranker = self.settings.reranker
-        parts = [self.embedder.name]
-        if reranker != NONE:
-            parts.append("qabot's reranker" if reranker == BUNDLED else reranker)
-        runtime = getattr(self.embedder, "runtime", "")
-        on = {"onnx": " (ONNX Runtime)", "torch": " (sentence-transformers)"}.get(runtime, "")
-        return " and ".join(parts) + on
-
-    def prefetch(self) -> None:
-        """Start loading the models in the background, where they can (ONNX Runtime)."""
-        for model in (self.embedder, self.reranker):
-            start = getattr(model, "start_loading", None)
-            if start is not None:
-                start()
-
-    def finish_loading(self) -> None:
-        """Wait for the models :meth:`prefetch` started loading (before exiting on an error:
-        native code must not be torn down mid-work)."""
-        for model in (self.embedder, self._reranker):
-            finish = getattr(model, "finish_loading", None)
-            if finish is not None:
-                finish()
-
-    def warm_up(self) -> None:
-        """Load the models now rather than on the first question."""
-        for model in (self.embedder, self.reranker):
-            load = getattr(model, "load", None)
-            if load is not None:
-                load()
 
     # --- loading and building ------------------------------------------------------------
     @property
@@ -296,7 +155,7 @@ class Engine:
         """The Milvus store configured (``QABOT_STORE=milvus``), or None for FAISS."""
         if self.settings.store != "milvus":
             return None  # the FAISS default imports nothing of Milvus
-        from index.stores.milvus import milvus_config
+        from index.storage.stores.milvus import milvus_config
 
         return milvus_config(self.settings)
 
@@ -393,14 +252,14 @@ class Engine:
         recorded in it as its latest turn."""
         if conversation is None:
             return self.ask_many([(question, doc)], top_k=top_k)[0]
-        from index.conversation import ask_in
+        from index.answering.conversation import ask_in
 
         return ask_in(self, conversation, question, top_k=top_k, doc=doc)
 
     def is_name(self, word: str) -> bool:
         """Whether the index writes ``word`` as a name (capitalised inside sentences), read
         from up to NAME_SAMPLE of the units holding it (False with no index loaded)."""
-        from index.conversation import NAME_SAMPLE, written_as_name
+        from index.answering.conversation import NAME_SAMPLE, written_as_name
 
         loaded = self._loaded
         if loaded is None:

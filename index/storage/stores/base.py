@@ -32,8 +32,8 @@ KINDS = ("auto", "flat", "hnsw", "ivf")
 
 
 class VectorStore(Protocol):
-    """What the search needs from a vector index: FAISS (index/stores/faiss.py)
-    or Milvus (index/stores/milvus.py)."""
+    """What the search needs from a vector index: FAISS (index/storage/stores/faiss.py)
+    or Milvus (index/storage/stores/milvus.py)."""
 
     kind: str
     params: dict[str, Any]

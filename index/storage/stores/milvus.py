@@ -8,7 +8,7 @@ with the index kind FAISS would use for the same size (``base.choose_kind``).
 
 Collections and the alias. A build writes a new collection, ``<alias>_v<time>_<pid>``, and
 only when it is complete (every row counted) points the alias at it and switches the index
-folder (index/versions.py); the collections older than the live one are then dropped. The
+folder (index/storage/versions.py); the collections older than the live one are then dropped. The
 alias is what other tools and operators follow; a reader follows the index folder's
 manifest instead, so that its units and its vectors always come from the same build. A
 reader whose collection was dropped under it (a rebuild elsewhere switched) gets
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from index.errors import IndexLoadError, StoreError, StoreSwitched
-from index.stores.base import (
+from index.storage.stores.base import (
     EXACT_RANGE_LIMIT,
     choose_kind,
     hnsw_params,

@@ -4,11 +4,11 @@ Tokenising and indexing every unit costs seconds per 100k units, so a build save
 in the index folder (numpy arrays and JSON, never pickle) and a load reads it back,
 memory-mapped when asked.
 
-bm25s builds the model; answering does not import it. The saved model records how its
-words were made (bm25s's pattern, stop words and stemmer), and a question is split, scored
-and summed here with numpy alone, exactly as bm25s would: importing bm25s imports
-scipy.sparse, about 0.1 s of a one-shot ask's 0.6 s. ``tests/index/test_lexical.py`` checks
-the two give the same ids and the same scores.
+bm25s builds the model (:mod:`index.modelling.lexical_build`); answering does not import
+it. The saved model records how its words were made (bm25s's pattern, stop words and
+stemmer), and a question is split, scored and summed here with numpy alone, exactly as bm25s
+would: importing bm25s imports scipy.sparse, about 0.1 s of a one-shot ask's 0.6 s.
+``tests/index/test_lexical.py`` checks the two give the same ids and the same scores.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,15 +36,7 @@ TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 STEMMER = "english"
 
 
-def _bm25s() -> Any:
-    import bm25s
-
-    # bm25s sets its own logger to DEBUG at import; let the root configuration decide.
-    logging.getLogger("bm25s").setLevel(logging.NOTSET)
-    return bm25s
-
-
-def _words_settings() -> dict[str, Any]:
+def words_settings() -> dict[str, Any]:
     """The settings the build tokenises with (bm25s's English stop words)."""
     from bm25s.stopwords import STOPWORDS_EN  # what stopwords="en" means to bm25s.tokenize
 
@@ -56,16 +47,19 @@ def _words_settings() -> dict[str, Any]:
 class Lexical:
     """Lexical signals over all units: BM25 (bm25s) for candidates, IDF-weighted coverage.
 
+    Made by :func:`index.modelling.lexical_build.build_lexical` (a build), else read by
+    :meth:`load`; empty as constructed.
+
     Tokens are lower-cased, English stop words dropped and Snowball-stemmed; statistics are
     over the whole index, whatever document filter a question has. Each unit's distinct
     token ids are kept as one flat array (``tokens``) cut by ``tokptr``.
     """
 
-    def __init__(self, texts: Sequence[str] | None = None) -> None:
+    def __init__(self) -> None:
         import numpy as np
         import Stemmer
 
-        self._stemmer = Stemmer.Stemmer(STEMMER)
+        self.stemmer = Stemmer.Stemmer(STEMMER)
         self.vocab: dict[str, int] = {}
         self.size = 0
         self.tokens = np.zeros(0, dtype=np.int64)
@@ -76,35 +70,9 @@ class Lexical:
         self.data = np.zeros(0, dtype=np.float32)
         self.indices = np.zeros(0, dtype=np.int32)
         self.indptr = np.zeros(1, dtype=np.int64)
-        self._words: dict[str, Any] = {}
+        self.words: dict[str, Any] = {}
         self._stopwords: frozenset[str] = frozenset()
         self._split = re.compile(TOKEN_PATTERN).findall
-        if texts is not None:
-            self._index(texts)
-
-    def _index(self, texts: Sequence[str]) -> None:
-        import numpy as np
-
-        bm25s = _bm25s()
-        self._set_words(_words_settings())
-        tokens = bm25s.tokenize(list(texts), stopwords=self._words["stopwords"],
-                                stemmer=self._stemmer, show_progress=False)
-        self.vocab = tokens.vocab
-        if self.vocab:  # else no unit has a word (only emoji, digits, stop words): empty
-            retriever = bm25s.BM25()
-            retriever.index(tokens, show_progress=False)
-            self.data, self.indices, self.indptr = (retriever.scores["data"],
-                                                    retriever.scores["indices"],
-                                                    retriever.scores["indptr"])
-        self.size = len(texts)
-        per_unit = [np.unique(np.asarray(ids, dtype=np.int64)) for ids in tokens.ids]
-        lengths = np.fromiter((len(ids) for ids in per_unit), dtype=np.int64,
-                              count=len(per_unit))
-        self.tokptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        self.tokens = (np.concatenate(per_unit) if per_unit else np.zeros(0)).astype(np.int64)
-        df = np.bincount(self.tokens, minlength=len(self.vocab) + 1).astype(np.float64)
-        n = max(1, self.size)
-        self.idf = np.log1p((n - df + 0.5) / (df + 0.5))
 
     # --- persistence -----------------------------------------------------------------------
     def save(self, folder: Path) -> list[str]:
@@ -116,7 +84,7 @@ class Lexical:
             with (folder / name).open("wb") as fh:
                 np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
         with (folder / LEXICAL_VOCAB).open("w", encoding="utf-8") as fh:
-            json.dump({"size": self.size, "vocab": self.vocab, "words": self._words},
+            json.dump({"size": self.size, "vocab": self.vocab, "words": self.words},
                       fh, ensure_ascii=False)
         return list(LEXICAL_FILES)
 
@@ -144,18 +112,19 @@ class Lexical:
             raise ValueError("lexical model files do not match each other")
         lexical = cls()
         # A model saved before the settings were recorded was made with today's bm25s ones.
-        lexical._set_words(meta.get("words") or _words_settings())
+        lexical.set_words(meta.get("words") or words_settings())
         lexical.vocab, lexical.size = vocab, size
         lexical.tokens, lexical.tokptr, lexical.idf = tokens, tokptr, idf
         lexical.data, lexical.indices, lexical.indptr = data, indices, indptr
         return lexical
 
-    def _set_words(self, words: dict[str, Any]) -> None:
+    def set_words(self, words: dict[str, Any]) -> None:
+        """Split words as ``words`` (recorded settings) says; ValueError for other ones."""
         if (words.get("pattern") != TOKEN_PATTERN or words.get("stemmer") != STEMMER
                 or words.get("lower") is not True
                 or not isinstance(words.get("stopwords"), list)):
             raise ValueError("lexical model was made with other word settings")
-        self._words = words
+        self.words = words
         self._stopwords = frozenset(words["stopwords"])
 
     # --- signals ---------------------------------------------------------------------------
@@ -164,7 +133,7 @@ class Lexical:
         import numpy as np
 
         words = [w for w in self._split(question.lower()) if w not in self._stopwords]
-        stems = self._stemmer.stemWords(words) if words else []
+        stems = self.stemmer.stemWords(words) if words else []
         return np.unique(np.asarray([self.vocab[w] for w in stems if w in self.vocab],
                                     dtype=np.int64))
 

@@ -1,7 +1,7 @@
 """Reading sources into documents made of units (sentences, or pre-split JSONL units).
 
 Plain text is split as it is; Markdown, reStructuredText and HTML are parsed first
-(:mod:`index.parsing`), so that headings become the section each sentence carries rather
+(:mod:`index.sources.parsing`), so that headings become the section each sentence carries rather
 than sentences of their own. A folder is read recursively, as if each file in it had been
 given; what it holds that is not read is counted in one summary line.
 """
@@ -26,8 +26,8 @@ from typing import Any
 from index.errors import SourceError
 from index.files import is_utf8
 from index.json_input import parse as parse_json
-from index.parsing import SECTION_SEPARATOR, Parsed, check_url
-from index.splitter import split_sentences
+from index.sources.parsing import SECTION_SEPARATOR, Parsed, check_url
+from index.sources.splitter import split_sentences
 from index.wording import plural
 
 TEXT_SUFFIXES = (".txt",)  # split as they are
@@ -166,7 +166,7 @@ def read_text_document(path: Path, name: str | None = None) -> Document:
 
 def _parse(path: Path) -> Parsed:
     """Parse a Markdown, reStructuredText or HTML file by its suffix."""
-    import index.parsing as parsing
+    import index.sources.parsing as parsing
 
     where, suffix = str(path), path.suffix.lower()
     if suffix in HTML_SUFFIXES:

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from index.errors import IndexLoadError, StoreSwitched
 from index.files import sha256_file
-from index.folder import UNITS, VECTORS, live_folder
 from index.json_input import parse as parse_json
-from index.lexical import LEXICAL_FILES, Lexical
-from index.manifest import (
+from index.modelling.lexical import LEXICAL_FILES, Lexical
+from index.sources.documents import Unit
+from index.storage.folder import UNITS, VECTORS, live_folder
+from index.storage.manifest import (
     ManifestError,
     check_compatible,
     check_unit_owners,
@@ -28,12 +29,11 @@ from index.manifest import (
     rebuild_hint,
     store_mismatch,
 )
-from index.sources import Unit
 
 if TYPE_CHECKING:
-    from index.manifest import Manifest
-    from index.stores import VectorStore
-    from index.stores.milvus import MilvusConfig
+    from index.storage.manifest import Manifest
+    from index.storage.stores import VectorStore
+    from index.storage.stores.milvus import MilvusConfig
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def _open_store(index_dir: Path, folder: Path, parsed: Manifest, *, mmap: bool,
     The store must be the configured one, unless ``any_store`` (a build reading the
     previous index for its vectors: a FAISS index is read whatever is configured).
     """
-    from index.stores import open_store
+    from index.storage.stores import open_store
 
     hint = rebuild_hint(index_dir)
     configured = "milvus" if milvus is not None else "faiss"

@@ -7,7 +7,7 @@ weights' sha256), how it tokenizes (maximum length), and how close it came to th
 model when it was made (``python -m training.export``, which refuses to write an export
 whose vectors have a cosine below :data:`MIN_COSINE` to the torch ones). The bundled exports
 ship inside the package and are verified on load against the sha256 pinned in
-``index/models/pins.json`` (:mod:`index.pins`), like the models themselves.
+``index/models/pins.json`` (:mod:`index.modelling.pins`), like the models themselves.
 
 Sentence-transformers (torch) stays the reference, the path for training and for any
 configured model that has no export; ``QABOT_RUNTIME=torch`` chooses it for the bundled
@@ -25,15 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import index.pins as pins
+import index.modelling.pins as pins
 from index.errors import ModelError
-from index.pins import MODELS_DIR
+from index.modelling.pins import MODELS_DIR
 from index.wording import plural
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from index.ranking import Calibration
+    from index.modelling.calibration import Calibration
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class _Export:
         from concurrent.futures import ThreadPoolExecutor
 
         from index.files import sha256_file
-        from index.verified import known_good, remember
+        from index.modelling.verified import known_good, remember
 
         model = self.folder / MODEL_FILE
         log.info("loading %s %s (ONNX Runtime, %s)", self.info.kind, self.info.name,

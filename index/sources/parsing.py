@@ -2,8 +2,9 @@
 
 A heading is not something to answer from: it names the part of the document its text is
 in. Each parser here turns a document into :class:`Parsed`: a title, a URL when the document
-names one, and prose :class:`Block` s, each with the path of headings above it; the reader in
-:mod:`index.sources` splits each block into sentences that carry that path as their section.
+names one, and prose :class:`Block` s, each with the path of headings above it; the reader
+in :mod:`index.sources.documents` splits each block into sentences that carry that path as
+their section.
 
 What each kind of block becomes, deliberately:
 
@@ -13,7 +14,7 @@ What each kind of block becomes, deliberately:
 * code blocks and raw HTML: left out (not prose; split into "sentences" they only mislead);
 * front matter (YAML between ``---`` lines at the very top): its ``title`` and ``url``.
 
-HTML pages are read from their elements (:mod:`index.html_page`): the whole of the page's
+HTML pages are read from their elements (:mod:`index.sources.html_page`): the whole of the page's
 main text, prose outside ``<p>`` included, without its menus, banners, footers or code.
 lxml and docutils are imported only when such a file is read: nothing here weighs on
 answering a question.
@@ -227,9 +228,9 @@ def parse_markdown(text: str, where: str) -> Parsed:
 
 # --- HTML ----------------------------------------------------------------------------------
 def parse_html(html: bytes | str, where: str) -> Parsed:
-    """Read a web page's main text (:mod:`index.html_page`), with its title and canonical
+    """Read a web page's main text (:mod:`index.sources.html_page`), with its title and canonical
     URL."""
-    from index.html_page import read_page
+    from index.sources.html_page import read_page
 
     title, url, blocks = read_page(html, where, row_statement)
     if url:

@@ -1,4 +1,4 @@
-"""The FAISS vector store (the default backend of :class:`index.stores.base.VectorStore`).
+"""The FAISS vector store (the default backend of :class:`index.storage.stores.base.VectorStore`).
 
 Vectors are L2-normalised, so FAISS's inner product *is* cosine similarity. Units of one
 document are stored contiguously, so a document filter is an id range: a small range is
@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from index.stores.base import (
+from index.storage.stores.base import (
     EXACT_RANGE_LIMIT,
     choose_kind,
     hnsw_params,
@@ -41,7 +41,7 @@ TRAIN_PER_LIST = 64
 def _faiss() -> Any:
     """Import faiss lazily (its stubs lag behind its API, hence ``Any``), with the
     configured thread count."""
-    from index.threads import faiss_module
+    from index.modelling.threads import faiss_module
 
     return faiss_module()
 

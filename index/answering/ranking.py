@@ -1,7 +1,7 @@
 """Ranking and the verdict: the whole path from a question to its :class:`Answer`, "answer",
-"likely" or "unknown"; :class:`index.engine.Engine` hands each question here.
+"likely" or "unknown"; :class:`index.answering.engine.Engine` hands each question here.
 
-For one question (cleaned by :func:`index.search.normalise_question`), within the document
+For one question (cleaned by :func:`index.answering.search.normalise_question`), within the document
 filter:
 
 1. **first stage**: the dense top-N and the BM25 top-N are rescored from a few signals
@@ -10,9 +10,10 @@ filter:
    cues);
 2. **second stage**: the reranker (a cross-encoder) reads the question with each of the
    first stage's best;
-3. **calibration** (:class:`Calibration`): a logistic model turns the signals into the
-   probability that a candidate answers (the ranking), another turns the best candidate's
-   signals into the answer's confidence;
+3. **calibration** (:class:`~index.modelling.calibration.Calibration`, which comes with
+   the reranker): a logistic model turns the signals into the probability that a candidate
+   answers (the ranking), another turns the best candidate's signals into the answer's
+   confidence;
 4. **verdict** (:func:`verdict`): ``answer`` from the answer threshold, ``likely`` from the
    likely threshold, ``unknown`` below it;
 5. **the answer** (:meth:`Ranking.answer`): the best ``k`` passages with their context, the
@@ -23,31 +24,22 @@ The calibrations are fitted on training data only (``python -m training.calibrat
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from index.errors import ModelError
-from index.pins import MODELS_DIR
-from index.search import NO_WORDS, Answer, Passage, Verdict, context_of, has_words
-from index.sources import embed_text
+from index.answering.search import NO_WORDS, Answer, Passage, Verdict, context_of, has_words
+from index.modelling.calibration import Calibration, sigmoid
+from index.sources.documents import embed_text
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from index.lexical import Lexical
-    from index.loading import DocInfo, IndexData
-    from index.sources import Unit
-    from index.stores import VectorStore
-
-FIRST_STAGE_CALIBRATION = MODELS_DIR / "first-stage.json"
-# Every signal a calibration may name: the reranker's logit and the first stage's three.
-SIGNALS = ("rerank", "dense", "coverage", "cue")
-
+    from index.modelling.lexical import Lexical
+    from index.sources.documents import Unit
+    from index.storage.loading import DocInfo, IndexData
+    from index.storage.stores import VectorStore
 
 
 # --- answer-type cues ------------------------------------------------------------------
@@ -119,115 +111,6 @@ class Weights:
         """The first stage's score of each candidate, from its signals."""
         return (self.dense * signals["dense"] + self.coverage * signals["coverage"]
                 + self.cue * signals["cue"])
-
-
-# --- calibration -----------------------------------------------------------------------
-@dataclass(frozen=True)
-class Linear:
-    """``bias + Σ weight · signal`` over named signals (a logistic model's log-odds)."""
-
-    signals: tuple[str, ...]
-    weights: tuple[float, ...]
-    bias: float
-
-    def logit(self, signals: Mapping[str, np.ndarray]) -> np.ndarray:
-        import numpy as np
-
-        size = len(next(iter(signals.values())))
-        z = np.full(size, self.bias, dtype=np.float64)
-        for name, weight in zip(self.signals, self.weights, strict=True):
-            z += weight * np.asarray(signals[name], dtype=np.float64)
-        return z
-
-    def to_json(self) -> dict[str, Any]:
-        return {"signals": list(self.signals), "weights": list(self.weights), "bias": self.bias}
-
-    @classmethod
-    def from_json(cls, data: Any, allowed: Sequence[str]) -> Linear:
-        signals = tuple(str(s) for s in data["signals"])
-        weights = tuple(float(w) for w in data["weights"])
-        bias = float(data["bias"])
-        if (len(signals) != len(weights) or not set(signals) <= set(allowed)
-                or not all(map(math.isfinite, (*weights, bias)))):
-            raise ValueError("signals, weights and bias do not fit")
-        return cls(signals, weights, bias)
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    import numpy as np
-
-    return (1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0)))).astype(np.float32)
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Two small logistic models fitted on training data (``python -m training.calibrate``):
-
-    - ``rank``: P(a candidate answers the question) from its signals; the ranking score.
-    - ``confidence``: P(the best-ranked candidate answers it) from that candidate's signals
-      and ``margin`` (its rank log-odds minus the runner-up's); compared with ``threshold``
-      (the verdict ``answer``) and ``likely`` (the verdict ``likely``; equal to
-      ``threshold`` in a calibration that has no likely band).
-    """
-
-    rank: Linear
-    confidence: Linear
-    threshold: float
-    source: str = ""
-    likely: float | None = None
-
-    @property
-    def likely_threshold(self) -> float:
-        return self.threshold if self.likely is None else min(self.likely, self.threshold)
-
-    def rank_logits(self, signals: Mapping[str, np.ndarray]) -> np.ndarray:
-        return self.rank.logit(signals)
-
-    def confidence_of(self, best: Mapping[str, float]) -> float:
-        model = self.confidence
-        z = model.bias + sum(w * best[name]
-                             for name, w in zip(model.signals, model.weights, strict=True))
-        return 1.0 / (1.0 + math.exp(-min(max(z, -60.0), 60.0)))
-
-    def to_json(self) -> dict[str, Any]:
-        out = {"rank": self.rank.to_json(), "confidence": self.confidence.to_json(),
-               "threshold": self.threshold}
-        if self.likely is not None:
-            out["likely_threshold"] = self.likely
-        return out
-
-    @classmethod
-    def from_json(cls, data: Any, source: str) -> Calibration:
-        try:
-            rank = Linear.from_json(data["rank"], SIGNALS)
-            confidence = Linear.from_json(data["confidence"], (*SIGNALS, "margin"))
-            threshold = float(data["threshold"])
-            likely = (float(data["likely_threshold"]) if "likely_threshold" in data
-                      else None)
-        except (TypeError, KeyError, ValueError) as exc:
-            raise ModelError(f"calibration {source} is malformed ({exc})") from None
-        for value in (threshold, likely):
-            if value is not None and not 0.0 <= value <= 1.0:
-                raise ModelError(f"calibration {source}: threshold {value} is not in [0, 1]")
-        return cls(rank, confidence, threshold, source, likely)
-
-    @classmethod
-    def load(cls, path: Path) -> Calibration:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError) as exc:
-            raise ModelError(f"cannot read calibration {path} ({exc})") from None
-        return cls.from_json(data, str(path))
-
-
-# A CrossEncoder that comes without a calibration: its own sigmoid, answered from 0.5.
-_OWN = Linear(("rerank",), (1.0,), 0.0)
-OWN_SIGMOID = Calibration(_OWN, _OWN, 0.5, "the model's own sigmoid")
-
-
-def first_stage_calibration() -> Calibration:
-    """The calibration of the pipeline without a reranker."""
-    return Calibration.load(FIRST_STAGE_CALIBRATION)
 
 
 class Reranker(Protocol):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from config.exits import EXIT_USAGE
 from index.errors import ModelError
 from index.files import sha256_file
-from index.pins import pinned
+from index.modelling.pins import pinned
 
 if TYPE_CHECKING:
     import numpy as np
@@ -95,7 +95,8 @@ def verify_bundled(path: Path) -> str:
     return digest
 
 
-def _local_fingerprint(path: Path) -> str:
+def local_fingerprint(path: Path) -> str:
+    """The sha256 of a model folder's weights (the first of its weight files), "" if none."""
     for fname in _WEIGHT_FILES:
         weights = path / fname
         if weights.is_file():
@@ -198,7 +199,7 @@ class SentenceTransformerEmbedder:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             if not fingerprint:
-                fingerprint = _local_fingerprint(spec.path)
+                fingerprint = local_fingerprint(spec.path)
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -32,10 +32,10 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
-from index.search import normalise_question
+from index.answering.search import normalise_question
 
 if TYPE_CHECKING:
-    from index.search import Answer, Verdict
+    from index.answering.search import Answer, Verdict
 
 MAX_TURNS = 8  # turns a conversation keeps; only the last is read, the rest for display
 CONTEXT_QUESTIONS = 2  # questions a follow-up is searched with, itself included

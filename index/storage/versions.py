@@ -1,14 +1,14 @@
 """Writing an index folder's versions: a build's own folder, the build lock, publishing a
 version with one link switch, and removing what is no longer named.
 
-A build writes a new folder beside the target (see index/folder.py for the names),
+A build writes a new folder beside the target (see index/storage/folder.py for the names),
 renames it to a version and switches the link with one ``os.replace`` of a link made
 aside: the path always names a complete index, the old one or the new one, and an
 interrupted build leaves the old one answering. The versions the link no longer names are
 deleted after the switch (only folders qabot can prove its own:
-:func:`index.folder.foreign_entry`). Readers take no lock: they resolve the link once and
+:func:`index.storage.folder.foreign_entry`). Readers take no lock: they resolve the link once and
 read that version; one that finds its version deleted under it (a build switched
-meanwhile) reads again from the new one (index/loading.py).
+meanwhile) reads again from the new one (index/storage/loading.py).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 
 from index.errors import IndexWriteError
 from index.files import read_regular, write_json
-from index.folder import (
+from index.storage.folder import (
     BUILD_MARKER,
     MANIFEST,
     PRODUCER,

@@ -11,13 +11,13 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from index.stores.base import VectorStore
+from index.storage.stores.base import VectorStore
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from index.manifest import Manifest
-    from index.stores.milvus import MilvusConfig
+    from index.storage.manifest import Manifest
+    from index.storage.stores.milvus import MilvusConfig
 
 __all__ = ["VectorStore", "make_store", "open_store"]
 
@@ -28,10 +28,10 @@ def make_store(vectors: np.ndarray, kind: str, milvus: MilvusConfig | None = Non
                alias: str | None = None, *, progress: bool = False) -> VectorStore:
     """Index ``vectors``: in FAISS, or in a new Milvus collection of ``alias``, complete."""
     if milvus is None or alias is None:
-        from index.stores.faiss import FaissStore
+        from index.storage.stores.faiss import FaissStore
 
         return FaissStore.build(vectors, kind)
-    from index.stores.milvus import MilvusStore, new_collection_name, progress_bar
+    from index.storage.stores.milvus import MilvusStore, new_collection_name, progress_bar
 
     count, dimension = vectors.shape
     store = MilvusStore.create(milvus, new_collection_name(alias), count, dimension, kind)
@@ -52,13 +52,13 @@ def open_store(manifest: Manifest, vectors: Path, *, mmap: bool = False,
     ``milvus`` says how to reach it, else the FAISS file ``vectors`` (memory-mapped when
     ``mmap``)."""
     if manifest.milvus is not None and milvus is not None:
-        from index.stores.milvus import MilvusStore
+        from index.storage.stores.milvus import MilvusStore
 
         info = manifest.milvus
         return MilvusStore.open(milvus, info.collection, info.kind,
                                 info.params.model_dump(exclude_none=True), manifest.units,
                                 manifest.model.dimension)
-    from index.stores.faiss import FaissStore
+    from index.storage.stores.faiss import FaissStore
 
     return FaissStore.load(vectors, manifest.faiss.kind,
                            manifest.faiss.params.model_dump(exclude_none=True), mmap=mmap)

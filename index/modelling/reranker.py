@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from index.errors import ModelError
-from index.pins import MODELS_DIR, pinned
-from index.ranking import OWN_SIGMOID, Calibration
+from index.modelling.calibration import OWN_SIGMOID, Calibration
+from index.modelling.pins import MODELS_DIR, pinned
 
 if TYPE_CHECKING:
     import numpy as np
@@ -66,7 +66,7 @@ class CrossEncoderReranker:
 
     def __init__(self, name: str, *, max_length: int = 128, threads: int | None = None
                  ) -> None:
-        from index.embedder import (
+        from index.modelling.embedder import (
             ModelUnavailable,
             _load_hub_model,
             hub_model_cached,

@@ -22,7 +22,7 @@ from typing import Literal
 
 from index.errors import ModelError
 
-MODELS_DIR = Path(__file__).resolve().parent / "models"
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 PINS_FILE = MODELS_DIR / "pins.json"
 
 Model = Literal["encoder", "encoder-onnx", "reranker", "reranker-onnx"]

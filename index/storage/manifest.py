@@ -26,10 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from index.errors import IndexLoadError
 from index.files import NotRegular, read_regular
-from index.folder import DATA_FILES, MANIFEST, UNITS, VECTORS, live_folder, names_version
 from index.json_input import parse as parse_json
-from index.sources import BUILTIN_ARTICLE, builtin_article
-from index.versions import sweep_stale_builds
+from index.sources.documents import BUILTIN_ARTICLE, builtin_article
+from index.storage.folder import DATA_FILES, MANIFEST, UNITS, VECTORS, live_folder, names_version
+from index.storage.versions import sweep_stale_builds
 
 FORMAT_VERSION = 1
 # How the built-in article is recorded as a source: its path changes with the install.
@@ -116,7 +116,7 @@ class Manifest(BaseModel):
     model_config = _STRICT
 
     format_version: int
-    producer: str = ""  # "qabot" (index.folder.PRODUCER); absent in older indexes
+    producer: str = ""  # "qabot" (index.storage.folder.PRODUCER); absent in older indexes
     model: ModelInfo
     corpus_hash: str = ""
     splitter: dict[str, Any] | None = None

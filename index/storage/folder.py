@@ -1,9 +1,9 @@
 """Where an index lives and whose it is: the names in its folder, the link to the live
 version, recovery on read, and the proof that a folder is qabot's.
 
-An index folder holds ``manifest.json`` (index/manifest.py), ``vectors.faiss`` (the FAISS
+An index folder holds ``manifest.json`` (index/storage/manifest.py), ``vectors.faiss`` (the FAISS
 index, written by faiss.write_index; no pickle anywhere; none when the vectors are in
-Milvus), ``units.json`` (the units, in id order) and ``lexical.*`` (index/lexical.py).
+Milvus), ``units.json`` (the units, in id order) and ``lexical.*`` (index/modelling/lexical.py).
 
 Versions. For an index folder ``PARENT/NAME``::
 
@@ -15,7 +15,7 @@ Versions. For an index folder ``PARENT/NAME``::
                                    info`` (the lock free, the process gone)
     PARENT/.NAME.lock              builds of NAME hold it (``fcntl.flock``): one at a time
 
-Publishing a version and switching the link is index/versions.py. A symlink rather than a
+Publishing a version and switching the link is index/storage/versions.py. A symlink rather than a
 pointer file inside the folder, because ``NAME/manifest.json`` and the other paths keep
 working for every reader (scripts, tests, ``index info``), and resolving a path is one
 system call where a pointer file would be a second read that can disagree with the first.
@@ -51,7 +51,7 @@ from pathlib import Path
 
 from index.errors import IndexLoadError, IndexWriteError
 from index.files import is_utf8, read_regular
-from index.lexical import LEXICAL_FILES
+from index.modelling.lexical import LEXICAL_FILES
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,8 @@ NOT_QABOTS = "its manifest.json is not qabot's"
 
 def is_version_name(name: str, target: str) -> bool:
     """True when ``name`` is exactly how qabot names a version of ``target``
-    (``.NAME.v-<UTC time to the microsecond>-<pid>``, see :func:`index.versions.new_version`)."""
+    (``.NAME.v-<UTC time to the microsecond>-<pid>``, see
+    :func:`index.storage.versions.new_version`)."""
     return re.fullmatch(rf"\.{re.escape(target)}\.v-\d{{8}}T\d{{12}}-\d+", name) is not None
 
 

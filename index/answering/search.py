@@ -1,7 +1,7 @@
 """A question and its answer, as data: the question cleaned for searching, and what comes
 back (:class:`Answer` with its :data:`Verdict`, its :class:`Passage` s, shown with their
 context). How one becomes the other (ranking, calibration, the verdict) is
-:mod:`index.ranking`'s; nothing here ranks."""
+:mod:`index.answering.ranking`'s; nothing here ranks."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from index.errors import UsageError
 
 if TYPE_CHECKING:
-    from index.sources import Unit
+    from index.sources.documents import Unit
 
 Verdict = Literal["answer", "likely", "unknown"]
 VERDICTS: tuple[Verdict, ...] = ("answer", "likely", "unknown")

@@ -3,7 +3,7 @@
 A rebuild reuses the vectors of units whose embedded text ("Title: text", or
 "Title › Section: text" for a unit under a heading) is unchanged, when the model and its
 weights are the same: only new or changed units are encoded. The files are written into a
-build folder of their own and published as a new version (index/versions.py).
+build folder of their own and published as a new version (index/storage/versions.py).
 """
 
 from __future__ import annotations
@@ -22,10 +22,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-import index.versions as versions
+import index.storage.versions as versions
 from index.errors import IndexLoadError
 from index.files import sha256_file, write_json
-from index.folder import (
+from index.modelling.lexical import Lexical
+from index.modelling.lexical_build import build_lexical
+from index.sources.documents import Document, builtin_article, embed_text
+from index.sources.splitter import SPLITTER_SETTINGS
+from index.storage.folder import (
     MANIFEST,
     PRODUCER,
     UNITS,
@@ -36,19 +40,16 @@ from index.folder import (
     is_version_link,
     live_folder,
 )
-from index.lexical import Lexical
-from index.loading import IndexData, load_folder, load_lexical
-from index.manifest import EMBEDDING_SETTINGS, FORMAT_VERSION, source_label
-from index.sources import Document, builtin_article, embed_text
-from index.splitter import SPLITTER_SETTINGS
-from index.stores import make_store
+from index.storage.loading import IndexData, load_folder, load_lexical
+from index.storage.manifest import EMBEDDING_SETTINGS, FORMAT_VERSION, source_label
+from index.storage.stores import make_store
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from index.embedder import Embedder
-    from index.stores import VectorStore
-    from index.stores.milvus import MilvusConfig, MilvusStore
+    from index.modelling.embedder import Embedder
+    from index.storage.stores import VectorStore
+    from index.storage.stores.milvus import MilvusConfig, MilvusStore
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ def build_index(
             if on_encoded is not None:
                 on_encoded()
             store = make_store(vectors, faiss_kind, milvus, alias, progress=progress)
-            lexical = Lexical([u.text for u in units])
+            lexical = build_lexical([u.text for u in units])
             with versions.writing(index_dir):
                 _write_build(tmp, documents, embedder, store, lexical, {
                     "corpus_hash": corpus, "sources": labels, "reused_vectors": reused,
@@ -271,7 +272,7 @@ def _settle_milvus(milvus: MilvusConfig | None, alias: str | None,
     index folder, and the next build settles again."""
     if milvus is None or alias is None:
         return
-    from index.stores.milvus import settle
+    from index.storage.stores.milvus import settle
 
     settle(milvus, alias, store)
 

@@ -1,0 +1,1 @@
+"""Sources: files read into documents of units (markup, HTML pages, sentences, bounded lines)."""
