@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from index import embedder as emb
+from index.modelling import embedder as emb
 from index.errors import ModelError
 from index.modelling.pins import pinned
 

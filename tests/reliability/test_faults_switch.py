@@ -173,7 +173,7 @@ def test_a_user_symlink_to_an_old_layout_folder_is_kept(tmp_path: Path) -> None:
 
 def test_a_reader_whose_version_is_deleted_under_it_reads_the_new_one(
         tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from index import loading
+    from index.storage import loading
     from index.answering.engine import Engine
 
     emb = FakeEmbedder()
