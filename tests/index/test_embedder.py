@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from index.modelling import embedder as emb
 from index.errors import ModelError
+from index.modelling import embedder as emb
 from index.modelling.pins import pinned
 
 

@@ -173,8 +173,8 @@ def test_a_user_symlink_to_an_old_layout_folder_is_kept(tmp_path: Path) -> None:
 
 def test_a_reader_whose_version_is_deleted_under_it_reads_the_new_one(
         tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from index.storage import loading
     from index.answering.engine import Engine
+    from index.storage import loading
 
     emb = FakeEmbedder()
     folder = Path(settings.index_dir)
