@@ -1,8 +1,9 @@
 """Export the bundled encoder and reranker to ONNX for the question path without torch.
 
     python -m training.export                 # both, into index/models/*-onnx, pinned
-    python -m training.export --int8          # dynamic int8 quantisation (measured, see
-                                              # docs/performance.md; not shipped)
+    python -m training.export --what reranker --precision dynamic-int8-excl \
+        --out build/precision/dynamic-int8-excl   # a lighter variant (training/quantise.py;
+                                                  # measured in docs/performance.md)
     python -m training.export --what encoder --out DIR
 
 Each export is the whole sentence-transformers pipeline in one graph (the encoder: the
@@ -10,10 +11,14 @@ transformer, mean pooling and normalisation; the reranker: the CrossEncoder's lo
 with torch's exporter from the models the torch path loads. It is verified before it is
 written: on the built-in article's sentences and the article question set, the encoder's
 vectors must have a cosine of at least ``MIN_COSINE`` to the torch ones (the reranker's
-logits: within ``MAX_LOGIT_DIFF``), else nothing is written. ``export.json`` records the
-source weights' sha256, the graph's sha256 and what the check measured; the graph's sha256
-is pinned in ``index/models/pins.json`` (:func:`training.pins.pin`) when the export goes to
-the shipped place.
+logits: within ``MAX_LOGIT_DIFF``), else nothing is written. A lighter-precision variant
+(``--precision``, :mod:`training.quantise`; only with ``--out``, never pinned) is checked
+against the torch model on the same texts, the reranker's also by how many of its 12 lists
+keep their best pair (``top1_agreement``), and written whatever it measures; whether it is
+good enough is measured on the real question sets by ``python -m benchmarks.precision``.
+``export.json`` records the source weights' sha256, the graph's sha256, the precision and
+what the check measured; the graph's sha256 is pinned in ``index/models/pins.json``
+(:func:`training.pins.pin`) when the export goes to the shipped place.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from index.modelling.onnx_runtime import (
 )
 from index.modelling.pins import Model
 from training.pins import pin
+from training.quantise import PRECISIONS, describe, quantise
 
 MAX_LOGIT_DIFF = 0.01
 OPSET = 17
@@ -68,17 +74,15 @@ def _export_graph(module: Any, example: dict[str, Any], out: Path, output: str) 
                           dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
 
 
-def _quantise(path: Path) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    quantised = path.with_name("model.int8.onnx")
-    # Only the matrix products, per output channel: the embeddings (Gather) stay float32.
-    quantize_dynamic(str(path), str(quantised), weight_type=QuantType.QInt8, per_channel=True,
-                     op_types_to_quantize=["MatMul"])
-    quantised.replace(path)
+def _quantise(out: Path, precision: str, folder: Path, max_length: int,
+              keep_float: Sequence[str] | None, only: Sequence[str] | None = None) -> None:
+    # Only matrix products (training/quantise.py): the embeddings (Gather) stay float32.
+    quantise(out / MODEL_FILE, precision, tokenizer_file=folder / TOKENIZER_FILE,
+             max_length=max_length, exclude=keep_float, only=only)
 
 
-def export_encoder(folder: Path, out: Path, *, int8: bool = False) -> dict[str, Any]:
+def export_encoder(folder: Path, out: Path, *, precision: str = "float32",
+                    keep_float: Sequence[str] | None = None) -> dict[str, Any]:
     """Export the sentence-transformers model in ``folder`` into ``out``; return the check."""
     import numpy as np
     import torch
@@ -99,20 +103,23 @@ def export_encoder(folder: Path, out: Path, *, int8: bool = False) -> dict[str, 
 
     example = model.tokenize(["a question", "a somewhat longer sentence to embed"])
     _export_graph(Pipeline().eval(), example, out / MODEL_FILE, "embedding")
-    if int8:
-        _quantise(out / MODEL_FILE)
+    max_length = int(model.max_seq_length or 512)
+    _quantise(out, precision, folder, max_length, keep_float)
     shutil.copyfile(folder / TOKENIZER_FILE, out / TOKENIZER_FILE)
     texts, _ = sample_texts()
     reference = model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
-    _write_info(out, kind="encoder", folder=folder, max_length=int(model.max_seq_length or 512),
-                dimension=int(reference.shape[1]), int8=int8)
+    _write_info(out, kind="encoder", folder=folder, max_length=max_length,
+                dimension=int(reference.shape[1]), precision=precision,
+                keep_float=keep_float)
     got = OnnxEmbedder(out, pinned="").encode(texts, batch_size=16)
     cosine = np.sum(got * reference, axis=1)
     return {"texts": len(texts), "min_cosine": float(cosine.min()),
             "mean_cosine": float(cosine.mean())}
 
 
-def export_reranker(folder: Path, out: Path, *, int8: bool = False) -> dict[str, Any]:
+def export_reranker(folder: Path, out: Path, *, precision: str = "float32",
+                    keep_float: Sequence[str] | None = None,
+                    only: Sequence[str] | None = None) -> dict[str, Any]:
     """Export the CrossEncoder in ``folder`` into ``out``; return the check."""
     import numpy as np
     import torch
@@ -137,11 +144,11 @@ def export_reranker(folder: Path, out: Path, *, int8: bool = False) -> dict[str,
     example = tokenizer(["a question", "another question"], ["a sentence", "a longer one here"],
                         padding=True, return_tensors="pt")
     _export_graph(Pipeline().eval(), example, out / MODEL_FILE, "logit")
-    if int8:
-        _quantise(out / MODEL_FILE)
+    max_length = int(reference_model._model.max_length)
+    _quantise(out, precision, folder, max_length, keep_float, only)
     shutil.copyfile(folder / TOKENIZER_FILE, out / TOKENIZER_FILE)
-    _write_info(out, kind="reranker", folder=folder,
-                max_length=int(reference_model._model.max_length), dimension=1, int8=int8)
+    _write_info(out, kind="reranker", folder=folder, max_length=max_length, dimension=1,
+                precision=precision, keep_float=keep_float, only=only)
     _, pairs = sample_texts()
     onnx = OnnxReranker(out, calibration=OWN_SIGMOID, pinned="")
     reference, got = [], []
@@ -150,12 +157,16 @@ def export_reranker(folder: Path, out: Path, *, int8: bool = False) -> dict[str,
         reference.append(reference_model.score(question, passages))
         got.append(onnx.score(question, passages))
     diff = np.abs(np.concatenate(reference) - np.concatenate(got))
+    same = [int(np.argmax(r)) == int(np.argmax(g)) for r, g in zip(reference, got, strict=True)
+            if len(r) > 1]
     return {"pairs": len(pairs), "max_logit_diff": float(diff.max()),
-            "mean_logit_diff": float(diff.mean())}
+            "mean_logit_diff": float(diff.mean()), "lists": len(same),
+            "top1_agreement": sum(same) / len(same)}
 
 
 def _write_info(out: Path, *, kind: str, folder: Path, max_length: int, dimension: int,
-                int8: bool) -> None:
+                precision: str, keep_float: Sequence[str] | None,
+                only: Sequence[str] | None = None) -> None:
     import onnxruntime
     import torch
 
@@ -170,7 +181,8 @@ def _write_info(out: Path, *, kind: str, folder: Path, max_length: int, dimensio
         "max_length": max_length,
         "dimension": dimension,
         "inputs": list(INPUTS),
-        "quantisation": "dynamic int8 (weights)" if int8 else "none (float32)",
+        "quantisation": describe(precision, keep_float, only),
+        "precision": precision,
         "made_with": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
                       "opset": OPSET, "exporter": "torch.onnx.export (TorchScript)"},
     }
@@ -190,11 +202,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--what", choices=["encoder", "reranker", "both"], default="both")
     parser.add_argument("--out", type=Path, help="Write here instead of the shipped place "
                         "(one of --what); nothing is pinned.")
-    parser.add_argument("--int8", action="store_true", help="Quantise weights to int8.")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="A lighter variant (training/quantise.py); only with --out.")
+    parser.add_argument("--keep-float", type=lambda v: [g for g in v.split(",") if g],
+                        help="Groups of matrix products kept float32 by static-int8 (default "
+                        "SENSITIVE of training/quantise.py) or dynamic-int8-excl (instead of "
+                        "its QUANTISED), comma-separated: qkv, attention-out, ffn-in, "
+                        "ffn-out, layer.N or layer.N/GROUP.")
+    parser.add_argument("--only", type=lambda v: [g for g in v.split(",") if g],
+                        help="dynamic-int8-excl of the reranker: quantise just these groups "
+                        "(e.g. layer.5/ffn-out,layer.4), every other product float32.")
+    parser.add_argument("--int8", action="store_const", const="dynamic-int8",
+                        dest="precision", help="The same as --precision dynamic-int8.")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     if args.out and args.what == "both":
         parser.error("--out needs --what encoder or --what reranker")
+    if args.precision != "float32" and not args.out:
+        parser.error("a lighter --precision is written only with --out (it is not shipped)")
     from training.runtime import start
 
     base, _ = start(args.threads, 13)
@@ -205,6 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         jobs.append(("encoder", base, args.out or ENCODER_EXPORT, "encoder-onnx"))
     if args.what in {"reranker", "both"}:
         jobs.append(("reranker", BUNDLED_DIR, args.out or RERANKER_EXPORT, "reranker-onnx"))
+    lighter = args.precision != "float32"
     for kind, folder, out, model in jobs:
         started = time.perf_counter()
         tmp = out.with_name(out.name + ".new")
@@ -212,11 +238,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         tmp.mkdir(parents=True)
         try:
             if kind == "encoder":
-                check = export_encoder(folder, tmp, int8=args.int8)
-                ok = args.int8 or check["min_cosine"] >= MIN_COSINE
+                check = export_encoder(folder, tmp, precision=args.precision,
+                                       keep_float=args.keep_float)
+                ok = lighter or check["min_cosine"] >= MIN_COSINE
             else:
-                check = export_reranker(folder, tmp, int8=args.int8)
-                ok = args.int8 or check["max_logit_diff"] <= MAX_LOGIT_DIFF
+                check = export_reranker(folder, tmp, precision=args.precision,
+                                        keep_float=args.keep_float, only=args.only)
+                ok = lighter or check["max_logit_diff"] <= MAX_LOGIT_DIFF
             check["seconds"] = round(time.perf_counter() - started, 1)
             _finish(tmp, check, ok)
         except BaseException:
