@@ -24,9 +24,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks.precision_lists import Listed, bundled, engine_view, load
+from benchmarks.precision import BUILD
+from benchmarks.precision_lists import Listed, bundled, engine_view, load, tally
 
-BUILD = Path(__file__).resolve().parents[1] / "build" / "precision"
 DEPTHS = (1, 2, 3, 4, 5, 6, 8, 10)
 
 
@@ -42,15 +42,10 @@ def measure(lists: Sequence[Listed], depths: Sequence[int] = DEPTHS) -> dict[str
     calibration = bundled()
     out: dict[str, dict] = {}
     for n in depths:
-        counts: Counter[tuple[str, str]] = Counter()
-        pairs = 0
-        for listed in lists:
-            short = cut(listed, n)
-            pairs += len(short.passages)
-            view = engine_view(short, np.asarray(short.signals["rerank"]), calibration)
-            counts[(listed.set, "right")] += view["right"]
-            counts[(listed.set, view["verdict"])] += 1
-        out[str(n)] = {"pairs": pairs, "by_set": {f"{s}:{k}": v for (s, k), v in counts.items()}}
+        short = [cut(listed, n) for listed in lists]
+        views = [engine_view(x, np.asarray(x.signals["rerank"]), calibration) for x in short]
+        out[str(n)] = {"pairs": sum(len(x.passages) for x in short),
+                       "by_set": {s: dict(c) for s, c in tally(short, views).items()}}
     return out
 
 
@@ -60,14 +55,11 @@ def summary(result: dict[str, dict], questions: int) -> str:
             "sets moved by more than one (right first) |", "|---|---|---|---|---|"]
     for n, r in result.items():
         by = r["by_set"]
-
-        def total(kind: str, by: dict[str, int] = by) -> int:
-            return sum(v for k, v in by.items() if k.endswith(":" + kind))
-
-        moved = sorted(k.split(":")[0] + f" {full.get(k, 0)}→{v}" for k, v in by.items()
-                       if k.endswith(":right") and abs(v - full.get(k, 0)) > 1)
-        rows.append(f"| {n} | {r['pairs'] / questions:.2f} | {total('right')} | "
-                    f"{total('answer')} / {total('likely')} / {total('decline')} | "
+        total: Counter[str] = sum((Counter(c) for c in by.values()), Counter())
+        moved = sorted(f"{s} {full[s]['right first']}→{c['right first']}" for s, c in by.items()
+                       if abs(c["right first"] - full[s]["right first"]) > 1)
+        rows.append(f"| {n} | {r['pairs'] / questions:.2f} | {total['right first']} | "
+                    f"{total['answer']} / {total['likely']} / {total['decline']} | "
                     f"{', '.join(moved) or '—'} |")
     return "\n".join(rows)
 

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.precision_lists import ROOT, Listed, bundled, engine_view, load
+from benchmarks.precision_lists import ROOT, Listed, bundled, engine_view, load, tally
 
 log = logging.getLogger("benchmarks.precision")
 BUILD = ROOT / "build" / "precision"
@@ -110,10 +110,7 @@ def compare(lists: Sequence[Listed], variants: dict[str, Path]) -> dict[str, Any
         # How close float32 itself found the pair the variant put first, where they differ.
         gaps = [float(r.max() - r[int(np.argmax(g))])
                 for g, r in zip(got, logits[FLOAT], strict=True) if r.max() > r[int(np.argmax(g))]]
-        per_set: dict[str, Counter[str]] = defaultdict(Counter)
-        for x, v in zip(lists, views[name], strict=True):
-            per_set[x.set]["right first"] += v["right"]
-            per_set[x.set][v["verdict"]] += 1
+        per_set = tally(lists, views[name])
         size = (variants[name] / "model.onnx").stat().st_size
         out["variants"][name] = {
             "folder": str(variants[name]), "size_mb": round(size / 1e6, 1),

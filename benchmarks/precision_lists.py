@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import tempfile
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -158,3 +159,13 @@ def engine_view(listed: Listed, rerank: np.ndarray, calibration: Calibration
                "likely" if confidence >= calibration.likely_threshold else "decline")
     right = bool(listed.gold) and any(g in listed.passages[int(best[0])] for g in listed.gold)
     return {"top": int(best[0]), "right": right, "verdict": verdict, "confidence": confidence}
+
+
+def tally(lists: Sequence[Listed], views: Sequence[dict[str, Any]]) -> dict[str, Counter[str]]:
+    """Per set, the questions :func:`engine_view` answers right first ("right first") and
+    its verdicts (``views[i]`` is what it made of ``lists[i]``)."""
+    per_set: dict[str, Counter[str]] = defaultdict(Counter)
+    for listed, view in zip(lists, views, strict=True):
+        per_set[listed.set]["right first"] += view["right"]
+        per_set[listed.set][view["verdict"]] += 1
+    return per_set
