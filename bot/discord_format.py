@@ -17,6 +17,7 @@ import discord
 
 from bot.render import (
     NOTHING_TO_SEARCH,
+    phrase_parts,
     related_passages,
     score_label,
     verdict_line,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 # Discord's limits, in characters.
 MESSAGE_LIMIT = 2000
 TITLE_LIMIT = 256
+AUTHOR_LIMIT = 256  # the author line (no Markdown): the question above its phrase
 DESCRIPTION_LIMIT = 4096
 FIELD_NAME_LIMIT = 256
 FIELD_VALUE_LIMIT = 1024
@@ -167,9 +169,15 @@ def own_title(doc: DocInfo) -> str:
     return doc.title if doc.title and not same else ""
 
 
-def _in_context(passage: Passage, budget: int) -> str:
-    """The passage's sentence in bold between its neighbours, in at most ``budget`` chars."""
+def _in_context(passage: Passage, budget: int,
+                parts: tuple[str, str, str] | None = None) -> str:
+    """The passage's sentence in bold between its neighbours, in at most ``budget`` chars;
+    ``parts``: the sentence cut around the answer's phrase, which is underlined too."""
     best = shorten(escape(passage.unit.text), max(budget - 4, 0))
+    if parts is not None and parts[1].strip():
+        marked = f"{escape(parts[0])}__{escape(parts[1].strip())}__{escape(parts[2])}"
+        if len(marked) <= budget - 4:  # else the shortened sentence, unmarked
+            best = marked
     text = f"**{best}**" if best else ""
     before, after = escape(passage.before), escape(passage.after)
     room = budget - len(text)
@@ -249,7 +257,11 @@ def answer_embed(answer: Answer, *, built_at: str = "", model: str = "") -> disc
         embed.description = "\n\n".join(["\n".join(head), hint, citation])
         return embed
     fixed = len("\n".join(head)) + len(citation) + 4  # two blank-line separators
-    body = _in_context(best, DESCRIPTION_LIMIT - fixed)
+    parts = phrase_parts(answer)
+    if parts is not None and parts[1].strip():  # the phrase that answers is the title
+        embed.title = shorten(escape(" ".join(parts[1].split())), TITLE_LIMIT)
+        embed.set_author(name=shorten(safe_text(answer.question, one_line=True), AUTHOR_LIMIT))
+    body = _in_context(best, DESCRIPTION_LIMIT - fixed, parts)
     embed.description = "\n\n".join([*(["\n".join(head)] if head else []), body, citation])
 
     for n, passage in enumerate(related_passages(answer), start=1):

@@ -195,10 +195,39 @@ def score_label(answer: Answer, passage: Passage) -> str:
     return f"{'chance' if answer.calibrated_scores else 'score'} {passage.score:.2f}"
 
 
-def _marked(text: str, styles: Styles) -> list[tuple[str, Style | None]]:
-    """The answer sentence as segments: styled, or between visible ``**`` marks."""
+def _underlined(style: Style) -> Style:
+    return lambda s: style(click.style(s, underline=True))
+
+
+def phrase_parts(answer: Answer) -> tuple[str, str, str] | None:
+    """The best passage's sentence cut around the answer's phrase (before, phrase, after),
+    when qabot answers with one."""
+    best, phrase = answer.best, answer.phrase
+    if best is None or phrase is None:
+        return None
+    text = best.unit.text
+    return text[: phrase.start], text[phrase.start : phrase.end], text[phrase.end :]
+
+
+def _marked(answer: Answer, styles: Styles) -> list[tuple[str, Style | None]]:
+    """The answer sentence as segments: styled, or between visible ``**`` marks; its phrase,
+    when there is one, underlined too, or between ``_`` marks inside them."""
+    assert answer.best is not None
+    parts = phrase_parts(answer)
+    if parts is None:
+        parts = (answer.best.unit.text, "", "")
+    before, phrase, after = (safe_text(p) for p in parts)
     if styles.highlight is not None:
-        return [(text, styles.highlight)]
+        if not phrase.strip():
+            return [(before + phrase + after, styles.highlight)]
+        # Words are whole on screen: a phrase cut inside a word ("Hamburg" of "Hamburg,")
+        # takes the rest of the word with it.
+        head, _, tail = before.rpartition(" ") if " " in before else ("", "", before)
+        lead, sep, rest = after.partition(" ")
+        return [(head, styles.highlight),
+                (tail + phrase + lead, _underlined(styles.highlight)),
+                (rest if sep else "", styles.highlight)]
+    text = f"{before}_{phrase.strip()}_{after}" if phrase.strip() else before
     words = text.split()
     if not words:
         return []
@@ -233,8 +262,13 @@ def render_answer(answer: Answer, highlight: Style | None = None, dim: Style | N
     if best is None:
         lines.append("I don't know: the index has nothing to search.")
         return "\n".join(lines)
-    context = [(safe_text(best.before), None), *_marked(safe_text(best.unit.text), styles),
+    context = [(safe_text(best.before), None), *_marked(answer, styles),
                (safe_text(best.after), None)]
+    parts = phrase_parts(answer)
+    if parts is not None:  # the phrase that answers, first: a chat reply
+        phrase = safe_text(parts[1], one_line=True)
+        lines.append(wrap([(phrase, styles.highlight) if styles.highlight else
+                           (f"**{phrase}**", None)], width=width, indent=""))
     if answer.verdict == "answer":
         lines.append(f"Answer {_cite(best)}  {verdict_line(answer)}")
     elif answer.verdict == "likely":

@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from index.modelling.phrase import SpanReading
 
 _WORD = re.compile(r"\w+")
 
@@ -58,3 +62,32 @@ class FakeReranker:
         words = set(_WORD.findall(question.lower()))
         return np.array([len(words & set(_WORD.findall(p.lower()))) for p in passages],
                         dtype=np.float32)
+
+
+_NUMBER = re.compile(r"\d[\d,.]*\d|\d")
+
+
+class FakePhraseReranker(FakeReranker):
+    """The fake reranker with a span head: in one pass, its scores and, as the phrase of
+    each passage, its sentence's first number (none without one). Tokens are the passage's
+    words."""
+
+    def score_spans(self, question: str, passages: Sequence[str]
+                    ) -> tuple[np.ndarray, list[SpanReading]]:
+        from index.modelling.phrase import SpanReading
+
+        readings = []
+        for passage in passages:
+            words = [(m.start(), m.end()) for m in re.finditer(r"\S+", passage)]
+            # the sentence's first number, not the title's ("Title: sentence")
+            number = _NUMBER.search(passage, passage.find(": ") + 1)
+            start = np.full(len(words) + 1, -10.0, dtype=np.float32)
+            start[0] = 0.0  # [CLS]: no phrase, unless a number is far likelier
+            if number is not None:
+                # the number as its own token: the word holding it is split around it
+                words.append((number.start(), number.end()))
+                start = np.append(start, 10.0)
+            readings.append(SpanReading(start, start.copy(),
+                                        np.array([False, *[True] * (len(start) - 1)]),
+                                        ((0, 0), *words)))
+        return self.score(question, passages), readings

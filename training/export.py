@@ -38,6 +38,7 @@ from index.modelling.onnx_runtime import (
     MIN_COSINE,
     MODEL_FILE,
     RERANKER_EXPORT,
+    SPAN_OUTPUTS,
     TOKENIZER_FILE,
 )
 from index.modelling.pins import Model
@@ -63,14 +64,17 @@ def sample_texts() -> tuple[list[str], list[tuple[str, str]]]:
     return [*sentences, *questions, long_one, "x"], pairs
 
 
-def _export_graph(module: Any, example: dict[str, Any], out: Path, output: str) -> None:
+def _export_graph(module: Any, example: dict[str, Any], out: Path, output: str,
+                  per_token: Sequence[str] = ()) -> None:
+    """Export ``module``: its ``output`` by batch row, and ``per_token`` outputs (a span
+    head's) by batch row and token."""
     import torch
 
-    dynamic = {name: {0: "batch", 1: "tokens"} for name in INPUTS}
+    dynamic = {name: {0: "batch", 1: "tokens"} for name in (*INPUTS, *per_token)}
     dynamic[output] = {0: "batch"}
     with torch.no_grad():
         torch.onnx.export(module, tuple(example[name] for name in INPUTS), str(out),
-                          input_names=list(INPUTS), output_names=[output],
+                          input_names=list(INPUTS), output_names=[output, *per_token],
                           dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
 
 
@@ -127,28 +131,36 @@ def export_reranker(folder: Path, out: Path, *, precision: str = "float32",
     from index.modelling.calibration import OWN_SIGMOID
     from index.modelling.onnx_runtime import OnnxReranker
     from index.modelling.reranker import CrossEncoderReranker
+    from training.span import SPAN_HEAD, build_module
 
     reference_model = CrossEncoderReranker(str(folder))
     model = reference_model._model.model.eval()
     tokenizer = reference_model._model.tokenizer
+    spans = (folder / SPAN_HEAD).is_file()
+    joint = build_module(folder).eval() if spans else None
 
     class Pipeline(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.model = model
+            self.model = model if joint is None else joint
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            if joint is not None:  # the logit (as a [batch, 1] column) and the span logits
+                logit, start, end = self.model(input_ids, attention_mask, token_type_ids)
+                return logit.unsqueeze(-1), start, end
             return self.model(input_ids=input_ids, attention_mask=attention_mask,
                               token_type_ids=token_type_ids).logits
 
     example = tokenizer(["a question", "another question"], ["a sentence", "a longer one here"],
                         padding=True, return_tensors="pt")
-    _export_graph(Pipeline().eval(), example, out / MODEL_FILE, "logit")
+    _export_graph(Pipeline().eval(), example, out / MODEL_FILE, "logit",
+                  SPAN_OUTPUTS if spans else ())
     max_length = int(reference_model._model.max_length)
     _quantise(out, precision, folder, max_length, keep_float, only)
     shutil.copyfile(folder / TOKENIZER_FILE, out / TOKENIZER_FILE)
     _write_info(out, kind="reranker", folder=folder, max_length=max_length, dimension=1,
-                precision=precision, keep_float=keep_float, only=only)
+                precision=precision, keep_float=keep_float, only=only,
+                outputs=("logit", *SPAN_OUTPUTS) if spans else ("logit",))
     _, pairs = sample_texts()
     onnx = OnnxReranker(out, calibration=OWN_SIGMOID, pinned="")
     reference, got = [], []
@@ -159,14 +171,40 @@ def export_reranker(folder: Path, out: Path, *, precision: str = "float32",
     diff = np.abs(np.concatenate(reference) - np.concatenate(got))
     same = [int(np.argmax(r)) == int(np.argmax(g)) for r, g in zip(reference, got, strict=True)
             if len(r) > 1]
-    return {"pairs": len(pairs), "max_logit_diff": float(diff.max()),
-            "mean_logit_diff": float(diff.mean()), "lists": len(same),
-            "top1_agreement": sum(same) / len(same)}
+    check = {"pairs": len(pairs), "max_logit_diff": float(diff.max()),
+             "mean_logit_diff": float(diff.mean()), "lists": len(same),
+             "top1_agreement": sum(same) / len(same)}
+    if joint is not None:
+        check["max_span_logit_diff"] = _span_diff(joint, tokenizer, onnx, pairs)
+    return check
+
+
+def _span_diff(joint: Any, tokenizer: Any, onnx: Any, pairs: Sequence[tuple[str, str]]
+               ) -> float:
+    """The largest difference of a passage token's start or end logit between the torch
+    model with its span head and the export, over ``pairs``."""
+    import numpy as np
+    import torch
+
+    worst = 0.0
+    for question, text in pairs:
+        enc = tokenizer([question], [text], truncation="longest_first",
+                        max_length=onnx._export.info.max_length, return_tensors="pt")
+        with torch.no_grad():
+            _, start, end = joint(enc["input_ids"], enc["attention_mask"],
+                                  enc["token_type_ids"])
+        _, readings = onnx.score_spans(question, [text])
+        mask = readings[0].allowed
+        for ref, got in ((start[0].numpy(), readings[0].start_logits),
+                         (end[0].numpy(), readings[0].end_logits)):
+            worst = max(worst, float(np.abs(ref[mask] - got[mask]).max(initial=0.0)))
+    return worst
 
 
 def _write_info(out: Path, *, kind: str, folder: Path, max_length: int, dimension: int,
                 precision: str, keep_float: Sequence[str] | None,
-                only: Sequence[str] | None = None) -> None:
+                only: Sequence[str] | None = None,
+                outputs: Sequence[str] = ("logit",)) -> None:
     import onnxruntime
     import torch
 
@@ -181,6 +219,7 @@ def _write_info(out: Path, *, kind: str, folder: Path, max_length: int, dimensio
         "max_length": max_length,
         "dimension": dimension,
         "inputs": list(INPUTS),
+        **({"outputs": list(outputs)} if kind == "reranker" else {}),
         "quantisation": describe(precision, keep_float, only),
         "precision": precision,
         "made_with": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
@@ -244,7 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 check = export_reranker(folder, tmp, precision=args.precision,
                                         keep_float=args.keep_float, only=args.only)
-                ok = lighter or check["max_logit_diff"] <= MAX_LOGIT_DIFF
+                ok = lighter or (check["max_logit_diff"] <= MAX_LOGIT_DIFF and
+                                 check.get("max_span_logit_diff", 0.0) <= MAX_LOGIT_DIFF)
             check["seconds"] = round(time.perf_counter() - started, 1)
             _finish(tmp, check, ok)
         except BaseException:

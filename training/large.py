@@ -116,9 +116,12 @@ def read_qed(path: Path) -> Iterator[Question]:
             if ex["answer_type"] != "single_sentence":
                 continue
             starts = [int(start) for start, _ in ex.get("answer_spans", [])]
+            texts = tuple(ex.get("answer_text", ()))
         else:  # dev: every Natural Questions annotator's short answer
-            starts = [int(a["start"]) for group in ex.get("original_nq_answers", [])
-                      for a in group]
+            found = [a for group in ex.get("original_nq_answers", []) for a in group]
+            starts = [int(a["start"]) for a in found]
+            texts = tuple(dict.fromkeys(str(a.get("string", "")) for a in found
+                                        if a.get("string")))
         context = ex["paragraph_text"]
         spans = split_sentences(context)
         answers = {i for start in starts if (i := _sentence_of(spans, start)) is not None}
@@ -128,7 +131,7 @@ def read_qed(path: Path) -> Iterator[Question]:
         question = question[:1].upper() + question[1:] + ("" if question.endswith("?") else "?")
         yield Question(f"qed:{ex['example_id']}", question, humanise(ex["title_text"]),
                        tuple(context[s.start : s.end] for s in spans), frozenset(answers),
-                       tuple(ex.get("answer_text", ())))
+                       texts)
 
 
 def read_selqa(path: Path) -> Iterator[Question]:

@@ -19,6 +19,7 @@ from index.files import sha256_file
 from index.modelling.calibration import Calibration
 from index.modelling.reranker import BUNDLED_DIR, BUNDLED_WEIGHTS, CALIBRATION
 from training.pins import pin
+from training.span import SPAN_HEAD
 
 SHIPPED = ("config.json", "config_sentence_transformers.json", "modules.json",
            "sentence_bert_config.json", "tokenizer.json", "tokenizer_config.json",
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp.mkdir(parents=True)
     for name in SHIPPED:
         shutil.copyfile(args.model / name, tmp / name)
+    if (args.model / SPAN_HEAD).is_file():  # the phrase head (training/span.py)
+        shutil.copyfile(args.model / SPAN_HEAD, tmp / SPAN_HEAD)
     (tmp / "card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(BUNDLED_DIR, ignore_errors=True)
     tmp.rename(BUNDLED_DIR)

@@ -31,12 +31,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from index.answering.search import NO_WORDS, Answer, Passage, Verdict, context_of, has_words
 from index.modelling.calibration import Calibration, sigmoid
+from index.modelling.phrase import MIN_CONFIDENCE as PHRASE_MINIMUM
 from index.sources.documents import embed_text
 
 if TYPE_CHECKING:
     import numpy as np
 
     from index.modelling.lexical import Lexical
+    from index.modelling.phrase import SpanReading
     from index.sources.documents import Unit
     from index.storage.loading import DocInfo, IndexData
     from index.storage.stores import VectorStore
@@ -149,6 +151,8 @@ class Ranked:
     signals: dict[str, np.ndarray]
     confidence: float
     calibrated: bool  # scores are the calibrated ranking's probabilities
+    # What a reranker with a span head read of each candidate's phrase (same order).
+    spans: list[SpanReading] | None = None
 
 
 @dataclass
@@ -163,6 +167,7 @@ class Ranking:
     depth: int
     threshold: float | None = None  # the answer threshold; None: the calibration's
     likely: float | None = None  # the likely threshold; None: the calibration's
+    phrase_minimum: float = PHRASE_MINIMUM  # a phrase is shown from this confidence
 
     @property
     def answer_threshold(self) -> float:
@@ -187,12 +192,14 @@ class Ranking:
         words = has_words(question)  # without any, nothing to read and no answer
         if not words:
             notice = NO_WORDS
+
+        def text_of(uid: int) -> str:  # what the reranker reads: "Title: sentence"
+            return embed_text(data.units[uid], data.docs[data.units[uid].doc].title)
+
         ranked = self.rank(
             units=data.units, store=data.store, lexical=lexical,
             question=question if query is None else query,
-            qvec=qvec, lo=lo, hi=hi, filtered=info is not None, k=k,
-            text_of=lambda uid: embed_text(data.units[uid],
-                                           data.docs[data.units[uid].doc].title))
+            qvec=qvec, lo=lo, hi=hi, filtered=info is not None, k=k, text_of=text_of)
         passages = []
         for j in range(min(k, len(ranked.ids))):
             uid = int(ranked.ids[j])
@@ -206,11 +213,16 @@ class Ranking:
                 signals={name: float(v[j]) for name, v in ranked.signals.items()}))
         threshold, likely = self.answer_threshold, self.likely_threshold
         said = verdict(ranked.confidence, threshold, likely, searchable=words and bool(passages))
+        phrase = None
+        if said != "unknown" and ranked.spans:  # the best passage's, by its unit's text
+            uid = int(ranked.ids[0])
+            skip = len(text_of(uid)) - len(data.units[uid].text)
+            phrase = ranked.spans[0].phrase(skip, self.phrase_minimum)
         return Answer(question=question, answered=said == "answer", verdict=said,
                       passages=passages, threshold=threshold, likely_threshold=likely,
                       confidence=ranked.confidence, truncated=truncated, notice=notice,
                       documents=1 if info else len(data.docs), doc=info.name if info else None,
-                      calibrated_scores=ranked.calibrated and words)
+                      calibrated_scores=ranked.calibrated and words, phrase=phrase)
 
     def rank(self, *, units: Sequence[Unit], store: VectorStore, lexical: Lexical,
              question: str, qvec: np.ndarray, lo: int, hi: int, filtered: bool, k: int,
@@ -235,6 +247,7 @@ class Ranking:
         first = w.first_stage(signals)
         order = np.argsort(-first, kind="stable")
         calibration, reranker = self.calibration, self.reranker
+        spans: list[SpanReading] | None = None
         searchable = has_words(question)
         if not searchable or not len(order):
             return Ranked(cand[order], first[order],
@@ -246,15 +259,21 @@ class Ranking:
         else:  # it reads the question with each of the first stage's best
             order = order[: max(self.depth, k)]
             signals = {name: v[order] for name, v in signals.items()}
-            signals["rerank"] = reranker.score(question,
-                                               [text_of(int(i)) for i in cand[order]])
+            texts = [text_of(int(i)) for i in cand[order]]
+            score_spans = getattr(reranker, "score_spans", None)
+            if score_spans is not None:  # one pass: the logits and where the phrase lies
+                signals["rerank"], spans = score_spans(question, texts)
+            else:
+                signals["rerank"] = reranker.score(question, texts)
             logits = calibration.rank_logits(signals)
             best = np.argsort(-logits, kind="stable")
             ids, logits = cand[order][best], logits[best]
             scores = sigmoid(logits)
             signals = {name: v[best] for name, v in signals.items()}
+            if spans is not None:
+                spans = [spans[int(i)] for i in best]
         top = {name: float(v[0]) for name, v in signals.items()}
         top["margin"] = float(logits[0] - logits[1:].max()) if len(logits) > 1 else 0.0
         return Ranked(ids, scores, signals, calibration.confidence_of(top),
-                      reranker is not None)
+                      reranker is not None, spans)
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from index.errors import UsageError
 
 if TYPE_CHECKING:
+    from index.modelling.phrase import Phrase
     from index.sources.documents import Unit
 
 Verdict = Literal["answer", "likely", "unknown"]
@@ -101,6 +102,9 @@ class Answer:
     calibrated_scores: bool = False
     # In a conversation: the earlier question this one was asked with, when it leaned on it.
     follows: str | None = None
+    # The phrase of the best passage that answers (its unit's text), when the reranker has a
+    # span head, the verdict is "answer" or "likely" and the head is confident of it.
+    phrase: Phrase | None = None
 
     def __post_init__(self) -> None:
         if self.answered and self.verdict == "unknown":
@@ -116,7 +120,9 @@ class Answer:
         """The ``--json`` object. Keys are only ever added (other tools parse it):
         ``threshold`` says what ``confidence`` was compared with; ``truncated`` is always
         there, ``notice`` only when qabot changed or could not use the question, ``follows``
-        only when the question was asked with an earlier one of its conversation."""
+        only when the question was asked with an earlier one of its conversation, ``phrase``
+        only when qabot answers with one (``start`` and ``end``: character offsets into the
+        first passage's ``text``)."""
         out: dict[str, Any] = {
             "question": self.question,
             "answered": self.answered,
@@ -131,6 +137,10 @@ class Answer:
             out["notice"] = self.notice
         if self.follows is not None:
             out["follows"] = self.follows
+        if self.phrase is not None and self.passages:
+            out["phrase"] = {"text": self.phrase.text(self.passages[0].unit.text),
+                             "start": self.phrase.start, "end": self.phrase.end,
+                             "confidence": round(float(self.phrase.confidence), 4)}
         out["passages"] = [p.to_json() for p in self.passages]
         return out
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from index.modelling.calibration import Calibration
+    from index.modelling.phrase import SpanReading
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 EXPORT_FILE = "export.json"
 MIN_COSINE = 0.999
+SPAN_OUTPUTS = ("start_logits", "end_logits")  # a reranker's span head (index.modelling.phrase)
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class ExportInfo:
     max_length: int
     dimension: int  # the embedding's (encoder) or 1 (reranker)
     inputs: tuple[str, ...]
+    # The graph's outputs: a reranker with a span head adds start and end logits per token.
+    outputs: tuple[str, ...] = ("logit",)
 
     @classmethod
     def read(cls, folder: Path) -> ExportInfo:
@@ -66,13 +70,15 @@ class ExportInfo:
                        source_sha256=str(data["source"]["weights_sha256"]),
                        onnx_sha256=str(data["onnx_sha256"]),
                        max_length=int(data["max_length"]), dimension=int(data["dimension"]),
-                       inputs=tuple(str(i) for i in data["inputs"]))
+                       inputs=tuple(str(i) for i in data["inputs"]),
+                       outputs=tuple(str(o) for o in data.get("outputs", ["logit"])))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"ONNX export {folder} cannot be read ({exc}); reinstall qabot "
                              f"or set QABOT_RUNTIME=torch") from None
         if info.kind not in {"encoder", "reranker"} or info.max_length < 1 or \
                 info.dimension < 1 or not set(info.inputs) <= {
-                    "input_ids", "attention_mask", "token_type_ids"}:
+                    "input_ids", "attention_mask", "token_type_ids"} or \
+                not set(info.outputs) <= {"logit", "embedding", *SPAN_OUTPUTS}:
             raise ModelError(f"ONNX export {folder}: export.json is malformed; reinstall "
                              f"qabot or set QABOT_RUNTIME=torch")
         return info
@@ -194,7 +200,12 @@ class _Export:
         return tokenizer, session
 
     def run(self, encodings: Sequence[Any]) -> np.ndarray:
-        """Run the graph on tokenized inputs, padded to the longest of them."""
+        """Run the graph on tokenized inputs, padded to the longest of them: its first
+        output."""
+        return self.run_all(encodings)[0]
+
+    def run_all(self, encodings: Sequence[Any]) -> list[np.ndarray]:
+        """Every output of the graph on tokenized inputs, padded to the longest of them."""
         import numpy as np
 
         _, session = self.loaded()
@@ -208,7 +219,7 @@ class _Export:
             mask[row, :n] = 1
             types[row, :n] = enc.type_ids
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        return np.asarray(session.run(None, {k: feed[k] for k in self.info.inputs})[0])
+        return [np.asarray(o) for o in session.run(None, {k: feed[k] for k in self.info.inputs})]
 
 
 class OnnxEmbedder:
@@ -285,16 +296,38 @@ class OnnxReranker:
     def finish_loading(self) -> None:
         self._export.finish_loading()
 
+    @property
+    def reads_phrases(self) -> bool:
+        """True when the graph has a span head: :meth:`score_spans` gives phrases."""
+        return set(SPAN_OUTPUTS) <= set(self._export.info.outputs)
+
     def score(self, question: str, passages: Sequence[str]) -> np.ndarray:
+        return self.score_spans(question, passages)[0]
+
+    def score_spans(self, question: str, passages: Sequence[str]
+                    ) -> tuple[np.ndarray, list[SpanReading] | None]:
+        """Each passage's logit and, with a span head, what it read of where the answer
+        phrase lies (one pass for both)."""
         import numpy as np
 
+        from index.modelling.phrase import SpanReading
+
         if not passages:
-            return np.zeros(0, dtype=np.float32)
+            return np.zeros(0, dtype=np.float32), None
         tokenizer, _ = self._export.loaded()
         encodings = tokenizer.encode_batch([(question, p) for p in passages])
+        names = self._export.info.outputs
+        spans = self.reads_phrases
+        logits, readings = [], []
         # One pair a run: no padding to the longest (10 pairs: 127 ms against 155 ms batched).
-        return np.array([self._export.run([e]).reshape(-1)[0] for e in encodings],
-                        dtype=np.float32)
+        for e in encodings:
+            out = self._export.run_all([e])
+            logits.append(float(out[names.index("logit")].reshape(-1)[0]))
+            if spans:
+                readings.append(SpanReading.of(
+                    out[names.index("start_logits")][0], out[names.index("end_logits")][0],
+                    e.sequence_ids, e.offsets))
+        return np.array(logits, dtype=np.float32), readings if spans else None
 
 
 def _progress(total: int, enabled: bool) -> Any:

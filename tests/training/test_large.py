@@ -103,10 +103,12 @@ def test_qed_train_keeps_single_sentence_and_dev_reads_annotators(tmp_path: Path
     assert source_of(q) == "qed-nq-train"
     dev = _gz(tmp_path / "d.jsonl.gz", [
         {"example_id": 3, "title_text": "River Rother", "question_text": "where does it end",
-         "paragraph_text": text, "original_nq_answers": [[{"start": 51, "end": 54}]]}],
+         "paragraph_text": text, "original_nq_answers": [[{"start": 51, "end": 54,
+                                                             "string": "Rye"}]]}],
         lines=True)
     (d,) = read_qed(dev)
     assert d.sentences[min(d.answers)] == "It flows into the sea at Rye ."
+    assert d.answer_texts == ("Rye",)  # the phrase the span head is measured on
 
 
 def test_selqa_candidates_are_split_again_and_labelled(tmp_path: Path) -> None:
