@@ -5,6 +5,7 @@
 #   make bench-milvus  FAISS against Milvus (milvus-lite) at 10k and 100k units (docs/scaling.md)
 #   make reranker  train, calibrate and ship qabot's own reranker (about 52 min on 2 idle cores)
 #   make reranker-large  continue it on ../shared/data/qa-train-large in validated chunks
+#   make reranker-span  continue it with a span head: the phrase that answers (about 60 min)
 #   make ship-large CHUNK=4  ship a chunk, export it and refit the verdicts for it
 #   make onnx   re-export the bundled encoder and reranker to ONNX (about 30 s)
 #   make wheel  build dist/qabot-*.whl (with the models: about 180 MB, 25 s)
@@ -17,7 +18,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 QUESTION ?= How long did the meeting last?
 
-.PHONY: demo repl test lint bench bench-milvus venv dev clean reranker reranker-large ship-large onnx \
+.PHONY: demo repl test lint bench bench-milvus venv dev clean reranker reranker-large reranker-span ship-large onnx \
 	wheel requirements slug slug-full
 
 # pip says what it fetches and installs (torch alone is ~190 MB): no --quiet, so a first
@@ -134,6 +135,19 @@ reranker-large: $(VENV)/.train
 			--out $(LARGE)/chunk-$$name/valid.json || exit 1; \
 		prev=$(LARGE)/chunk-$$name; \
 	done
+
+# The reranker with a span head (issue 30; training/span.py): chunk 4 continued on the
+# 16,000 SQuAD 1.0 questions the chunks left out and a second reading of the varied sets,
+# its ranking loss joined by the phrase's; validated for ranking and for phrases (about
+# 60 min on 2 idle cores). Ship it with make ship-large CHUNK=span.
+SPAN_INIT ?= $(LARGE)/chunk-4
+reranker-span: $(VENV)/.train
+	test -f $(LARGE)/chunk-span/card.json || $(BIN)/python -m training.span --large $(LARGE) \
+		--init $(SPAN_INIT) --out $(LARGE)/chunk-span --squad-rest 16000 --seed 47
+	test -f $(LARGE)/chunk-span/valid.json || $(BIN)/python -m training.validate \
+		--questions $(LARGE) --reranker $(LARGE)/chunk-span --out $(LARGE)/chunk-span/valid.json
+	test -f $(LARGE)/chunk-span/span-valid.json || $(BIN)/python -m training.span_eval \
+		--questions $(LARGE) --model $(LARGE)/chunk-span --out $(LARGE)/chunk-span/span-valid.json
 
 # Ship chunk CHUNK of reranker-large: the weights (pinned), their ONNX export, then the
 # verdicts refitted for it on every spent question set (training/rows.py, training/verdicts.py:

@@ -52,10 +52,14 @@ def sets() -> list[QuestionSet]:
                     (SHIPPED / "trump-putin-g20-meeting.txt", DATA / "docs7"),
                     "nothing (sealed until this measurement; docs7 a corpus nothing was "
                     "tuned on)"),
-        QuestionSet("article_qa_sealed7", DATA / "article_qa_sealed7.jsonl", None,
+        QuestionSet("article_qa_sealed8", DATA / "article_qa_sealed8.jsonl", None,
                     "nothing (sealed until this measurement)"),
-        QuestionSet("docs9_qa_sealed", DATA / "docs9_qa_sealed.jsonl", (DATA / "docs9",),
+        QuestionSet("docs10_qa_sealed", DATA / "docs10_qa_sealed.jsonl", (DATA / "docs10",),
                     "nothing (sealed until this measurement; a corpus nothing was tuned on)"),
+        QuestionSet("article_qa_sealed7", DATA / "article_qa_sealed7.jsonl", None,
+                    "measuring round 9's reranker (spent for ranking); its phrases: nothing"),
+        QuestionSet("docs9_qa_sealed", DATA / "docs9_qa_sealed.jsonl", (DATA / "docs9",),
+                    "measuring round 9's reranker (spent for ranking); its phrases: nothing"),
         QuestionSet("wikiqa", SHARED / "wikiqa" / "WikiQA-test-dev-half.tsv", (),
                     "the first stage's weights (issue 4); not the reranker or calibration"),
         QuestionSet("article_qa_sealed6", DATA / "article_qa_sealed6.jsonl", None,
@@ -87,11 +91,21 @@ def sets() -> list[QuestionSet]:
     ]
 
 
+def written_phrases(qfile: Path) -> list[str | None] | None:
+    """The phrase written for each question of a set that has them, in file order."""
+    rows = [json.loads(line) for line in qfile.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    if not any("phrase" in r for r in rows):
+        return None
+    return [r.get("phrase") for r in rows if "question" in r]
+
+
 def measure(qs: QuestionSet, tmp: Path) -> dict[str, Any]:
     from bot.app import get_settings
     from index import evaluate
     from index.answering.configured import default_embedder
     from index.answering.engine import Engine
+    from index.evaluation.phrases import phrase_counts
 
     index_dir = tmp / qs.name
     if qs.sources == ():
@@ -135,6 +149,9 @@ def measure(qs: QuestionSet, tmp: Path) -> dict[str, Any]:
         out["turns"] = turns
     if "offtopic" in counts:
         out["offtopic_unknown"] = counts["offtopic"]["unknown"] / counts["offtopic"]["questions"]
+    expected = written_phrases(qfile)
+    if expected is not None and len(expected) == len(outcomes):
+        out["phrases"] = phrase_counts(outcomes, expected)
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
 
 

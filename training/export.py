@@ -130,8 +130,9 @@ def export_reranker(folder: Path, out: Path, *, precision: str = "float32",
 
     from index.modelling.calibration import OWN_SIGMOID
     from index.modelling.onnx_runtime import OnnxReranker
+    from index.modelling.phrase import SPAN_HEAD
     from index.modelling.reranker import CrossEncoderReranker
-    from training.span import SPAN_HEAD, build_module
+    from training.span import build_module
 
     reference_model = CrossEncoderReranker(str(folder))
     model = reference_model._model.model.eval()

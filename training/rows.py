@@ -9,13 +9,14 @@ reranker reads becomes a row: the set, the question, its kind, the candidate's s
 whether it answers. The sets:
 
 - the article sets (``article_qa`` and ``article_qa_holdout`` of ``index/data``, the spent
-  sealed sets ``article_qa_sealed`` to ``article_qa_sealed6`` of ``tests/data``) on the
+  sealed sets ``article_qa_sealed`` to ``article_qa_sealed7`` of ``tests/data``) on the
   built-in article; a question without gold is ``close`` (asked about the article's own
   topic) unless its ``kind`` says ``offtopic``;
 - the real-documentation sets on their corpora: ``docs_qa`` and the spent
   ``docs_qa_sealed`` on ``tests/data/docs``, the spent ``docs3_qa_sealed``,
-  ``docs4_qa_sealed``, ``docs5_qa_sealed`` and ``docs8_qa_sealed`` on ``tests/data/docs3``,
-  ``tests/data/docs4``, ``tests/data/docs5`` and ``tests/data/docs8``;
+  ``docs4_qa_sealed``, ``docs5_qa_sealed``, ``docs8_qa_sealed`` and ``docs9_qa_sealed`` on
+  ``tests/data/docs3``, ``tests/data/docs4``, ``tests/data/docs5``, ``tests/data/docs8`` and
+  ``tests/data/docs9``;
 - the SQuAD 2.0 dev subset of ``../shared/data/qa-train``, each article as one document,
   and each answerable question again without its own paragraph (``close``);
 - ``offtopic`` questions: each corpus asked the other corpora's questions (SQuAD's of the
@@ -47,11 +48,12 @@ SHIPPED = ROOT / "index" / "data"  # the question sets qabot ships (``qabot eval
 ARTICLE_SETS = {"article_qa": SHIPPED, "article_qa_holdout": SHIPPED,
                 "article_qa_sealed": DATA, "article_qa_sealed2": DATA,
                 "article_qa_sealed3": DATA, "article_qa_sealed4": DATA,
-                "article_qa_sealed5": DATA, "article_qa_sealed6": DATA}
+                "article_qa_sealed5": DATA, "article_qa_sealed6": DATA,
+                "article_qa_sealed7": DATA}
 # The documentation corpora (a folder of ``tests/data``) and their question sets.
 DOCS_SETS = {"docs": ("docs_qa", "docs_qa_sealed"), "docs3": ("docs3_qa_sealed",),
              "docs4": ("docs4_qa_sealed",), "docs5": ("docs5_qa_sealed",),
-             "docs8": ("docs8_qa_sealed",)}
+             "docs8": ("docs8_qa_sealed",), "docs9": ("docs9_qa_sealed",)}
 SQUAD_SETS = ("squad-dev", "squad-removed")  # asked of the SQuAD dev subset's articles
 OFFTOPIC = "offtopic-"  # the off-topic questions asked of corpus X are the set offtopic-X
 

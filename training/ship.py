@@ -17,9 +17,9 @@ from pathlib import Path
 
 from index.files import sha256_file
 from index.modelling.calibration import Calibration
+from index.modelling.phrase import SPAN_HEAD
 from index.modelling.reranker import BUNDLED_DIR, BUNDLED_WEIGHTS, CALIBRATION
 from training.pins import pin
-from training.span import SPAN_HEAD
 
 SHIPPED = ("config.json", "config_sentence_transformers.json", "modules.json",
            "sentence_bert_config.json", "tokenizer.json", "tokenizer_config.json",
@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(BUNDLED_DIR, ignore_errors=True)
     tmp.rename(BUNDLED_DIR)
     pin("reranker", digest)
+    if (BUNDLED_DIR / SPAN_HEAD).is_file():
+        pin("reranker-span", sha256_file(BUNDLED_DIR / SPAN_HEAD))
     print(f"shipped {args.model} -> {BUNDLED_DIR} (weights sha256 {digest})")
     return 0
 

@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from index.files import sha256_file
+from index.modelling.phrase import SPAN_HEAD
 from training.large import read_questions, read_squad_like, source_of
 from training.reranker import _card, _total_seconds, large_questions
 from training.runtime import start
 from training.span_data import SpanPair, span_pairs
 
 log = logging.getLogger("training.span")
-SPAN_HEAD = "span_head.safetensors"
 COPIED = ("config_sentence_transformers.json", "modules.json", "sentence_bert_config.json",
           "tokenizer.json", "tokenizer_config.json", "calibration.json")
 

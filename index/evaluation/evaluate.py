@@ -64,6 +64,7 @@ class Outcome:
     answerable: bool
     verdict: str = "unknown"  # "answer", "likely" or "unknown"
     kind: str = ""  # "answerable", "close" or "offtopic"
+    phrase: str | None = None  # the phrase qabot answered with, if any
 
     @property
     def right_first(self) -> bool:
@@ -342,8 +343,10 @@ def judge(engine: Engine, questions: Sequence[EvalQuestion], answers: Sequence[A
         total = gold_in_index(data, q, ids)
         relevant = tuple(_matches(q.gold, p.unit.id, p.unit.text, ids) for p in answer.passages)
         kind = q.kind or ("answerable" if q.gold else "unanswerable")
+        phrase = (answer.phrase.text(answer.passages[0].unit.text)
+                  if answer.phrase is not None and answer.passages else None)
         outcomes.append(Outcome(relevant, total, answer.confidence, bool(q.gold),
-                                answer.verdict, kind))
+                                answer.verdict, kind, phrase))
     return outcomes
 
 

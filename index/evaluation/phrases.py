@@ -10,7 +10,11 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from index.evaluation.evaluate import Outcome
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = frozenset(string.punctuation)
@@ -43,3 +47,28 @@ def best_f1(predicted: str, expected: Iterable[str]) -> float:
 
 def best_exact(predicted: str, expected: Iterable[str]) -> bool:
     return any(exact_match(predicted, e) for e in expected)
+
+
+RIGHT_F1 = 0.5  # a shown phrase is right from this token F1 against the written one
+
+
+def phrase_counts(outcomes: Sequence[Outcome], expected: Sequence[str | None]
+                  ) -> dict[str, int]:
+    """How the phrases qabot answered with compare with the written ones (``expected``, one
+    per question, None where the answer is no short phrase): ``shown`` phrases, of them
+    ``right`` (token F1 >= :data:`RIGHT_F1`); ``right_first`` answerable questions and of
+    them ``shown_right_first`` with a phrase; ``expected`` questions with a written phrase
+    whose first passage is right, and of them ``shown_expected`` with a phrase."""
+    out = dict.fromkeys(("shown", "right", "right_first", "shown_right_first", "expected",
+                         "shown_expected"), 0)
+    for o, want in zip(outcomes, expected, strict=True):
+        shown = o.phrase is not None
+        out["shown"] += shown
+        out["right"] += bool(shown and want and token_f1(o.phrase or "", want) >= RIGHT_F1)
+        if o.right_first:
+            out["right_first"] += 1
+            out["shown_right_first"] += shown
+            if want:
+                out["expected"] += 1
+                out["shown_expected"] += shown
+    return out

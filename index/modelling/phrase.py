@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+SPAN_HEAD = "span_head.safetensors"  # beside a reranker's weights: its span head
 MAX_TOKENS = 30  # longer answers are sentences, not phrases
 # A phrase is shown when the head gives it at least this probability (and more than "no
 # phrase"); fitted with the head (docs/quality.md, "The phrase that answers").

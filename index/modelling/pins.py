@@ -6,6 +6,8 @@
   loaded on torch; pinned by hand: it is another package's file);
 - ``reranker``: ``model.safetensors`` of qabot's reranker, ``index/models/reranker``
   (written by ``python -m training.ship``);
+- ``reranker-span``: ``span_head.safetensors`` beside it, the span head that reads the
+  phrase (:mod:`index.modelling.phrase`; the ONNX export holds it too);
 - ``encoder-onnx``, ``reranker-onnx``: ``model.onnx`` of the ONNX exports,
   ``index/models/*-onnx`` (written by ``python -m training.export``).
 
@@ -25,8 +27,9 @@ from index.errors import ModelError
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 PINS_FILE = MODELS_DIR / "pins.json"
 
-Model = Literal["encoder", "encoder-onnx", "reranker", "reranker-onnx"]
-MODELS: tuple[Model, ...] = ("encoder", "encoder-onnx", "reranker", "reranker-onnx")
+Model = Literal["encoder", "encoder-onnx", "reranker", "reranker-onnx", "reranker-span"]
+MODELS: tuple[Model, ...] = ("encoder", "encoder-onnx", "reranker", "reranker-onnx",
+                             "reranker-span")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 

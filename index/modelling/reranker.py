@@ -30,6 +30,8 @@ from index.modelling.pins import MODELS_DIR, pinned
 if TYPE_CHECKING:
     import numpy as np
 
+    from index.modelling.phrase import SpanReading
+
 log = logging.getLogger(__name__)
 
 BUNDLED = "bundled"
@@ -57,6 +59,29 @@ def verify_bundled(path: Path) -> str:
         raise ModelError(f"bundled reranker weights {weights} fail the sha256 check; "
                          "reinstall qabot")
     return digest
+
+
+def _span_head(path: Path | None, *, bundled: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """The span head beside a reranker's weights (weight [2, hidden], bias [2]), if it has
+    one; the bundled one is checked against its pinned sha256 first."""
+    from index.modelling.phrase import SPAN_HEAD
+
+    head = path / SPAN_HEAD if path is not None else None
+    if head is None or not head.is_file():
+        return None
+    if bundled:
+        from index.files import sha256_file
+
+        if sha256_file(head) != pinned("reranker-span"):
+            raise ModelError(f"bundled reranker span head {head} fails the sha256 check; "
+                             "reinstall qabot")
+    try:
+        from safetensors.numpy import load_file
+
+        tensors = load_file(str(head))
+        return tensors["weight"].astype("float32"), tensors["bias"].astype("float32")
+    except Exception as exc:  # a damaged or foreign file: one readable line
+        raise ModelError(f"cannot load the reranker's span head {head}: {exc}") from None
 
 
 class CrossEncoderReranker:
@@ -125,6 +150,38 @@ class CrossEncoderReranker:
         except Exception as exc:  # any loader failure becomes one readable line
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"cannot load reranker {name!r}: {first}") from None
+        self._span = _span_head(path, bundled=name == BUNDLED)
+
+    @property
+    def reads_phrases(self) -> bool:
+        """True when the reranker has a span head: :meth:`score_spans` gives phrases."""
+        return self._span is not None
+
+    def score_spans(self, question: str, passages: Sequence[str]
+                    ) -> tuple[np.ndarray, list[SpanReading] | None]:
+        """Each passage's logit and, with a span head, what it read of where the answer
+        phrase lies: one forward pass for both, as the ONNX export does."""
+        import numpy as np
+
+        if self._span is None or not passages:
+            return self.score(question, passages), None
+        import torch
+
+        from index.modelling.phrase import SpanReading
+
+        tokenizer = self._model.tokenizer
+        enc = tokenizer([question] * len(passages), list(passages), padding=True,
+                        truncation="longest_first", max_length=self._model.max_length,
+                        return_tensors="pt", return_offsets_mapping=True)
+        offsets = enc.pop("offset_mapping").tolist()
+        with torch.no_grad():
+            out = self._model.model(**enc, output_hidden_states=True)
+        weight, bias = self._span
+        ends = out.hidden_states[-1].float().numpy() @ weight.T + bias  # [pairs, tokens, 2]
+        readings = [SpanReading.of(ends[i, :, 0], ends[i, :, 1], enc.sequence_ids(i),
+                                   [tuple(o) for o in offsets[i]])
+                    for i in range(len(passages))]
+        return np.asarray(out.logits.float().numpy(), dtype=np.float32).reshape(-1), readings
 
     def score(self, question: str, passages: Sequence[str]) -> np.ndarray:
         import numpy as np

@@ -77,3 +77,24 @@ def test_exact_match_ignores_case_articles_and_punctuation() -> None:
     assert exact_match("the Kremlin", "Kremlin") and not exact_match("Kremlin", "Moscow")
     assert best_exact("Hamburg", ["Berlin", "hamburg"])
     assert best_f1("Hamburg Germany", ["Berlin", "Hamburg"]) == pytest.approx(2 / 3)
+
+
+def test_phrase_counts_compare_shown_phrases_with_the_written_ones() -> None:
+    from index.evaluation.evaluate import Outcome
+    from index.evaluation.phrases import phrase_counts
+
+    def outcome(first_right: bool, phrase: str | None, answerable: bool = True) -> Outcome:
+        return Outcome((first_right,), 1, 0.9, answerable, "answer",
+                       "answerable" if answerable else "close", phrase)
+
+    outcomes = [outcome(True, "two hours and 15 minutes"),  # right
+                outcome(True, "Hamburg"),  # shown, wrong
+                outcome(True, None),  # not shown
+                outcome(True, "Putin"),  # shown where no short phrase was written
+                outcome(False, "Tillerson", answerable=False)]  # shown, unanswerable
+    expected = ["some two hours and 15 minutes", "Lavrov", "Tillerson", None, None]
+    assert phrase_counts(outcomes, expected) == {
+        "shown": 4, "right": 1, "right_first": 4, "shown_right_first": 3, "expected": 3,
+        "shown_expected": 2}
+    with pytest.raises(ValueError):
+        phrase_counts(outcomes, expected[:2])
