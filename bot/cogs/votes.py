@@ -194,12 +194,15 @@ class Votes(commands.Cog):
     async def _record(self, interaction: discord.Interaction, button: VoteButton) -> str:
         message = interaction.message
         embed = message.embeds[0] if message is not None and message.embeds else None
-        if embed is None or not embed.title:
+        # The question is the title, or the author line above a phrase that is the title.
+        question = (embed.author.name if embed is not None and embed.author.name
+                    else unescape(embed.title) if embed is not None and embed.title else "")
+        if not question:
             return UNREADABLE
         unit = self.unit_for(button.key)
         if unit is None:
             return STALE
-        record = vote_record(question=unescape(embed.title),
+        record = vote_record(question=question,
                              doc=unit.doc if SCOPED in button.flags else None,
                              vote=button.vote, unit=unit,
                              answered=embed.colour != DECLINED_COLOUR,

@@ -318,3 +318,20 @@ def test_qabot_eval_reads_the_vote_file(tmp_path: Path, fake_engine: Any,
     assert result.stderr.strip() == (
         f"qabot: error: {only_down}: no questions (1 voted question left out: no passage "
         "with more 👍 than 👎, or the question was cut)")
+
+
+async def test_a_vote_on_an_answer_titled_with_its_phrase_records_the_question(
+        monkeypatch: pytest.MonkeyPatch, dpy: Any, payloads: list[dict], clicks: Clicks,
+        settings: Any) -> None:
+    import index.answering.configured
+    from tests.fakes import FakePhraseReranker
+
+    monkeypatch.setattr(index.answering.configured, "default_reranker",
+                        lambda settings, *_: FakePhraseReranker())
+    bot = await dpy()
+    await dpytest.message(mention(bot, FAKE_QUESTION))
+    answer, [up, _] = dpytest.get_message(), buttons(payloads[-1])
+    assert answer.embeds[0].title != FAKE_QUESTION  # the phrase is the title
+    await clicks.click(bot, answer, up, dpytest.get_config().members[0])
+    [vote] = votes_in(settings.votes_path)
+    assert vote["question"] == FAKE_QUESTION and vote["vote"] == "up"
