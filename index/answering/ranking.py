@@ -265,6 +265,8 @@ class Ranking:
                 signals["rerank"], spans = score_spans(question, texts)
             else:
                 signals["rerank"] = reranker.score(question, texts)
+            signals["span"] = np.array([r.best_probability() for r in spans] if spans
+                                       else np.zeros(len(texts)), dtype=np.float32)
             logits = calibration.rank_logits(signals)
             best = np.argsort(-logits, kind="stable")
             ids, logits = cand[order][best], logits[best]

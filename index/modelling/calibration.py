@@ -24,8 +24,9 @@ if TYPE_CHECKING:
     import numpy as np
 
 FIRST_STAGE_CALIBRATION = MODELS_DIR / "first-stage.json"
-# Every signal a calibration may name: the reranker's logit and the first stage's three.
-SIGNALS = ("rerank", "dense", "coverage", "cue")
+# Every signal a calibration may name: the reranker's logit, the first stage's three, and
+# the probability of the span head's best phrase in the candidate (a reranker with one).
+SIGNALS = ("rerank", "dense", "coverage", "cue", "span")
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,12 @@ class SpanReading:
                    np.array([s == 1 for s in sequence_ids], dtype=bool),
                    tuple((int(a), int(b)) for a, b in offsets))
 
+    def best_probability(self) -> float:
+        """The probability of the best phrase in the passage (0 without a passage token):
+        how sure the head is that the passage holds a short answer."""
+        span = best_span(self.start_logits, self.end_logits, self.allowed)
+        return 0.0 if span is None else span[2]
+
     def phrase(self, skip: int = 0, minimum: float = MIN_CONFIDENCE) -> Phrase | None:
         """The best phrase, by character offsets into the passage less its first ``skip``
         characters; None below ``minimum`` or when "no phrase" is more probable."""
