@@ -194,9 +194,10 @@ class Votes(commands.Cog):
     async def _record(self, interaction: discord.Interaction, button: VoteButton) -> str:
         message = interaction.message
         embed = message.embeds[0] if message is not None and message.embeds else None
+        if embed is None:
+            return UNREADABLE
         # The question is the title, or the author line above a phrase that is the title.
-        question = (embed.author.name if embed is not None and embed.author.name
-                    else unescape(embed.title) if embed is not None and embed.title else "")
+        question = embed.author.name or (unescape(embed.title) if embed.title else "")
         if not question:
             return UNREADABLE
         unit = self.unit_for(button.key)
