@@ -95,8 +95,8 @@ def _pct(x: float) -> str:
 
 
 # The sealed sets the README reports (scripts/quality.py measures them), with their labels.
-SEALED = (("article_qa_sealed7", "article questions, sealed"),
-          ("docs9_qa_sealed", "questions on documentation nothing was tuned on, sealed"))
+SEALED = (("article_qa_sealed8", "article questions, sealed"),
+          ("docs10_qa_sealed", "questions on documentation nothing was tuned on, sealed"))
 
 
 # The sealed conversation set the README reports.
@@ -137,6 +137,16 @@ def _quality_rows(data: dict[str, Any]) -> list[str]:
                     f"`answer` or `likely`) {_pct(s['helpful'])}, confidently wrong "
                     f"{_pct(s['confidently_wrong'])}, close-topic unanswerable given `answer` "
                     f"{_pct(s.get('close_answer', 0.0))}{extra} |")
+    phrased = [sets[name]["phrases"] for name, _ in SEALED
+               if name in sets and "phrases" in sets[name]]
+    if phrased:
+        total = {k: sum(p[k] for p in phrased) for k in phrased[0]}
+        share = total["shown_right_first"] / max(total["right_first"], 1)
+        rows.append(f"| the phrase that answers, on the same sealed sets (phrases written "
+                    f"before training) | shown for {_pct(share)} "
+                    f"of the right-first answers ({total['shown_right_first']} of "
+                    f"{total['right_first']}); right (token F1 ≥ 0.5 against the written "
+                    f"phrase) {total['right']} of {total['shown']} shown |")
     if CONVERSATIONS in sets:
         rows.append(_conversation_row(sets[CONVERSATIONS]))
     if "wikiqa" in sets:

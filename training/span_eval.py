@@ -29,7 +29,8 @@ SETS = ("squad11-dev-46", "qed-nq-dev")
 
 def predict(module: Any, tokenizer: Any, pairs: list[tuple[str, str]], max_length: int = 128
             ) -> list[tuple[str, float, float]]:
-    """(phrase, its probability, the probability of none) for each (question, passage)."""
+    """(phrase, its probability, the probability of none where none is likelier than the
+    phrase, else 0) for each (question, passage)."""
     import torch
 
     out: list[tuple[str, float, float]] = []
@@ -47,9 +48,10 @@ def predict(module: Any, tokenizer: Any, pairs: list[tuple[str, str]], max_lengt
                 if span is None:
                     out.append(("", 0.0, 1.0))
                     continue
-                a, b, p, null = span
                 offsets = enc["offset_mapping"][i]
-                out.append((text[int(offsets[a][0]) : int(offsets[b][1])], p, null))
+                out.append((text[int(offsets[span.start][0]) : int(offsets[span.end][1])],
+                            span.probability,
+                            0.0 if span.likelier_than_none else span.none))
     return out
 
 
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         got = predict(module, tokenizer, [(q.question, text) for q, text in rows])
         read = [(q.answer_texts, g, pr, null) for (q, _), (g, pr, null)
                 in zip(rows, got, strict=True)]
-        shown = [(texts, g) for texts, g, pr, null in read if pr >= args.min and pr > null]
+        shown = [(texts, g) for texts, g, pr, null in read if pr >= args.min and not null]
         figures[name] = {
             "n": len(rows),
             "exact": round(sum(best_exact(g, t) for t, g, _, _ in read) / len(rows), 4),

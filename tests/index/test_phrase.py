@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from index.evaluation.phrases import best_exact, best_f1, exact_match, normalise, token_f1
-from index.modelling.phrase import MAX_TOKENS, SpanReading, best_span, span_to_phrase
+from index.modelling.phrase import (
+    MAX_TOKENS,
+    SpanReading,
+    TokenSpan,
+    best_span,
+    span_to_phrase,
+)
 
 PASSAGE = "Title: The meeting lasted two hours."
 #           tokens: [CLS] The meeting lasted two hours .
@@ -26,8 +32,8 @@ def test_the_most_probable_span_is_found_and_mapped_to_the_sentence() -> None:
     start, end = logits(7, t0=0.0, t4=6.0), logits(7, t0=0.0, t5=6.0)
     span = best_span(start, end, [False, *[True] * 6])
     assert span is not None
-    i, j, p, null = span
-    assert (i, j) == (4, 5) and p > null
+    assert (span.start, span.end) == (4, 5) and span.likelier_than_none
+    assert span.none < span.probability < 1.0
     phrase = span_to_phrase(span, OFFSETS, SKIP)
     assert phrase is not None
     assert phrase.text(PASSAGE[SKIP:]) == "two hours"
@@ -35,8 +41,8 @@ def test_the_most_probable_span_is_found_and_mapped_to_the_sentence() -> None:
 
 def test_an_end_before_the_start_or_too_far_is_never_chosen() -> None:
     start, end = logits(7, t5=6.0), logits(7, t2=6.0, t5=1.0)
-    i, j, _, _ = best_span(start, end, [False, *[True] * 6]) or (0, 0, 0, 0)
-    assert i <= j and (i, j) == (5, 5)
+    span = best_span(start, end, [False, *[True] * 6])
+    assert span is not None and (span.start, span.end) == (5, 5)
     n = MAX_TOKENS + 10
     far = best_span(logits(n, t1=6.0), logits(n, t1=-9.0, **{f"t{n - 1}": 6.0}), [True] * n)
     assert far is not None and far[1] - far[0] < MAX_TOKENS
@@ -59,7 +65,7 @@ def test_question_tokens_are_never_part_of_the_phrase() -> None:
 
 
 def test_a_span_in_the_title_is_no_phrase() -> None:
-    assert span_to_phrase((1, 1, 0.9, 0.0), ((0, 0), (0, 5)), SKIP) is None
+    assert span_to_phrase(TokenSpan(1, 1, 0.9, 0.0), ((0, 0), (0, 5)), SKIP) is None
 
 
 @pytest.mark.parametrize(("predicted", "expected", "f1"), [
