@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
     import numpy as np
 
+    from index.modelling.phrase import SpanReading
+
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,9 +62,11 @@ class _Recorder(OnnxReranker):
 
     calls: list[tuple[str, list[str]]]
 
-    def score(self, question: str, passages: Sequence[str]) -> np.ndarray:
+    def score_spans(self, question: str, passages: Sequence[str]
+                    ) -> tuple[np.ndarray, list[SpanReading] | None]:
+        # The one way in: the ranking reads logits and phrases here, ``score`` calls it too.
         self.calls.append((question, list(passages)))
-        return super().score(question, passages)
+        return super().score_spans(question, passages)
 
 
 @dataclass(frozen=True)

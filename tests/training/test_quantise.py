@@ -50,5 +50,7 @@ def test_the_shipped_reranker_has_the_groups() -> None:
     assert len(chosen) == 12  # Q/K/V count three each
     assert set(chosen) <= set(weight_matmuls(graph))
     assert not set(in_groups(graph, ["scores"])) & set(weight_matmuls(graph))
-    assert len(weight_matmuls(graph, SENSITIVE)) == 36 - 6
+    rest = weight_matmuls(graph, SENSITIVE)
+    assert len([n for n in rest if "/span/" not in n]) == 36 - 6
+    assert len(rest) == 36 - 6 + 1  # and the span head's product (384 x 2)
     assert "all but layer.5/ffn-out" in describe("dynamic-int8-excl")
