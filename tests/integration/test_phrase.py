@@ -34,7 +34,9 @@ def test_the_head_reads_the_headline_phrase(real_engine) -> None:
 
 def test_the_cli_phrase_points_into_the_first_passage(real_models,
                                                       real_index_dir: Path) -> None:
-    for question in (HEADLINE, "Who came in to urge them to conclude?", "Who is Lavrov?"):
+    dinner = "Who sat next to Putin at dinner?"  # the README's sample with a phrase
+    for question in (HEADLINE, "Who came in to urge them to conclude?", "Who is Lavrov?",
+                     dinner):
         result = CliRunner().invoke(cli, ["ask", "--json", "--index-dir", str(real_index_dir),
                                           question])
         assert result.exit_code == 0, result.output
@@ -43,6 +45,8 @@ def test_the_cli_phrase_points_into_the_first_passage(real_models,
             phrase, text = obj["phrase"], obj["passages"][0]["text"]
             assert text[phrase["start"] : phrase["end"]] == phrase["text"]
             assert phrase["confidence"] >= MIN_CONFIDENCE
+        if question == dinner:
+            assert obj["phrase"]["text"] == "Mrs Trump"
 
 
 def test_a_why_question_or_an_off_topic_one_gets_no_phrase(real_engine) -> None:
