@@ -40,6 +40,7 @@ HEAD = [re.compile(rf"^Answer {CITE}  confidence \d\.\d\d$"),
                    r"\d\.\d\d\)\.$")]
 HINT = re.compile(rf"^Closest passage \(a hint, not an answer\) {CITE}:$")
 MORE = re.compile(rf"^  - {CITE} \((?:chance|score) \d\.\d\d\) \S")
+PHRASE = re.compile(r"^\*\*\S(?:.*\S)?\*\*$")
 
 
 def _blocks() -> list[tuple[str, list[str]]]:
@@ -59,6 +60,10 @@ def test_sample_block_has_the_renderer_structure(n: int) -> None:
     command, lines = _blocks()[n]
     assert lines[0] == f"$ {command}"
     out = lines[1:]
+    if PHRASE.match(out[0]):  # the phrase that answers leads, then the verdict's line
+        assert out[1].startswith(("Answer ", "Likely answer ")), out[1]
+        assert f"_{out[0][2:-2]}_" in " ".join(out[2:]), "the phrase is marked in its sentence"
+        out = out[1:]
     assert any(p.match(out[0]) for p in HEAD), out[0]
     body = out[2:] if out[0].startswith("I don't know") else out[1:]
     if out[0].startswith("I don't know"):
