@@ -52,6 +52,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--init", type=Path, required=True, help="the reranker to start from")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--squad-rest", type=int, default=30000, help="unread SQuAD 1.0 questions")
+    p.add_argument("--squad-skip", type=int, default=0, help="skip the first N unread SQuAD "
+                   "questions of the seeded order (those an earlier run read)")
     p.add_argument("--varied", type=int, default=-1, help="cap on the varied sets' "
                    "questions read again (-1 = all)")
     p.add_argument("--seed", type=int, default=47)
@@ -69,7 +71,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def questions(large: Path, data: Path, qa_train: Path, squad_rest: int, varied: int,
-              seed: int) -> tuple[list[Any], dict[str, int]]:
+              seed: int, squad_skip: int = 0) -> tuple[list[Any], dict[str, int]]:
     """The run's questions, in a seeded order, and their count by source."""
     from training.large import TRAIN_FILES, qa_train_titles
 
@@ -83,7 +85,8 @@ def questions(large: Path, data: Path, qa_train: Path, squad_rest: int, varied: 
     rng.shuffle(rest)
     again = [q for q in read if source_of(q) != "squad10-train"]
     rng.shuffle(again)
-    chosen = rest[:squad_rest] + (again if varied < 0 else again[:varied])
+    chosen = (rest[squad_skip : squad_skip + squad_rest]
+              + (again if varied < 0 else again[:varied]))
     rng.shuffle(chosen)
     counts: dict[str, int] = {}
     for q in chosen:
@@ -184,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
 
     data = args.data or DEFAULT_LARGE
     chosen, counts = questions(args.large, data, data.parent / "qa-train", args.squad_rest,
-                               args.varied, args.seed)
+                               args.varied, args.seed, args.squad_skip)
     pairs = span_pairs(chosen, seed=args.seed)
     with_span = sum(p.span is not None for p in pairs)
     log.info("%d pairs (%d positive, %d with a phrase)", len(pairs),
@@ -244,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         "data": {"files": meta["files"], "questions": len(chosen), "by_source": counts,
                  "pairs": len(pairs), "pairs_with_phrase": with_span,
                  "large_chunk": None, "span_run": {"squad_rest": args.squad_rest,
+                                                   "squad_skip": args.squad_skip,
                                                    "varied": args.varied}},
         "recipe": {"loss": "BCE (ranking) + span_weight * CE (start, end; [CLS] = none)",
                    "span_weight": args.span_weight, "optimizer": "AdamW", "lr": args.lr,
@@ -251,8 +255,9 @@ def main(argv: list[str] | None = None) -> int:
                    "batch_size": args.batch_size, "max_length": args.max_length,
                    "steps": total, "resumed_at": done, "seed": args.seed,
                    "frozen": "word embeddings", "dtype_saved": "float16 (span head float32)"},
-        "large_questions_total": large_questions(history) + counts.get(
-            "squad10-train (unread)", 0),
+        "large_questions_total": int((history or {}).get(
+            "large_questions_total", large_questions(history)))
+        + counts.get("squad10-train (unread)", 0),
         "training_seconds": round(seconds, 1),
         "training_seconds_total": round(seconds + _total_seconds(history), 1),
         "machine": {"cpus": os.cpu_count(), "torch_threads": args.threads,
