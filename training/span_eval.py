@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from index.evaluation.phrases import best_exact, best_f1
-from index.modelling.phrase import best_span
+from index.modelling.phrase import span_to_phrase
 from training.data import passage
 from training.runtime import start
 from training.span_data import phrase_in
@@ -27,31 +27,19 @@ log = logging.getLogger("training.span_eval")
 SETS = ("squad11-dev-46", "qed-nq-dev")
 
 
-def predict(module: Any, tokenizer: Any, pairs: list[tuple[str, str]], max_length: int = 128
-            ) -> list[tuple[str, float, float]]:
+def predict(reranker: Any, pairs: list[tuple[str, str]]) -> list[tuple[str, float, float]]:
     """(phrase, its probability, the probability of none where none is likelier than the
-    phrase, else 0) for each (question, passage)."""
-    import torch
-
+    phrase, else 0) for each (question, passage), as the torch runtime reads them."""
     out: list[tuple[str, float, float]] = []
-    module.eval()
-    with torch.no_grad():
-        for at in range(0, len(pairs), 32):
-            chunk = pairs[at : at + 32]
-            enc = tokenizer([q for q, _ in chunk], [p for _, p in chunk],
-                            truncation="longest_first", max_length=max_length, padding=True,
-                            return_tensors="pt", return_offsets_mapping=True)
-            _, s, e = module(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
-            for i, (_, text) in enumerate(chunk):
-                allowed = [sid == 1 for sid in enc.sequence_ids(i)]
-                span = best_span(s[i].numpy(), e[i].numpy(), allowed)
-                if span is None:
-                    out.append(("", 0.0, 1.0))
-                    continue
-                offsets = enc["offset_mapping"][i]
-                out.append((text[int(offsets[span.start][0]) : int(offsets[span.end][1])],
-                            span.probability,
-                            0.0 if span.likelier_than_none else span.none))
+    for question, text in pairs:
+        _, readings = reranker.score_spans(question, [text])
+        span = readings[0].best if readings else None
+        phrase = span_to_phrase(span, readings[0].offsets) if readings else None
+        if span is None or phrase is None:
+            out.append(("", 0.0, 1.0))
+            continue
+        out.append((phrase.text(text), span.probability,
+                    0.0 if span.likelier_than_none else span.none))
     return out
 
 
@@ -67,14 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="write the figures here as JSON")
     args = p.parse_args(argv)
     start(args.threads, args.seed)
-    from transformers import AutoTokenizer
-
+    from index.modelling.reranker import CrossEncoderReranker
     from training.large import read_questions
-    from training.span import build_module
     from training.validate import sample
 
-    module = build_module(args.model)
-    tokenizer = AutoTokenizer.from_pretrained(str(args.model))
+    reranker = CrossEncoderReranker(str(args.model), threads=args.threads)
+    if not reranker.reads_phrases:
+        raise SystemExit(f"{args.model} has no span head")
     figures: dict[str, Any] = {}
     for name in SETS:
         rows = []
@@ -89,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         if not rows:
             log.info("%s: no question with an answer text in its sentence", name)
             continue
-        got = predict(module, tokenizer, [(q.question, text) for q, text in rows])
+        got = predict(reranker, [(q.question, text) for q, text in rows])
         read = [(q.answer_texts, g, pr, null) for (q, _), (g, pr, null)
                 in zip(rows, got, strict=True)]
         shown = [(texts, g) for texts, g, pr, null in read if pr >= args.min and not null]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -113,16 +114,21 @@ class SpanReading:
                    np.array([s == 1 for s in sequence_ids], dtype=bool),
                    tuple((int(a), int(b)) for a, b in offsets))
 
+    @cached_property
+    def best(self) -> TokenSpan | None:
+        """The head's best span (:func:`best_span`), found once: the ranking's signal and
+        the answer's phrase both read it."""
+        return best_span(self.start_logits, self.end_logits, self.allowed)
+
     def best_probability(self) -> float:
         """The probability of the best phrase in the passage (0 without a passage token):
         how sure the head is that the passage holds a short answer."""
-        span = best_span(self.start_logits, self.end_logits, self.allowed)
-        return 0.0 if span is None else span.probability
+        return 0.0 if self.best is None else self.best.probability
 
     def phrase(self, skip: int = 0, minimum: float = MIN_CONFIDENCE) -> Phrase | None:
         """The best phrase, by character offsets into the passage less its first ``skip``
         characters; None below ``minimum`` or when "no phrase" is more probable."""
-        span = best_span(self.start_logits, self.end_logits, self.allowed)
+        span = self.best
         if span is None or not span.likelier_than_none or span.probability < minimum:
             return None
         return span_to_phrase(span, self.offsets, skip)
